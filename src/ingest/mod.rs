@@ -1,0 +1,502 @@
+//! Ingest: JSON logs in, committed segments out.
+//!
+//! A crossbeam pipeline on all cores:
+//!
+//! ```text
+//! reader thread ──chunks──▶ N parse workers ──flushed batches──▶ committer (calling thread)
+//!  (decompress, split at       (simd-json, flatten,               (rename into segments/,
+//!   record boundaries,          column builders, encode,           write rejects, replace
+//!   skip committed ranges)      write tmp/ + fsync)                the manifest)
+//! ```
+//! Both channels are bounded, so memory stays bounded whatever the input size: at most
+//! `2 x threads` chunks in flight plus one builder per worker (flushed at `segment_rows` rows
+//! or `segment_bytes` of builder memory).
+//!
+//! Exactly once: each batch carries the input ranges it covers, and the manifest commit that
+//! publishes the segment also records them. A killed ingest re-run with the same inputs skips
+//! committed ranges and re-reads the rest.
+
+pub mod reader;
+pub mod rejects;
+pub mod worker;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::io;
+use crate::json::split::{detect_shape, InputShape};
+use crate::store::{Batch, DataDir, InputEntry, StoreWriter};
+
+use reader::{Chunk, InputPlan, InputReader, ReaderConfig};
+use worker::{Flushed, Worker};
+
+pub use worker::TimeSelector;
+
+/// Everything `logpivot ingest` can be told.
+#[derive(Clone, Debug)]
+pub struct IngestOptions {
+    /// Files, directories (walked in sorted order) or `-` for stdin.
+    pub inputs: Vec<PathBuf>,
+    /// The time field; None = automatic (`Datetime`, `timestamp`, `@timestamp`, `ts`, `time`).
+    pub time_field: Option<String>,
+    /// Columns to build a value (rule-ID) index on; None = keep the data directory's setting
+    /// (`RuleID` for a new one).
+    pub index_columns: Option<Vec<String>>,
+    pub threads: usize,
+    /// Make the first bad record fatal.
+    pub strict: bool,
+    pub max_line_bytes: usize,
+    pub chunk_bytes: usize,
+    pub segment_rows: usize,
+    pub segment_bytes: usize,
+    pub zstd_level: i32,
+    /// Wait for another writer's lock instead of failing.
+    pub wait_lock: bool,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            inputs: Vec::new(),
+            time_field: None,
+            index_columns: None,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            strict: false,
+            max_line_bytes: 16 << 20,
+            chunk_bytes: 4 << 20,
+            segment_rows: 1 << 20,
+            segment_bytes: 384 << 20,
+            zstd_level: 1,
+            wait_lock: false,
+        }
+    }
+}
+
+/// Live counters, shared with a progress display.
+#[derive(Default, Debug)]
+pub struct IngestProgress {
+    /// Raw (possibly compressed) bytes read from inputs.
+    pub raw_bytes: Arc<AtomicU64>,
+    /// Raw bytes of all inputs, when known (0 = unknown, e.g. stdin).
+    pub raw_total: AtomicU64,
+    /// Decompressed bytes parsed.
+    pub bytes: AtomicU64,
+    pub events: AtomicU64,
+    pub rejects: AtomicU64,
+    pub repaired: AtomicU64,
+    pub segments: AtomicU64,
+    /// The input being read.
+    pub current: Mutex<String>,
+}
+
+/// What an ingest did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct IngestSummary {
+    pub events: u64,
+    pub rejects: u64,
+    pub repaired: u64,
+    pub segments: u64,
+    /// Decompressed input bytes processed in this run.
+    pub bytes_in: u64,
+    /// Raw input bytes read in this run.
+    pub raw_bytes_in: u64,
+    /// Bytes of the segment files written in this run.
+    pub bytes_on_disk: u64,
+    pub events_without_time: u64,
+    pub seconds: f64,
+    /// Inputs skipped, with the reason (e.g. already ingested).
+    pub skipped: Vec<(String, String)>,
+    /// Inputs that were resumed (some ranges already committed).
+    pub resumed: Vec<String>,
+    pub orphans_removed: usize,
+    pub data_dir: String,
+}
+
+/// Settings shared by the workers.
+pub struct Shared {
+    pub inputs: Vec<RunInput>,
+    pub time: TimeSelector,
+    pub index_columns: Vec<String>,
+    pub strict: bool,
+    pub segment_rows: usize,
+    pub segment_bytes: usize,
+    pub zstd_level: i32,
+    pub tmp_dir: PathBuf,
+    pub progress: Arc<IngestProgress>,
+}
+
+/// One input of this run.
+#[derive(Clone, Debug)]
+pub struct RunInput {
+    pub path: PathBuf,
+    pub display: String,
+    pub fingerprint: String,
+    pub shape: InputShape,
+}
+
+/// Names accepted when walking a directory.
+fn is_log_name(p: &Path) -> bool {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let base = name
+        .trim_end_matches(".gz")
+        .trim_end_matches(".zst")
+        .trim_end_matches(".zstd");
+    [".json", ".ndjson", ".jsonl", ".log", ".eve"]
+        .iter()
+        .any(|e| base.ends_with(e))
+}
+
+/// Expand directories into their log files (sorted).
+pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in inputs {
+        if p.as_os_str() == "-" {
+            out.push(p.clone());
+        } else if p.is_dir() {
+            out.extend(io::walk_sorted(p)?.into_iter().filter(|f| is_log_name(f)));
+        } else if !p.exists() {
+            return Err(Error::io(
+                p,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+            ));
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn fnv64(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in data {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Identity of an input file: a hash of its first 64 KiB and their length.
+pub fn fingerprint(path: &Path) -> Result<String> {
+    let prefix = io::read_prefix(path)?;
+    Ok(format!("{:016x}-{}", fnv64(&prefix), prefix.len()))
+}
+
+/// Decompressed first bytes of an input, to detect its shape.
+fn sniff_shape(path: &Path) -> Result<InputShape> {
+    let mut opened = io::open_input(path, 0, Arc::new(AtomicU64::new(0)))?;
+    let mut head = vec![0u8; 4096];
+    let n = io::read_full(&mut opened.reader, &mut head).map_err(|e| Error::io(path, e))?;
+    Ok(detect_shape(&head[..n]))
+}
+
+/// Ingest `opts.inputs` into `dir`.
+pub fn ingest(
+    dir: &DataDir,
+    opts: &IngestOptions,
+    progress: Arc<IngestProgress>,
+) -> Result<IngestSummary> {
+    let started = Instant::now();
+    let mut store = dir.open_writer(opts.wait_lock)?;
+    let mut summary = IngestSummary {
+        orphans_removed: store.orphans_removed,
+        data_dir: dir.root().display().to_string(),
+        ..IngestSummary::default()
+    };
+    apply_settings(&mut store, opts)?;
+    let (run, plans) = plan_inputs(&mut store, opts, &mut summary, &progress)?;
+    store.save()?;
+    if run.is_empty() {
+        summary.seconds = started.elapsed().as_secs_f64();
+        return Ok(summary);
+    }
+    let shared = Shared {
+        inputs: run,
+        time: match &store.manifest().time_field {
+            Some(f) => TimeSelector::Field(f.clone()),
+            None => TimeSelector::auto(),
+        },
+        index_columns: store.manifest().index_columns.clone(),
+        strict: opts.strict,
+        segment_rows: opts.segment_rows.max(1),
+        segment_bytes: opts.segment_bytes.max(1 << 20),
+        zstd_level: opts.zstd_level,
+        tmp_dir: dir.tmp_dir(),
+        progress: progress.clone(),
+    };
+    let totals = run_pipeline(&mut store, &shared, plans, opts)?;
+    for (i, len) in totals {
+        let fp = shared.inputs[i].fingerprint.clone();
+        if let Some(e) = store.manifest_mut().input_mut(&fp) {
+            e.total_len = Some(len);
+        }
+    }
+    store.save()?;
+    summary.events = progress.events.load(Ordering::Relaxed);
+    summary.rejects = progress.rejects.load(Ordering::Relaxed);
+    summary.repaired = progress.repaired.load(Ordering::Relaxed);
+    summary.bytes_in = progress.bytes.load(Ordering::Relaxed);
+    summary.raw_bytes_in = progress.raw_bytes.load(Ordering::Relaxed);
+    summary.segments = progress.segments.load(Ordering::Relaxed);
+    finish_summary(&store, &mut summary);
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+fn finish_summary(store: &StoreWriter, summary: &mut IngestSummary) {
+    let m = store.manifest();
+    let new: Vec<_> = m
+        .segments
+        .iter()
+        .rev()
+        .filter(|s| s.file.is_some())
+        .take(summary.segments as usize)
+        .collect();
+    summary.bytes_on_disk = new.iter().map(|s| s.bytes).sum();
+    summary.events_without_time = new.iter().map(|s| s.null_time).sum();
+}
+
+fn apply_settings(store: &mut StoreWriter, opts: &IngestOptions) -> Result<()> {
+    let m = store.manifest_mut();
+    if let Some(idx) = &opts.index_columns {
+        m.index_columns = idx.clone();
+    }
+    if let Some(tf) = &opts.time_field {
+        m.time_field = Some(tf.clone());
+    }
+    Ok(())
+}
+
+type Plans = Vec<(usize, Vec<crate::store::Range>)>;
+
+fn plan_inputs(
+    store: &mut StoreWriter,
+    opts: &IngestOptions,
+    summary: &mut IngestSummary,
+    progress: &IngestProgress,
+) -> Result<(Vec<RunInput>, Plans)> {
+    let files = expand_inputs(&opts.inputs)?;
+    let mut run = Vec::new();
+    let mut plans = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut raw_total = 0u64;
+    for path in files {
+        let display = path.display().to_string();
+        let stdin = path.as_os_str() == "-";
+        let (fp, raw_size) = if stdin {
+            (format!("stdin-{}-{}", std::process::id(), now_nanos()), 0)
+        } else {
+            (fingerprint(&path)?, io::file_len(&path)?)
+        };
+        if !seen.insert(fp.clone()) {
+            summary.skipped.push((
+                display,
+                "same content as an earlier input of this run".into(),
+            ));
+            continue;
+        }
+        let shape = if stdin {
+            InputShape::Ndjson
+        } else {
+            sniff_shape(&path)?
+        };
+        let committed = match store.manifest_mut().input_mut(&fp) {
+            Some(e) if e.complete() && e.raw_size == raw_size => {
+                summary.skipped.push((
+                    display,
+                    format!(
+                        "already ingested ({} events, {} rejects)",
+                        e.rows, e.rejects
+                    ),
+                ));
+                continue;
+            }
+            Some(e) => {
+                e.raw_size = raw_size;
+                e.total_len = None;
+                if !e.committed.is_empty() {
+                    summary.resumed.push(display.clone());
+                }
+                e.committed.clone()
+            }
+            None => {
+                let compression = if stdin {
+                    io::Compression::None
+                } else {
+                    io::Compression::detect(&io::read_prefix(&path)?)
+                };
+                store.manifest_mut().inputs.push(InputEntry {
+                    path: display.clone(),
+                    fingerprint: fp.clone(),
+                    shape,
+                    compression,
+                    raw_size,
+                    committed: Vec::new(),
+                    total_len: None,
+                    rows: 0,
+                    rejects: 0,
+                    repaired: 0,
+                });
+                Vec::new()
+            }
+        };
+        raw_total += raw_size;
+        plans.push((run.len(), committed));
+        run.push(RunInput {
+            path,
+            display,
+            fingerprint: fp,
+            shape,
+        });
+    }
+    progress.raw_total.store(raw_total, Ordering::Relaxed);
+    Ok((run, plans))
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+fn run_pipeline(
+    store: &mut StoreWriter,
+    shared: &Shared,
+    plans: Plans,
+    opts: &IngestOptions,
+) -> Result<Vec<(usize, u64)>> {
+    let threads = opts.threads.max(1);
+    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<Result<Flushed>>(threads);
+    let abort = AtomicBool::new(false);
+    let cfg = ReaderConfig {
+        chunk_bytes: opts.chunk_bytes.max(4096),
+        max_line_bytes: opts.max_line_bytes.max(1024),
+    };
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let r = read_all(shared, &plans, &cfg, &chunk_tx, &abort);
+            drop(chunk_tx);
+            r
+        });
+        for id in 0..threads {
+            let rx = chunk_rx.clone();
+            let tx = done_tx.clone();
+            let abort = &abort;
+            s.spawn(move || work(id, shared, rx, tx, abort));
+        }
+        drop(chunk_rx);
+        drop(done_tx);
+        let committed = commit_loop(store, shared, &done_rx, &abort);
+        if committed.is_err() {
+            abort.store(true, Ordering::Relaxed);
+            // Drain so blocked workers can finish.
+            for _ in done_rx.iter() {}
+        }
+        let read = reader
+            .join()
+            .unwrap_or(Err(Error::invalid("the reader thread panicked")));
+        committed?;
+        read
+    })
+}
+
+fn read_all(
+    shared: &Shared,
+    plans: &Plans,
+    cfg: &ReaderConfig,
+    tx: &crossbeam_channel::Sender<Chunk>,
+    abort: &AtomicBool,
+) -> Result<Vec<(usize, u64)>> {
+    let mut totals = Vec::new();
+    for (i, committed) in plans {
+        let input = &shared.inputs[*i];
+        if let Ok(mut cur) = shared.progress.current.lock() {
+            cur.clone_from(&input.display);
+        }
+        let plan = InputPlan {
+            index: *i,
+            path: &input.path,
+            display: &input.display,
+            shape: input.shape,
+            committed,
+        };
+        let r = InputReader::open(plan, cfg, shared.progress.raw_bytes.clone(), abort)?;
+        let mut emit = |c: Chunk| tx.send(c).map_err(|_| Error::Interrupted);
+        let len = r.run(&mut emit)?;
+        totals.push((*i, len));
+    }
+    Ok(totals)
+}
+
+fn work(
+    id: usize,
+    shared: &Shared,
+    rx: crossbeam_channel::Receiver<Chunk>,
+    tx: crossbeam_channel::Sender<Result<Flushed>>,
+    abort: &AtomicBool,
+) {
+    let mut w = Worker::new(id, shared);
+    for chunk in rx.iter() {
+        if abort.load(Ordering::Relaxed) {
+            return;
+        }
+        match w.process(chunk) {
+            Ok(Some(f)) => {
+                if tx.send(Ok(f)).is_err() {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                abort.store(true, Ordering::Relaxed);
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+    }
+    if !w.is_empty() && !abort.load(Ordering::Relaxed) {
+        let _ = tx.send(w.flush());
+    }
+}
+
+fn commit_loop(
+    store: &mut StoreWriter,
+    shared: &Shared,
+    rx: &crossbeam_channel::Receiver<Result<Flushed>>,
+    abort: &AtomicBool,
+) -> Result<()> {
+    loop {
+        let msg = match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(m) => m,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(()),
+        };
+        let f = msg?;
+        if abort.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
+        let has_segment = f.segment.is_some();
+        let batch = Batch {
+            segment: f.segment,
+            rejects: &f.rejects,
+            reject_count: f.reject_count,
+            ranges: f
+                .ranges
+                .into_iter()
+                .map(|(i, r, rows, rej, rep)| {
+                    (shared.inputs[i].fingerprint.clone(), r, rows, rej, rep)
+                })
+                .collect(),
+        };
+        store.commit(batch)?;
+        if has_segment {
+            shared.progress.segments.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! The parse stage: a worker turns chunks into rows of its own `SegmentBuilder`, and when the
+//! builder is full encodes the segment, writes it to `tmp/` (fsynced) and hands it to the
+//! committer with the input ranges it covers.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use crate::error::{Error, Result};
+use crate::json::{time, JsonValue, RecordParser, RecordSink};
+use crate::segment::builder::Value;
+use crate::segment::{encode_segment, SegmentBuilder, WriteOptions, TIME_COLUMN};
+use crate::store::{Range, SegmentEntry};
+
+use super::reader::Chunk;
+use super::rejects::write_reject;
+use super::Shared;
+
+/// A finished batch, ready for the committer.
+pub struct Flushed {
+    pub segment: Option<(PathBuf, SegmentEntry)>,
+    pub rejects: Vec<u8>,
+    pub reject_count: u64,
+    /// (input index, range, rows, rejects, repaired)
+    pub ranges: Vec<(usize, Range, u64, u64, u64)>,
+}
+
+/// How the event time is chosen.
+#[derive(Clone, Debug)]
+pub enum TimeSelector {
+    /// Exactly this (flattened, escaped) column.
+    Field(String),
+    /// The default candidates, in priority order; top-level first, then nested leaf names.
+    Auto(Vec<String>),
+}
+
+impl TimeSelector {
+    /// The default: `Datetime`, `timestamp`, `@timestamp`, `ts`, `time`.
+    pub fn auto() -> TimeSelector {
+        TimeSelector::Auto(
+            ["Datetime", "timestamp", "@timestamp", "ts", "time"]
+                .map(String::from)
+                .to_vec(),
+        )
+    }
+
+    /// Rank of a column as the time field (lower is better), or None.
+    fn rank(&self, path: &str) -> Option<u8> {
+        match self {
+            TimeSelector::Field(f) => (path == f).then_some(0),
+            TimeSelector::Auto(c) => {
+                if let Some(i) = c.iter().position(|n| n == path) {
+                    return Some(i as u8);
+                }
+                c.iter()
+                    .position(|n| is_leaf(path, n))
+                    .map(|i| (c.len() + i) as u8)
+            }
+        }
+    }
+}
+
+/// Is `name` the last component of the dotted, escaped `path`?
+fn is_leaf(path: &str, name: &str) -> bool {
+    path.len() > name.len()
+        && path.ends_with(name)
+        && path.as_bytes()[path.len() - name.len() - 1] == b'.'
+        && !path[..path.len() - name.len() - 1].ends_with('\\')
+}
+
+fn event_time(v: &JsonValue<'_>) -> Option<i64> {
+    match *v {
+        JsonValue::Int(i) => time::from_epoch_int(i),
+        JsonValue::BigUint(u) => time::from_epoch_u64(u),
+        JsonValue::Float(f) => time::from_epoch_f64(f),
+        JsonValue::Str(s) => time::parse_time_str(s),
+        _ => None,
+    }
+}
+
+struct EventSink<'a> {
+    b: &'a mut SegmentBuilder,
+    sel: &'a TimeSelector,
+    best: u8,
+    time: Option<i64>,
+}
+
+impl RecordSink for EventSink<'_> {
+    fn field(&mut self, path: &str, value: JsonValue<'_>) {
+        if let Some(rank) = self.sel.rank(path) {
+            if rank < self.best {
+                if let Some(t) = event_time(&value) {
+                    self.best = rank;
+                    self.time = Some(t);
+                }
+            }
+        }
+        let v = match value {
+            JsonValue::Null => Value::Null,
+            JsonValue::Bool(b) => Value::Bool(b),
+            JsonValue::Int(i) => Value::Int(i),
+            JsonValue::BigUint(u) => Value::BigUint(u),
+            JsonValue::Float(f) => Value::Float(f),
+            JsonValue::Str(s) => Value::Str(s),
+            JsonValue::Json(s) => Value::Json(s),
+        };
+        // `_time` is reserved for the derived event time; a field of that name moves aside.
+        let name = if path == TIME_COLUMN { "_time#2" } else { path };
+        self.b.set(name, v);
+    }
+}
+
+/// Per-worker state.
+pub struct Worker<'a> {
+    pub id: usize,
+    pub shared: &'a Shared,
+    builder: SegmentBuilder,
+    parser: RecordParser,
+    rejects: Vec<u8>,
+    reject_count: u64,
+    ranges: Vec<(usize, Range, u64, u64, u64)>,
+    flushes: u64,
+    repaired_buf: String,
+}
+
+impl<'a> Worker<'a> {
+    /// A worker with an empty builder.
+    pub fn new(id: usize, shared: &'a Shared) -> Worker<'a> {
+        Worker {
+            id,
+            shared,
+            builder: SegmentBuilder::new(),
+            parser: RecordParser::new(),
+            rejects: Vec::new(),
+            reject_count: 0,
+            ranges: Vec::new(),
+            flushes: 0,
+            repaired_buf: String::new(),
+        }
+    }
+
+    /// Parse every record of `chunk` into the builder; flush when full.
+    pub fn process(&mut self, chunk: Chunk) -> Result<Option<Flushed>> {
+        let display = self.shared.inputs[chunk.input].display.clone();
+        let rows_before = self.builder.rows() as u64;
+        let (mut rejects, mut repaired) = (chunk.prereject_count, 0u64);
+        if chunk.prereject_count > 0 && self.shared.strict {
+            return Err(strict_error(&display, &chunk.prerejects));
+        }
+        self.rejects.extend_from_slice(&chunk.prerejects);
+        let base = chunk.range.start;
+        let mut each = |w: &mut Self, rec: &[u8], line: u64, off: usize| -> Result<()> {
+            match w.record(rec, &display, line, base + off as u64)? {
+                Outcome::Stored => {}
+                Outcome::Repaired => repaired += 1,
+                Outcome::Rejected => rejects += 1,
+                Outcome::Blank => {}
+            }
+            Ok(())
+        };
+        match &chunk.records {
+            Some(recs) => {
+                for r in recs {
+                    let rec = chunk
+                        .data
+                        .get(r.start as usize..r.end as usize)
+                        .unwrap_or(b"");
+                    each(self, rec, r.line, r.start as usize)?;
+                }
+            }
+            None => {
+                let mut line = chunk.range.first_line;
+                let mut pos = 0usize;
+                let data = &chunk.data;
+                while pos < data.len() {
+                    let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
+                    each(self, &data[pos..end], line, pos)?;
+                    pos = end + 1;
+                    line += 1;
+                }
+            }
+        }
+        let rows = self.builder.rows() as u64 - rows_before;
+        self.reject_count += rejects;
+        self.ranges
+            .push((chunk.input, chunk.range, rows, rejects, repaired));
+        let p = &self.shared.progress;
+        p.events.fetch_add(rows, Ordering::Relaxed);
+        p.rejects.fetch_add(rejects, Ordering::Relaxed);
+        p.repaired.fetch_add(repaired, Ordering::Relaxed);
+        p.bytes
+            .fetch_add(chunk.range.end - chunk.range.start, Ordering::Relaxed);
+        if self.builder.rows() >= self.shared.segment_rows
+            || self.builder.heap_bytes() >= self.shared.segment_bytes
+        {
+            return self.flush().map(Some);
+        }
+        Ok(None)
+    }
+
+    fn record(&mut self, rec: &[u8], display: &str, line: u64, offset: u64) -> Result<Outcome> {
+        let rec = trim_record(rec);
+        if rec.is_empty() {
+            return Ok(Outcome::Blank);
+        }
+        match self.parse_into_builder(rec) {
+            Ok(()) => return Ok(Outcome::Stored),
+            Err(failure) => {
+                let utf8_bad = std::str::from_utf8(rec).is_err();
+                if utf8_bad {
+                    self.repaired_buf = String::from_utf8_lossy(rec).into_owned();
+                    let fixed = std::mem::take(&mut self.repaired_buf);
+                    let ok = self.parse_into_builder(fixed.as_bytes()).is_ok();
+                    self.repaired_buf = fixed;
+                    if ok {
+                        write_reject(
+                            &mut self.rejects,
+                            display,
+                            line,
+                            offset,
+                            "invalid UTF-8 replaced with U+FFFD; the event was stored repaired",
+                            true,
+                            rec,
+                        );
+                        return Ok(Outcome::Repaired);
+                    }
+                }
+                let reason = if utf8_bad {
+                    format!("{failure} (and invalid UTF-8)")
+                } else {
+                    failure.to_string()
+                };
+                if self.shared.strict {
+                    return Err(Error::BadInput {
+                        path: display.to_string(),
+                        line,
+                        offset,
+                        reason,
+                    });
+                }
+                write_reject(
+                    &mut self.rejects,
+                    display,
+                    line,
+                    offset,
+                    &reason,
+                    false,
+                    rec,
+                );
+                Ok(Outcome::Rejected)
+            }
+        }
+    }
+
+    fn parse_into_builder(
+        &mut self,
+        rec: &[u8],
+    ) -> std::result::Result<(), crate::json::ParseFailure> {
+        self.builder.begin_row();
+        let mut sink = EventSink {
+            b: &mut self.builder,
+            sel: &self.shared.time,
+            best: u8::MAX,
+            time: None,
+        };
+        let res = self.parser.parse(rec, &mut sink);
+        let t = sink.time;
+        match res {
+            Ok(()) => {
+                self.builder
+                    .set(TIME_COLUMN, t.map_or(Value::Null, Value::Int));
+                self.builder.end_row();
+                Ok(())
+            }
+            Err(e) => {
+                self.builder.abort_row();
+                Err(e)
+            }
+        }
+    }
+
+    /// Encode and write what the builder holds; hand back the batch.
+    pub fn flush(&mut self) -> Result<Flushed> {
+        let builder = std::mem::take(&mut self.builder);
+        let rows = builder.rows();
+        let segment = if rows > 0 {
+            let (rows, cols) = builder.finish();
+            let opts = WriteOptions {
+                zstd_level: self.shared.zstd_level,
+                index_columns: self.shared.index_columns.clone(),
+            };
+            let enc = encode_segment(rows, cols, &opts);
+            self.flushes += 1;
+            let tmp = self.shared.tmp_dir.join(format!(
+                "w{}-{}-{}.lps",
+                std::process::id(),
+                self.id,
+                self.flushes
+            ));
+            crate::io::write_synced(&tmp, &enc.bytes)?;
+            let entry = SegmentEntry {
+                id: 0,
+                file: None,
+                rows: rows as u64,
+                bytes: enc.bytes.len() as u64,
+                min_time: enc.meta.min_time,
+                max_time: enc.meta.max_time,
+                null_time: enc.meta.null_time,
+                rejects: 0,
+                rejects_file: None,
+                input_bytes: 0,
+            };
+            Some((tmp, entry))
+        } else {
+            None
+        };
+        Ok(Flushed {
+            segment,
+            rejects: std::mem::take(&mut self.rejects),
+            reject_count: std::mem::take(&mut self.reject_count),
+            ranges: std::mem::take(&mut self.ranges),
+        })
+    }
+
+    /// True when the worker holds nothing to commit.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty() && self.builder.rows() == 0
+    }
+}
+
+enum Outcome {
+    Stored,
+    Repaired,
+    Rejected,
+    Blank,
+}
+
+fn trim_record(rec: &[u8]) -> &[u8] {
+    let start = rec
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(rec.len());
+    let end = rec
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    &rec[start..end.max(start)]
+}
+
+fn strict_error(display: &str, prerejects: &[u8]) -> Error {
+    let v: serde_json::Value =
+        serde_json::from_slice(prerejects.split(|&b| b == b'\n').next().unwrap_or(b"{}"))
+            .unwrap_or_default();
+    Error::BadInput {
+        path: display.to_string(),
+        line: v["line"].as_u64().unwrap_or(0),
+        offset: v["offset"].as_u64().unwrap_or(0),
+        reason: v["reason"].as_str().unwrap_or("bad input").to_string(),
+    }
+}

@@ -1,0 +1,458 @@
+//! The one place that opens, maps, syncs, renames and locks files.
+//!
+//! Everything above this module works on byte slices, readers and writers; it never calls
+//! `File::open`, `Mmap::map` or `fsync` itself. Keeping file system effects here makes the
+//! commit protocol (docs/FORMAT.md) auditable in one file.
+//!
+//! Must not: know about segments, JSON or queries.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::error::{Error, IoContext, Result};
+
+/// A read-only memory map of an immutable, published file.
+pub struct MappedFile {
+    path: PathBuf,
+    map: Option<memmap2::Mmap>,
+}
+
+impl MappedFile {
+    /// Map `path` read-only. An empty file maps to an empty slice.
+    pub fn open(path: &Path) -> Result<MappedFile> {
+        let file = File::open(path).at(path)?;
+        let len = file.metadata().at(path)?.len();
+        if len == 0 {
+            return Ok(MappedFile {
+                path: path.to_path_buf(),
+                map: None,
+            });
+        }
+        // SAFETY: logpivot maps only published segment files. The commit protocol never
+        // modifies, truncates or overwrites a published file (a new segment gets a new name;
+        // orphans are deleted only when they are not listed in the manifest, so no reader maps
+        // them). The length and checksums are verified by the segment reader before any byte
+        // is interpreted, so a file truncated before mapping is an error, not a SIGBUS. A file
+        // truncated by another program *while* mapped is outside this contract.
+        let map = unsafe { memmap2::Mmap::map(&file) }.at(path)?;
+        Ok(MappedFile {
+            path: path.to_path_buf(),
+            map: Some(map),
+        })
+    }
+
+    /// The mapped bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+
+    /// The file this map was made from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Create a directory and its parents.
+pub fn create_dir_all(path: &Path) -> Result<()> {
+    fs::create_dir_all(path).at(path)
+}
+
+/// Read a whole (small) file.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).at(path)
+}
+
+/// Does `path` exist?
+pub fn exists(path: &Path) -> bool {
+    path.exists()
+}
+
+/// Remove a file; a file that is already gone is not an error.
+pub fn remove_file(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// The regular files directly inside `dir`, sorted by name.
+pub fn list_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.at(dir)?;
+        if entry.file_type().at(dir)?.is_file() {
+            out.push(entry.path());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Walk `dir` recursively, returning files (not directories) in sorted order, hidden entries
+/// (names starting with `.`) skipped.
+pub fn walk_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut entries: Vec<PathBuf> = Vec::new();
+    for entry in fs::read_dir(dir).at(dir)? {
+        let entry = entry.at(dir)?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        entries.push(entry.path());
+    }
+    entries.sort();
+    let mut out = Vec::new();
+    for path in entries {
+        if path.is_dir() {
+            out.extend(walk_sorted(&path)?);
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
+/// fsync a directory so a rename or create inside it is durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    let f = File::open(dir).at(dir)?;
+    f.sync_all().at(dir)
+}
+
+/// Write `bytes` to a fresh file at `path` and fsync it (not the directory).
+pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .at(path)?;
+    f.write_all(bytes).at(path)?;
+    f.sync_all().at(path)
+}
+
+/// Rename `from` to `to` and fsync the directory of `to`.
+pub fn rename_synced(from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to).map_err(|e| Error::io(to, e))?;
+    if let Some(dir) = to.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Replace `path` atomically with `bytes`: temp file in the same directory, fsync, rename,
+/// fsync the directory. A crash leaves either the old content or the new one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = tmp_sibling(path);
+    write_synced(&tmp, bytes)?;
+    rename_synced(&tmp, path)
+}
+
+fn tmp_sibling(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.tmp", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// An exclusive advisory lock on a file, held until dropped. The holder's pid is written into
+/// the file so a second process can say who holds it.
+pub struct FileLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl FileLock {
+    /// Take the lock, failing at once with [`Error::Locked`] when another process holds it, or
+    /// blocking until it is free when `wait` is set.
+    pub fn acquire(path: &Path, wait: bool) -> Result<FileLock> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .at(path)?;
+        if wait {
+            file.lock().at(path)?;
+        } else {
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => {
+                    let holder = fs::read_to_string(path).unwrap_or_default();
+                    return Err(Error::Locked {
+                        path: path.to_path_buf(),
+                        holder: holder.trim().to_string(),
+                    });
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(Error::io(path, e)),
+            }
+        }
+        file.set_len(0).at(path)?;
+        write!(file, "{}", std::process::id()).at(path)?;
+        Ok(FileLock {
+            _file: file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// How an input's bytes are compressed, detected from its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// Detect from magic bytes (gzip `1f 8b`, zstd `28 b5 2f fd`).
+    pub fn detect(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// Counts the raw (compressed) bytes read from an input, for progress reporting.
+struct CountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// An opened input: its decompressed byte stream and what is known about it.
+pub struct InputReader {
+    /// Decompressed bytes.
+    pub reader: Box<dyn Read + Send>,
+    pub compression: Compression,
+    /// Raw size on disk, when known (not for stdin).
+    pub raw_len: Option<u64>,
+    /// Whether `seek_plain` may be used (an uncompressed regular file).
+    pub seekable: bool,
+}
+
+/// Size of the prefix hashed to fingerprint an input file.
+pub const FINGERPRINT_PREFIX: usize = 64 * 1024;
+
+/// Read the first [`FINGERPRINT_PREFIX`] raw bytes of `path` (fewer for a short file).
+pub fn read_prefix(path: &Path) -> Result<Vec<u8>> {
+    let f = File::open(path).at(path)?;
+    let mut buf = Vec::with_capacity(FINGERPRINT_PREFIX);
+    f.take(FINGERPRINT_PREFIX as u64)
+        .read_to_end(&mut buf)
+        .at(path)?;
+    Ok(buf)
+}
+
+/// Open an input file (or stdin for `-`), detect compression from its magic bytes and return
+/// a reader of its decompressed bytes that starts at decompressed offset `skip`. For a plain
+/// file the skip is a seek; for a compressed one the prefix is decompressed and discarded.
+pub fn open_input(path: &Path, skip: u64, raw_count: Arc<AtomicU64>) -> Result<InputReader> {
+    if path == Path::new("-") {
+        let stdin = io::stdin();
+        let reader = CountingReader {
+            inner: stdin,
+            count: raw_count,
+        };
+        let mut r = io::BufReader::with_capacity(1 << 20, reader);
+        let head = r.fill_buf_peek().at(path)?;
+        let compression = Compression::detect(&head);
+        let reader: Box<dyn Read + Send> = decompress(Box::new(r), compression);
+        return Ok(InputReader {
+            reader,
+            compression,
+            raw_len: None,
+            seekable: false,
+        });
+    }
+    let mut file = File::open(path).at(path)?;
+    let raw_len = file.metadata().at(path)?.len();
+    let mut head = [0u8; 4];
+    let n = read_up_to(&mut file, &mut head).at(path)?;
+    let compression = Compression::detect(&head[..n]);
+    use std::io::Seek;
+    let start = if compression == Compression::None {
+        skip
+    } else {
+        0
+    };
+    file.seek(io::SeekFrom::Start(start)).at(path)?;
+    raw_count.fetch_add(start, Ordering::Relaxed);
+    let counted = CountingReader {
+        inner: file,
+        count: raw_count,
+    };
+    let mut reader = decompress(
+        Box::new(io::BufReader::with_capacity(1 << 20, counted)),
+        compression,
+    );
+    if compression != Compression::None && skip > 0 {
+        let copied = io::copy(&mut (&mut reader).take(skip), &mut io::sink()).at(path)?;
+        if copied < skip {
+            return Err(Error::invalid(format!(
+                "{}: the file is shorter ({copied} bytes decompressed) than the {skip} bytes already ingested from it",
+                path.display()
+            )));
+        }
+    }
+    Ok(InputReader {
+        reader,
+        compression,
+        raw_len: Some(raw_len),
+        seekable: compression == Compression::None,
+    })
+}
+
+fn decompress(inner: Box<dyn Read + Send>, c: Compression) -> Box<dyn Read + Send> {
+    match c {
+        Compression::None => inner,
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(inner)),
+        Compression::Zstd => {
+            match zstd::stream::read::Decoder::with_buffer(io::BufReader::new(ZstdErrShim {
+                inner,
+            })) {
+                Ok(d) => Box::new(d),
+                Err(e) => Box::new(FailingReader(Some(e))),
+            }
+        }
+    }
+}
+
+struct ZstdErrShim {
+    inner: Box<dyn Read + Send>,
+}
+
+impl Read for ZstdErrShim {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+struct FailingReader(Option<io::Error>);
+
+impl Read for FailingReader {
+    fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        Err(self
+            .0
+            .take()
+            .unwrap_or_else(|| io::Error::other("zstd decoder failed")))
+    }
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+trait PeekExt {
+    fn fill_buf_peek(&mut self) -> io::Result<Vec<u8>>;
+}
+
+impl<R: Read> PeekExt for io::BufReader<R> {
+    fn fill_buf_peek(&mut self) -> io::Result<Vec<u8>> {
+        use io::BufRead;
+        let buf = self.fill_buf()?;
+        Ok(buf[..buf.len().min(4)].to_vec())
+    }
+}
+
+/// Read until `buf` is full or the reader ends; returns the bytes read.
+pub fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// A writer for a new file that is fsynced when finished.
+pub struct SyncedWriter {
+    file: io::BufWriter<File>,
+    path: PathBuf,
+}
+
+impl SyncedWriter {
+    /// Create (truncate) `path`.
+    pub fn create(path: &Path) -> Result<SyncedWriter> {
+        let f = File::create(path).at(path)?;
+        Ok(SyncedWriter {
+            file: io::BufWriter::with_capacity(1 << 20, f),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Append bytes.
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file.write_all(bytes).at(&self.path)
+    }
+
+    /// Flush and fsync.
+    pub fn finish(self) -> Result<()> {
+        let path = self.path;
+        let f = self
+            .file
+            .into_inner()
+            .map_err(|e| Error::io(&path, e.into_error()))?;
+        f.sync_all().at(&path)
+    }
+}
+
+/// Open a file for appending (created if missing), e.g. an output file.
+pub fn create_output(path: &Path) -> Result<Box<dyn Write>> {
+    let f = File::create(path).at(path)?;
+    Ok(Box::new(io::BufWriter::with_capacity(1 << 16, f)))
+}
+
+/// Is stderr a terminal (for progress bars)?
+pub fn stderr_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    io::stderr().is_terminal()
+}
+
+/// Is stdout a terminal?
+pub fn stdout_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    io::stdout().is_terminal()
+}
+
+/// Size in bytes of a file.
+pub fn file_len(path: &Path) -> Result<u64> {
+    Ok(fs::metadata(path).at(path)?.len())
+}

@@ -1,0 +1,25 @@
+//! logpivot: an out-of-core columnar storage and indexing engine for JSON security logs, with
+//! enrichment joins and pivot tables on top.
+//!
+//! Layers, from the ground up (each imports only the ones below it; docs/ARCHITECTURE.md):
+//!
+//! - [`io`]: the one place that opens, maps, syncs, renames and locks files;
+//! - [`codec`]: pure encode/decode over bytes (bit packing, integers, dictionaries);
+//! - [`json`]: record splitting, simd-json parsing, flattening, time parsing;
+//! - [`index`]: roaring bitmap indexes (rule values, time minutes), pure over bytes;
+//! - [`segment`]: column builders, the segment writer and the validating reader;
+//! - [`store`]: the data directory, manifest, writer lock and commit protocol;
+//! - [`ingest`]: the parallel pipeline from JSON inputs to committed segments;
+//! - [`synth`]: a deterministic generator of Cloudflare firewall events for demos and benches.
+
+pub mod codec;
+pub mod error;
+pub mod index;
+pub mod ingest;
+pub mod io;
+pub mod json;
+pub mod segment;
+pub mod store;
+// pub mod synth; (being written)
+
+pub use error::{Error, Result};

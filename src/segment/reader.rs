@@ -1,0 +1,311 @@
+//! Reads a mapped segment: validates it on open and decodes blocks, dictionaries and index
+//! blobs on demand.
+//!
+//! Validation on open: length, header and trailer magic, format version, metadata checksum,
+//! that every region lies inside the data area, and that block row counts add up. Each region's
+//! crc32 is checked when the region is read, so a flipped bit anywhere is an
+//! [`Error::Corrupt`] naming the file and offset, never a panic.
+//!
+//! Must not: open files itself (it is handed a [`MappedFile`] by the store).
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use crate::codec::strings::StrDict;
+use crate::error::{Error, Result};
+use crate::io::MappedFile;
+
+use super::block::decode_block;
+pub use super::block::{Block, Values};
+use super::footer::{decode_meta, decode_trailer, IndexMeta, Region, SegmentMeta, TRAILER_LEN};
+use super::{BlockCompression, FORMAT_VERSION, HEADER_MAGIC, TRAILER_MAGIC};
+
+/// A validated, mapped segment.
+pub struct SegmentReader {
+    file: MappedFile,
+    meta: SegmentMeta,
+    data_end: u64,
+}
+
+/// An owned, sorted string dictionary of one column.
+#[derive(Clone, Debug, Default)]
+pub struct Dictionary {
+    data: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Dictionary {
+    fn from_strdict(d: &StrDict<'_>) -> Dictionary {
+        let mut data = Vec::with_capacity(d.data_len());
+        let mut ends = Vec::with_capacity(d.len());
+        for s in d.iter() {
+            data.extend_from_slice(s);
+            ends.push(data.len());
+        }
+        Dictionary { data, ends }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when the dictionary is empty.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Entry `code` as bytes.
+    pub fn get(&self, code: u32) -> Option<&[u8]> {
+        let i = code as usize;
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.data.get(start..end)
+    }
+
+    /// Entry `code` as text (lossy only if the file was written with non-UTF-8 bytes).
+    pub fn get_str(&self, code: u32) -> Cow<'_, str> {
+        String::from_utf8_lossy(self.get(code).unwrap_or(b""))
+    }
+
+    /// The code of `key`, if present (the dictionary is sorted bytewise).
+    pub fn find(&self, key: &[u8]) -> Option<u32> {
+        let (mut lo, mut hi) = (0usize, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.get(mid as u32).unwrap_or(b"").cmp(key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid as u32),
+            }
+        }
+        None
+    }
+
+    /// Iterate entries in code order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        (0..self.len() as u32).map(|c| self.get(c).unwrap_or(b""))
+    }
+}
+
+impl SegmentReader {
+    /// Validate a mapped segment file.
+    pub fn new(file: MappedFile) -> Result<SegmentReader> {
+        let bytes = file.bytes();
+        let path = file.path();
+        let len = bytes.len();
+        let min = HEADER_MAGIC.len() + TRAILER_LEN;
+        if len < min {
+            return Err(Error::corrupt(path, len as u64, format!("file is {len} bytes, shorter than the smallest segment ({min} bytes): truncated")));
+        }
+        if &bytes[..8] != HEADER_MAGIC {
+            return Err(Error::corrupt(
+                path,
+                0,
+                "not a logpivot segment (bad header magic)",
+            ));
+        }
+        let tpos = len - TRAILER_LEN;
+        let trailer = &bytes[tpos..];
+        if &trailer[16..24] != TRAILER_MAGIC {
+            return Err(Error::corrupt(
+                path,
+                tpos as u64 + 16,
+                "bad trailer magic: the file is truncated or was not fully written",
+            ));
+        }
+        let t = decode_trailer(trailer).map_err(|e| Error::decode(path, tpos as u64, e))?;
+        if t.version != FORMAT_VERSION {
+            return Err(Error::Version {
+                path: path.to_path_buf(),
+                found: t.version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        if t.meta_len > (tpos - 8) as u64 {
+            return Err(Error::corrupt(
+                path,
+                tpos as u64,
+                "metadata length exceeds the file",
+            ));
+        }
+        let mstart = tpos - t.meta_len as usize;
+        let mbytes = &bytes[mstart..tpos];
+        if crc32fast::hash(mbytes) != t.meta_crc {
+            return Err(Error::corrupt(
+                path,
+                mstart as u64,
+                "metadata checksum mismatch",
+            ));
+        }
+        let meta = decode_meta(mbytes).map_err(|e| Error::decode(path, mstart as u64, e))?;
+        let reader = SegmentReader {
+            meta,
+            data_end: mstart as u64,
+            file,
+        };
+        reader.check_layout()?;
+        Ok(reader)
+    }
+
+    fn check_layout(&self) -> Result<()> {
+        let path = self.file.path();
+        let mut prev: Option<&str> = None;
+        for c in &self.meta.columns {
+            if prev.is_some_and(|p| p >= c.name.as_str()) {
+                return Err(Error::corrupt(
+                    path,
+                    self.data_end,
+                    "column directory not sorted",
+                ));
+            }
+            prev = Some(&c.name);
+            let rows: u64 = c.blocks.iter().map(|b| b.rows as u64).sum();
+            if rows != self.meta.rows {
+                return Err(Error::corrupt(
+                    path,
+                    self.data_end,
+                    format!(
+                        "column `{}` has {rows} rows, segment has {}",
+                        c.name, self.meta.rows
+                    ),
+                ));
+            }
+            for r in c.blocks.iter().map(|b| &b.region).chain(c.dict.iter()) {
+                self.check_region(r)?;
+            }
+        }
+        for i in &self.meta.indexes {
+            self.check_region(&i.region)?;
+        }
+        Ok(())
+    }
+
+    fn check_region(&self, r: &Region) -> Result<()> {
+        let end = r.offset.checked_add(r.len);
+        if r.offset < 8 || end.is_none_or(|e| e > self.data_end) {
+            return Err(Error::corrupt(
+                self.file.path(),
+                r.offset,
+                "region outside the data area",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The segment's metadata.
+    pub fn meta(&self) -> &SegmentMeta {
+        &self.meta
+    }
+
+    /// The segment file.
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// Size of the file in bytes.
+    pub fn file_len(&self) -> u64 {
+        self.file.bytes().len() as u64
+    }
+
+    /// The bytes of a region, checksum-verified and decompressed.
+    pub fn region(&self, r: &Region) -> Result<Cow<'_, [u8]>> {
+        let path = self.file.path();
+        let stored = self
+            .file
+            .bytes()
+            .get(r.offset as usize..(r.offset + r.len) as usize)
+            .ok_or_else(|| Error::corrupt(path, r.offset, "region outside the file"))?;
+        if crc32fast::hash(stored) != r.crc {
+            return Err(Error::corrupt(
+                path,
+                r.offset,
+                format!("checksum mismatch in a {}-byte region", r.len),
+            ));
+        }
+        match BlockCompression::try_from(r.compression) {
+            Ok(BlockCompression::None) => Ok(Cow::Borrowed(stored)),
+            Ok(BlockCompression::Zstd) => {
+                if r.raw_len > 1 << 34 {
+                    return Err(Error::corrupt(
+                        path,
+                        r.offset,
+                        "implausible decompressed size",
+                    ));
+                }
+                let raw = zstd::bulk::decompress(stored, r.raw_len as usize)
+                    .map_err(|e| Error::corrupt(path, r.offset, format!("zstd: {e}")))?;
+                if raw.len() as u64 != r.raw_len {
+                    return Err(Error::corrupt(
+                        path,
+                        r.offset,
+                        "decompressed size differs from the directory",
+                    ));
+                }
+                Ok(Cow::Owned(raw))
+            }
+            Err(id) => Err(Error::corrupt(
+                path,
+                r.offset,
+                format!("unknown compression {id}"),
+            )),
+        }
+    }
+
+    /// Decode block `block` of column `col`.
+    pub fn block(&self, col: usize, block: usize) -> Result<Block> {
+        let c = self.column_meta(col)?;
+        let b = c
+            .blocks
+            .get(block)
+            .ok_or_else(|| Error::invalid(format!("block {block} out of range")))?;
+        let raw = self.region(&b.region)?;
+        let decoded = decode_block(&raw, c.ty, b.rows as usize)
+            .map_err(|e| Error::decode(self.file.path(), b.region.offset, e))?;
+        Ok(decoded)
+    }
+
+    fn column_meta(&self, col: usize) -> Result<&super::ColumnMeta> {
+        self.meta
+            .columns
+            .get(col)
+            .ok_or_else(|| Error::invalid(format!("column {col} out of range")))
+    }
+
+    /// The dictionary of string column `col` (empty for other types).
+    pub fn dictionary(&self, col: usize) -> Result<Dictionary> {
+        let c = self.column_meta(col)?;
+        let Some(r) = c.dict else {
+            return Ok(Dictionary::default());
+        };
+        let raw = self.region(&r)?;
+        let (d, _) =
+            StrDict::parse(&raw).map_err(|e| Error::decode(self.file.path(), r.offset, e))?;
+        Ok(Dictionary::from_strdict(&d))
+    }
+
+    /// The verified bytes of an index blob.
+    pub fn index_bytes(&self, idx: &IndexMeta) -> Result<Cow<'_, [u8]>> {
+        self.region(&idx.region)
+    }
+
+    /// Read and verify every region of the file (for `inspect --verify` and tests).
+    pub fn verify_all(&self) -> Result<()> {
+        for (ci, c) in self.meta.columns.iter().enumerate() {
+            self.dictionary(ci)?;
+            for bi in 0..c.blocks.len() {
+                self.block(ci, bi)?;
+            }
+        }
+        for i in &self.meta.indexes {
+            let bytes = self.index_bytes(i)?;
+            let kb = crate::index::KeyedBitmaps::parse(&bytes)
+                .map_err(|e| Error::decode(self.file.path(), i.region.offset, e))?;
+            for p in 0..kb.len() {
+                kb.bitmap(p)
+                    .map_err(|e| Error::decode(self.file.path(), i.region.offset, e))?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,312 @@
+//! Serializes a finished `SegmentBuilder` into segment bytes (docs/FORMAT.md).
+//!
+//! Call order, which is also the file order: header magic; for each column (sorted by name) its
+//! dictionary (string columns) then its blocks; the index blobs; the metadata; the trailer.
+//! The result is a byte vector; writing it to disk is the caller's business (`io`).
+
+use crate::codec::strings;
+use crate::index;
+
+use super::block::{encode_block, Values};
+use super::builder::{ColumnBuilder, ColumnData};
+use super::footer::{encode_meta, encode_trailer, BlockMeta, ColumnMeta, IndexKind, IndexMeta};
+use super::footer::{Region, SegmentMeta};
+use super::TRAILER_MAGIC;
+use super::{BlockCompression, ColumnType, BLOCK_ROWS, FORMAT_VERSION, HEADER_MAGIC, TIME_COLUMN};
+
+/// Knobs of the segment writer.
+#[derive(Clone, Debug)]
+pub struct WriteOptions {
+    /// zstd level for blocks and dictionaries.
+    pub zstd_level: i32,
+    /// Columns that get a value (rule-ID) index.
+    pub index_columns: Vec<String>,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            zstd_level: 1,
+            index_columns: vec!["RuleID".to_string()],
+        }
+    }
+}
+
+/// A serialized segment and its metadata.
+pub struct EncodedSegment {
+    pub bytes: Vec<u8>,
+    pub meta: SegmentMeta,
+}
+
+struct Out {
+    bytes: Vec<u8>,
+    level: i32,
+}
+
+impl Out {
+    /// Append a region, compressing it when that saves at least 1/16 of its size.
+    fn region(&mut self, raw: &[u8], allow_zstd: bool) -> Region {
+        let offset = self.bytes.len() as u64;
+        let compressed = if allow_zstd && raw.len() > 64 {
+            zstd::bulk::compress(raw, self.level)
+                .ok()
+                .filter(|c| c.len() + raw.len() / 16 < raw.len())
+        } else {
+            None
+        };
+        let (stored, compression): (&[u8], _) = match &compressed {
+            Some(c) => (c, BlockCompression::Zstd),
+            None => (raw, BlockCompression::None),
+        };
+        self.bytes.extend_from_slice(stored);
+        Region {
+            offset,
+            len: stored.len() as u64,
+            raw_len: raw.len() as u64,
+            compression: compression as u8,
+            crc: crc32fast::hash(stored),
+        }
+    }
+}
+
+/// Serialize `columns` (sorted by name, each padded to `rows`) into a segment.
+pub fn encode_segment(
+    rows: usize,
+    columns: Vec<(String, ColumnBuilder)>,
+    opts: &WriteOptions,
+) -> EncodedSegment {
+    let mut out = Out {
+        bytes: Vec::with_capacity(rows * 64),
+        level: opts.zstd_level,
+    };
+    out.bytes.extend_from_slice(HEADER_MAGIC);
+    let mut meta = SegmentMeta {
+        rows: rows as u64,
+        ..SegmentMeta::default()
+    };
+    for (name, col) in columns {
+        let (cmeta, idx) = encode_column(&mut out, &name, col, opts);
+        if let Some(i) = idx {
+            meta.indexes.push(i);
+        }
+        if name == TIME_COLUMN && cmeta.ty == ColumnType::Time {
+            meta.null_time = cmeta.null_count;
+            let valid: Vec<&BlockMeta> = cmeta
+                .blocks
+                .iter()
+                .filter(|b| b.null_count < b.rows)
+                .collect();
+            meta.min_time = valid.iter().map(|b| b.min).min();
+            meta.max_time = valid.iter().map(|b| b.max).max();
+        }
+        meta.columns.push(cmeta);
+    }
+    if meta.column(TIME_COLUMN).is_none() {
+        meta.null_time = rows as u64;
+    }
+    let mut meta_bytes = Vec::new();
+    encode_meta(&meta, &mut meta_bytes);
+    out.bytes.extend_from_slice(&meta_bytes);
+    encode_trailer(&meta_bytes, FORMAT_VERSION, TRAILER_MAGIC, &mut out.bytes);
+    EncodedSegment {
+        bytes: out.bytes,
+        meta,
+    }
+}
+
+fn validity_slice(col: &ColumnBuilder, start: usize, end: usize) -> Option<Vec<bool>> {
+    let v: Vec<bool> = (start..end).map(|i| col.is_valid(i)).collect();
+    if v.iter().all(|&b| b) {
+        None
+    } else {
+        Some(v)
+    }
+}
+
+fn encode_column(
+    out: &mut Out,
+    name: &str,
+    mut col: ColumnBuilder,
+    opts: &WriteOptions,
+) -> (ColumnMeta, Option<IndexMeta>) {
+    let ty = col.column_type();
+    let mut cmeta = ColumnMeta {
+        name: name.to_string(),
+        ty,
+        flags: col.flags,
+        null_count: col.nulls as u64,
+        cardinality: 0,
+        dict: None,
+        blocks: Vec::new(),
+    };
+    let data = std::mem::replace(&mut col.data, ColumnData::Empty);
+    let len = col.len;
+    let values = match data {
+        ColumnData::Empty => {
+            let (d, _) = crate::segment::builder::Interner::default().into_sorted();
+            cmeta.dict = Some(encode_dict(out, &d));
+            Values::Codes(vec![0; len])
+        }
+        ColumnData::Str { mut codes, dict } => {
+            let (sorted, remap) = dict.into_sorted();
+            for (i, c) in codes.iter_mut().enumerate() {
+                *c = if col.is_valid(i) {
+                    remap.get(*c as usize).copied().unwrap_or(0)
+                } else {
+                    0
+                };
+            }
+            cmeta.cardinality = sorted.len() as u64;
+            cmeta.dict = Some(encode_dict(out, &sorted));
+            Values::Codes(codes)
+        }
+        ColumnData::Bool(v) => Values::Bool(v),
+        ColumnData::Int(v) | ColumnData::Time(v) => Values::Int(v),
+        ColumnData::Float(v) => Values::Float(v),
+    };
+    let mut start = 0;
+    while start < len {
+        let end = (start + BLOCK_ROWS).min(len);
+        cmeta
+            .blocks
+            .push(encode_one_block(out, &col, &values, start, end));
+        start = end;
+    }
+    let index = build_index(out, name, &col, &values, ty, opts, cmeta.cardinality);
+    (cmeta, index)
+}
+
+fn encode_dict(out: &mut Out, sorted: &[Box<[u8]>]) -> Region {
+    let items: Vec<&[u8]> = sorted.iter().map(|s| &s[..]).collect();
+    let mut raw = Vec::new();
+    strings::encode_dict(&items, &mut raw);
+    let level = out.level.max(3);
+    let saved = out.level;
+    out.level = level;
+    let r = out.region(&raw, true);
+    out.level = saved;
+    r
+}
+
+fn slice_values(values: &Values, start: usize, end: usize) -> Values {
+    match values {
+        Values::Bool(v) => Values::Bool(v[start..end].to_vec()),
+        Values::Int(v) => Values::Int(v[start..end].to_vec()),
+        Values::Float(v) => Values::Float(v[start..end].to_vec()),
+        Values::Codes(v) => Values::Codes(v[start..end].to_vec()),
+    }
+}
+
+fn min_max(values: &Values, validity: Option<&[bool]>) -> (i64, i64) {
+    let ok = |i: usize| validity.is_none_or(|v| v[i]);
+    let mut lo = i64::MAX;
+    let mut hi = i64::MIN;
+    let mut flo = f64::INFINITY;
+    let mut fhi = f64::NEG_INFINITY;
+    match values {
+        Values::Bool(v) => v
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| ok(*i))
+            .for_each(|(_, &b)| {
+                lo = lo.min(b as i64);
+                hi = hi.max(b as i64);
+            }),
+        Values::Int(v) => v
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| ok(*i))
+            .for_each(|(_, &x)| {
+                lo = lo.min(x);
+                hi = hi.max(x);
+            }),
+        Values::Codes(v) => v
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| ok(*i))
+            .for_each(|(_, &x)| {
+                lo = lo.min(x as i64);
+                hi = hi.max(x as i64);
+            }),
+        Values::Float(v) => {
+            v.iter()
+                .enumerate()
+                .filter(|(i, _)| ok(*i))
+                .for_each(|(_, &x)| {
+                    flo = flo.min(x);
+                    fhi = fhi.max(x);
+                });
+            return (flo.to_bits() as i64, fhi.to_bits() as i64);
+        }
+    }
+    if lo > hi {
+        (0, 0)
+    } else {
+        (lo, hi)
+    }
+}
+
+fn encode_one_block(
+    out: &mut Out,
+    col: &ColumnBuilder,
+    values: &Values,
+    start: usize,
+    end: usize,
+) -> BlockMeta {
+    let validity = validity_slice(col, start, end);
+    let part = slice_values(values, start, end);
+    let (min, max) = min_max(&part, validity.as_deref());
+    let mut raw = Vec::new();
+    encode_block(&part, validity.as_deref(), &mut raw);
+    let null_count = validity
+        .as_ref()
+        .map(|v| v.iter().filter(|b| !**b).count())
+        .unwrap_or(0) as u32;
+    BlockMeta {
+        region: out.region(&raw, true),
+        rows: (end - start) as u32,
+        null_count,
+        min,
+        max,
+    }
+}
+
+fn build_index(
+    out: &mut Out,
+    name: &str,
+    col: &ColumnBuilder,
+    values: &Values,
+    ty: ColumnType,
+    opts: &WriteOptions,
+    cardinality: u64,
+) -> Option<IndexMeta> {
+    let valid = |i: usize| col.is_valid(i);
+    let mut blob = Vec::new();
+    let kind = if name == TIME_COLUMN && ty == ColumnType::Time {
+        let Values::Int(v) = values else { return None };
+        let minutes: Vec<i64> = v.iter().map(|&t| index::minute_of(t)).collect();
+        let (keys, maps) = index::bitmaps_by_value(&minutes, valid);
+        index::encode_keyed(&keys, &maps, &mut blob);
+        IndexKind::TimeMinutes
+    } else if opts.index_columns.iter().any(|c| c == name) {
+        match values {
+            Values::Codes(codes) => {
+                let maps = index::bitmaps_by_code(codes, valid, cardinality as usize);
+                index::encode_dense(&maps, &mut blob);
+            }
+            Values::Int(v) => {
+                let (keys, maps) = index::bitmaps_by_value(v, valid);
+                index::encode_keyed(&keys, &maps, &mut blob);
+            }
+            _ => return None,
+        }
+        IndexKind::Values
+    } else {
+        return None;
+    };
+    Some(IndexMeta {
+        column: name.to_string(),
+        kind,
+        region: out.region(&blob, false),
+    })
+}

@@ -1,0 +1,273 @@
+//! The data directory: manifest, writer lock, segment and rejects files, and the commit protocol.
+//!
+//! ```text
+//! DIR/MANIFEST                 live segments and committed input ranges (JSON, atomic replace)
+//! DIR/LOCK                     writer lock (flock), holds the writer's pid
+//! DIR/segments/seg-NNNNNNNN.lps
+//! DIR/rejects/seg-NNNNNNNN.ndjson
+//! DIR/tmp/                     segments being written; emptied when a writer opens
+//! ```
+//! Commit of one batch (docs/FORMAT.md has what a crash at each step leaves behind):
+//! 1. the segment is written to `tmp/` and fsynced (by an ingest worker);
+//! 2. it is renamed into `segments/` and the directory fsynced;
+//! 3. its rejects are written to `rejects/` (temp, fsync, rename, fsync);
+//! 4. the manifest listing it and the input ranges it covers replaces the old one atomically.
+//!
+//! Readers load the manifest once and see only what it lists. Files not listed are orphans of
+//! an interrupted commit and are deleted when the next writer opens the directory.
+
+pub mod inspect;
+pub mod manifest;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::io::{self, FileLock, MappedFile};
+use crate::segment::SegmentReader;
+
+pub use manifest::{InputEntry, Manifest, Range, SegmentEntry, MANIFEST_VERSION};
+
+/// Default data directory name.
+pub const DEFAULT_DIR: &str = "logpivot-data";
+
+/// A data directory path and its layout.
+#[derive(Clone, Debug)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// The data directory at `root` (nothing is read or created).
+    pub fn new(root: impl Into<PathBuf>) -> DataDir {
+        DataDir { root: root.into() }
+    }
+
+    /// The root path.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `DIR/MANIFEST`.
+    pub fn manifest_path(&self) -> PathBuf {
+        self.root.join("MANIFEST")
+    }
+
+    /// `DIR/segments`.
+    pub fn segments_dir(&self) -> PathBuf {
+        self.root.join("segments")
+    }
+
+    /// `DIR/rejects`.
+    pub fn rejects_dir(&self) -> PathBuf {
+        self.root.join("rejects")
+    }
+
+    /// `DIR/tmp`.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Does a manifest exist?
+    pub fn exists(&self) -> bool {
+        io::exists(&self.manifest_path())
+    }
+
+    /// Load the manifest (a reader's snapshot).
+    pub fn load_manifest(&self) -> Result<Manifest> {
+        let path = self.manifest_path();
+        if !io::exists(&path) {
+            return Err(Error::NoDataDir {
+                path: self.root.clone(),
+            });
+        }
+        let bytes = io::read_file(&path)?;
+        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::corrupt(
+                &path,
+                e.column() as u64,
+                format!("manifest is not valid: {e}"),
+            )
+        })?;
+        if m.format != MANIFEST_VERSION {
+            return Err(Error::Version {
+                path,
+                found: m.format,
+                supported: MANIFEST_VERSION,
+            });
+        }
+        Ok(m)
+    }
+
+    /// Open a listed segment.
+    pub fn open_segment(&self, entry: &SegmentEntry) -> Result<Option<SegmentReader>> {
+        let Some(file) = &entry.file else {
+            return Ok(None);
+        };
+        let path = self.root.join(file);
+        let mapped = MappedFile::open(&path)?;
+        if mapped.bytes().len() as u64 != entry.bytes {
+            return Err(Error::corrupt(
+                &path,
+                mapped.bytes().len() as u64,
+                format!(
+                    "file is {} bytes but the manifest says {}: truncated or replaced",
+                    mapped.bytes().len(),
+                    entry.bytes
+                ),
+            ));
+        }
+        SegmentReader::new(mapped).map(Some)
+    }
+
+    /// Take the writer lock, create the layout, load (or start) the manifest and delete the
+    /// orphans of interrupted commits.
+    pub fn open_writer(&self, wait: bool) -> Result<StoreWriter> {
+        io::create_dir_all(&self.root)?;
+        let lock = FileLock::acquire(&self.root.join("LOCK"), wait)?;
+        for d in [self.segments_dir(), self.rejects_dir(), self.tmp_dir()] {
+            io::create_dir_all(&d)?;
+        }
+        let manifest = if self.exists() {
+            self.load_manifest()?
+        } else {
+            let m = Manifest::default();
+            write_manifest(&self.manifest_path(), &m)?;
+            io::sync_dir(&self.root)?;
+            m
+        };
+        let mut w = StoreWriter {
+            dir: self.clone(),
+            manifest,
+            _lock: lock,
+            orphans_removed: 0,
+        };
+        w.remove_orphans()?;
+        Ok(w)
+    }
+}
+
+fn write_manifest(path: &Path, m: &Manifest) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(m)
+        .map_err(|e| Error::invalid(format!("cannot serialize the manifest: {e}")))?;
+    bytes.push(b'\n');
+    io::write_atomic(path, &bytes)
+}
+
+/// A batch ready to commit.
+pub struct Batch<'a> {
+    /// A fsynced segment file in `tmp/` and its summary, when the batch has rows.
+    pub segment: Option<(PathBuf, SegmentEntry)>,
+    /// NDJSON of the batch's rejects.
+    pub rejects: &'a [u8],
+    pub reject_count: u64,
+    /// Per input (by fingerprint): the ranges this batch covers and its rows/rejects/repaired.
+    pub ranges: Vec<(String, Range, u64, u64, u64)>,
+}
+
+/// The single writer of a data directory (holds the lock).
+pub struct StoreWriter {
+    dir: DataDir,
+    manifest: Manifest,
+    _lock: FileLock,
+    /// Orphan files deleted at open.
+    pub orphans_removed: usize,
+}
+
+impl StoreWriter {
+    /// The manifest as of the last commit.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Mutable manifest, for registering inputs before their first commit. Changes are written
+    /// with the next commit.
+    pub fn manifest_mut(&mut self) -> &mut Manifest {
+        &mut self.manifest
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &DataDir {
+        &self.dir
+    }
+
+    fn remove_orphans(&mut self) -> Result<()> {
+        let live: std::collections::HashSet<String> = self
+            .manifest
+            .segments
+            .iter()
+            .flat_map(|s| s.file.iter().chain(s.rejects_file.iter()).cloned())
+            .collect();
+        for (sub, dir) in [
+            ("segments", self.dir.segments_dir()),
+            ("rejects", self.dir.rejects_dir()),
+        ] {
+            for f in io::list_files(&dir)? {
+                let name = f
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                if !live.contains(&format!("{sub}/{name}")) {
+                    io::remove_file(&f)?;
+                    self.orphans_removed += 1;
+                }
+            }
+        }
+        for f in io::list_files(&self.dir.tmp_dir())? {
+            io::remove_file(&f)?;
+            self.orphans_removed += 1;
+        }
+        Ok(())
+    }
+
+    /// Write the manifest (e.g. after registering inputs or settings).
+    pub fn save(&mut self) -> Result<()> {
+        self.manifest.generation += 1;
+        write_manifest(&self.dir.manifest_path(), &self.manifest)
+    }
+
+    /// Commit one batch (steps 2-4 of the protocol). Returns the batch id.
+    pub fn commit(&mut self, batch: Batch<'_>) -> Result<u64> {
+        let id = self.manifest.next_segment_id;
+        let mut entry = SegmentEntry {
+            id,
+            file: None,
+            rows: 0,
+            bytes: 0,
+            min_time: None,
+            max_time: None,
+            null_time: 0,
+            rejects: batch.reject_count,
+            rejects_file: None,
+            input_bytes: batch.ranges.iter().map(|r| r.1.end - r.1.start).sum(),
+        };
+        if let Some((tmp, summary)) = batch.segment {
+            let rel = format!("segments/seg-{id:08}.lps");
+            io::rename_synced(&tmp, &self.dir.root.join(&rel))?;
+            entry = SegmentEntry {
+                id,
+                file: Some(rel),
+                rejects: entry.rejects,
+                input_bytes: entry.input_bytes,
+                rejects_file: None,
+                ..summary
+            };
+        }
+        if !batch.rejects.is_empty() {
+            let rel = format!("rejects/seg-{id:08}.ndjson");
+            io::write_atomic(&self.dir.root.join(&rel), batch.rejects)?;
+            entry.rejects_file = Some(rel);
+        }
+        for (fp, range, rows, rejects, repaired) in batch.ranges {
+            if let Some(input) = self.manifest.input_mut(&fp) {
+                input.add_range(range);
+                input.rows += rows;
+                input.rejects += rejects;
+                input.repaired += repaired;
+            }
+        }
+        self.manifest.segments.push(entry);
+        self.manifest.next_segment_id += 1;
+        self.save()?;
+        Ok(id)
+    }
+}

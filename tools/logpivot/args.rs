@@ -1,0 +1,129 @@
+//! Every flag of the `logpivot` command and its help text, in one place.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Out-of-core columnar storage, indexes and pivot tables for JSON security logs.
+#[derive(Parser, Debug)]
+#[command(name = "logpivot", version, about, long_about = None)]
+#[command(
+    after_help = "Start with `logpivot demo`: it generates sample Cloudflare firewall events, \
+ingests them and prints what the data looks like, with the commands that did it."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Ingest JSON logs (NDJSON, .gz, .zst, JSON arrays, stdin) into a data directory.
+    Ingest(IngestArgs),
+    /// Show what a data directory holds: segments, columns, indexes, rejects.
+    Inspect(InspectArgs),
+    /// Generate sample events, ingest them and show the result: a one-command tour.
+    Demo(DemoArgs),
+}
+
+/// Where the data directory is.
+#[derive(Args, Debug, Clone)]
+pub struct DataArg {
+    /// The data directory.
+    #[arg(
+        long = "data",
+        short = 'd',
+        env = "LOGPIVOT_DATA",
+        default_value = "logpivot-data",
+        value_name = "DIR"
+    )]
+    pub data: PathBuf,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  logpivot ingest firewall_events.ndjson.gz
+  logpivot ingest --data /srv/lp --index alert.signature_id eve/           # a directory, sorted
+  zcat big.json.gz | logpivot ingest -                                     # stdin
+  logpivot ingest --time-field transaction.time modsec_audit.json.log
+
+Re-running the same command after a crash or kill resumes exactly where the last commit
+stopped; a file that is already fully ingested adds nothing. Lines that are not JSON objects go
+to DIR/rejects/ with file, line, byte offset and reason; events with invalid UTF-8 are kept
+(repaired with U+FFFD) and their raw line is also written there.")]
+pub struct IngestArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// Input files or directories (walked in sorted order; *.json, *.ndjson, *.jsonl, *.log,
+    /// optionally .gz/.zst), or `-` for stdin.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// The event-time field (a flattened name such as `Datetime` or `transaction.time`).
+    /// Default: the first of Datetime, timestamp, @timestamp, ts, time that an event has.
+    #[arg(long, value_name = "NAME")]
+    pub time_field: Option<String>,
+    /// Columns to build a bitmap index on, comma-separated (default: RuleID).
+    #[arg(long, value_delimiter = ',', value_name = "FIELD,...")]
+    pub index: Option<Vec<String>>,
+    /// Parser threads (default: all cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
+    /// Stop at the first bad line instead of writing it to rejects/.
+    #[arg(long)]
+    pub strict: bool,
+    /// Longest accepted line; longer ones are rejected (accepts K, M, G suffixes).
+    #[arg(long, default_value = "16M", value_name = "SIZE")]
+    pub max_line_bytes: String,
+    /// Rows per segment (at most).
+    #[arg(long, default_value_t = 1 << 20, value_name = "N")]
+    pub segment_rows: usize,
+    /// Wait for another ingest to finish instead of failing when the directory is locked.
+    #[arg(long)]
+    pub wait: bool,
+    /// No progress bar and no summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  logpivot inspect
+  logpivot inspect --segment 3
+  logpivot inspect --verify --json | jq .columns")]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// Show only this segment's columns.
+    #[arg(long, value_name = "ID")]
+    pub segment: Option<u64>,
+    /// Read every block, dictionary and index and check its checksum.
+    #[arg(long)]
+    pub verify: bool,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  logpivot demo                      # 1M events into ./logpivot-data
+  logpivot demo --events 100000 --data /tmp/lp")]
+pub struct DemoArgs {
+    /// Where to put the sample data directory (replaced if it holds a previous demo).
+    #[arg(
+        long = "data",
+        short = 'd',
+        default_value = "logpivot-data",
+        value_name = "DIR"
+    )]
+    pub data: PathBuf,
+    /// Number of events to generate.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Random seed (the same seed gives the same events).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}

@@ -1,0 +1,27 @@
+//! `logpivot`: the command-line tool. Thin: it parses flags (all of them in `args.rs`) into
+//! library options, calls the library, and prints. Exit codes: 0 success, 1 error (one line on
+//! stderr), 2 usage error. A closed stdout (`| head`) ends the program quietly.
+
+mod args;
+//mod demo;
+mod ingest_cmd;
+mod inspect_cmd;
+mod util;
+
+use clap::Parser;
+
+fn main() {
+    let cli = args::Cli::parse();
+    let result = match cli.command {
+        args::Command::Ingest(a) => ingest_cmd::run(a),
+        args::Command::Inspect(a) => inspect_cmd::run(a),
+        args::Command::Demo(_a) => Err(anyhow::anyhow!("demo: not built yet")),
+    };
+    if let Err(e) = result {
+        if util::is_broken_pipe(&e) {
+            std::process::exit(0);
+        }
+        eprintln!("logpivot: {e:#}");
+        std::process::exit(1);
+    }
+}
