@@ -20,6 +20,6 @@ pub mod io;
 pub mod json;
 pub mod segment;
 pub mod store;
-// pub mod synth; (being written)
+pub mod synth;
 
 pub use error::{Error, Result};

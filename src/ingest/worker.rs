@@ -8,7 +8,9 @@ use std::sync::atomic::Ordering;
 use crate::error::{Error, Result};
 use crate::json::{time, JsonValue, RecordParser, RecordSink};
 use crate::segment::builder::Value;
-use crate::segment::{encode_segment, SegmentBuilder, WriteOptions, TIME_COLUMN};
+use crate::segment::{
+    encode_segment, SegmentBuilder, WriteOptions, FILE_COLUMN, LINE_COLUMN, TIME_COLUMN,
+};
 use crate::store::{Range, SegmentEntry};
 
 use super::reader::Chunk;
@@ -103,8 +105,14 @@ impl RecordSink for EventSink<'_> {
             JsonValue::Str(s) => Value::Str(s),
             JsonValue::Json(s) => Value::Json(s),
         };
-        // `_time` is reserved for the derived event time; a field of that name moves aside.
-        let name = if path == TIME_COLUMN { "_time#2" } else { path };
+        // `_time`, `_file` and `_line` are reserved for derived columns; fields of those
+        // names move aside to `_time#2` etc.
+        let name = match path {
+            TIME_COLUMN => "_time#2",
+            FILE_COLUMN => "_file#2",
+            LINE_COLUMN => "_line#2",
+            other => other,
+        };
         self.b.set(name, v);
     }
 }
@@ -202,14 +210,16 @@ impl<'a> Worker<'a> {
         if rec.is_empty() {
             return Ok(Outcome::Blank);
         }
-        match self.parse_into_builder(rec) {
+        match self.parse_into_builder(rec, display, line) {
             Ok(()) => return Ok(Outcome::Stored),
             Err(failure) => {
                 let utf8_bad = std::str::from_utf8(rec).is_err();
                 if utf8_bad {
                     self.repaired_buf = String::from_utf8_lossy(rec).into_owned();
                     let fixed = std::mem::take(&mut self.repaired_buf);
-                    let ok = self.parse_into_builder(fixed.as_bytes()).is_ok();
+                    let ok = self
+                        .parse_into_builder(fixed.as_bytes(), display, line)
+                        .is_ok();
                     self.repaired_buf = fixed;
                     if ok {
                         write_reject(
@@ -254,6 +264,8 @@ impl<'a> Worker<'a> {
     fn parse_into_builder(
         &mut self,
         rec: &[u8],
+        display: &str,
+        line: u64,
     ) -> std::result::Result<(), crate::json::ParseFailure> {
         self.builder.begin_row();
         let mut sink = EventSink {
@@ -268,6 +280,8 @@ impl<'a> Worker<'a> {
             Ok(()) => {
                 self.builder
                     .set(TIME_COLUMN, t.map_or(Value::Null, Value::Int));
+                self.builder.set(FILE_COLUMN, Value::Str(display));
+                self.builder.set(LINE_COLUMN, Value::Int(line as i64));
                 self.builder.end_row();
                 Ok(())
             }

@@ -370,7 +370,7 @@ impl SegmentBuilder {
     /// key in the JSON object) goes to `name#2`, `name#3`, ... so no value is lost.
     pub fn set(&mut self, name: &str, v: Value<'_>) {
         let mut idx = self.column_index(name);
-        if self.touched.contains(&(idx as u32)) {
+        if self.columns[idx].1.len > self.rows {
             idx = self.duplicate_index(name);
         }
         self.touched.push(idx as u32);
@@ -389,7 +389,7 @@ impl SegmentBuilder {
             self.scratch.push_str(&n.to_string());
             let key = self.scratch.clone();
             let idx = self.column_index(&key);
-            if !self.touched.contains(&(idx as u32)) {
+            if self.columns[idx].1.len <= self.rows {
                 return idx;
             }
             n += 1;

@@ -17,7 +17,7 @@ pub mod writer;
 
 pub use builder::{ColumnBuilder, SegmentBuilder};
 pub use footer::{BlockMeta, ColumnMeta, IndexKind, IndexMeta, Region, SegmentMeta};
-pub use reader::{Dictionary, SegmentReader, Values};
+pub use reader::{Cell, Dictionary, SegmentReader, Values};
 pub use writer::{encode_segment, WriteOptions};
 
 /// Rows per column block: the unit of decoding, min/max pruning and parallelism.
@@ -32,6 +32,10 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// The name of the derived event-time column (i64 nanoseconds UTC).
 pub const TIME_COLUMN: &str = "_time";
+/// The name of the derived column holding the input file an event came from.
+pub const FILE_COLUMN: &str = "_file";
+/// The name of the derived column holding the 1-based line an event started on.
+pub const LINE_COLUMN: &str = "_line";
 
 /// The physical type of a column within one segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

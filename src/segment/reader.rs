@@ -309,3 +309,65 @@ impl SegmentReader {
         Ok(())
     }
 }
+
+/// One decoded value, owned (for row-at-a-time consumers and tests; the query engine works on
+/// blocks and codes instead).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    /// Nanoseconds since the epoch, UTC.
+    Time(i64),
+}
+
+impl Cell {
+    /// The value as JSON-ish text: strings as themselves, numbers in decimal (floats in their
+    /// shortest round-trip form), booleans as `true`/`false`, times as RFC 3339.
+    pub fn to_text(&self) -> String {
+        match self {
+            Cell::Bool(b) => b.to_string(),
+            Cell::Int(i) => i.to_string(),
+            Cell::Float(f) => format!("{f:?}"),
+            Cell::Str(s) => s.clone(),
+            Cell::Time(t) => crate::json::time::format_rfc3339(*t),
+        }
+    }
+}
+
+impl SegmentReader {
+    /// Decode a whole column into cells (`None` = null).
+    pub fn column_cells(&self, col: usize) -> Result<Vec<Option<Cell>>> {
+        let c = self.column_meta(col)?;
+        let ty = c.ty;
+        let dict = self.dictionary(col)?;
+        let mut out = Vec::with_capacity(self.meta.rows as usize);
+        for bi in 0..c.blocks.len() {
+            let b = self.block(col, bi)?;
+            for i in 0..b.values.len() {
+                if !b.is_valid(i) {
+                    out.push(None);
+                    continue;
+                }
+                out.push(Some(match (&b.values, ty) {
+                    (Values::Bool(v), _) => Cell::Bool(v[i]),
+                    (Values::Int(v), super::ColumnType::Time) => Cell::Time(v[i]),
+                    (Values::Int(v), _) => Cell::Int(v[i]),
+                    (Values::Float(v), _) => Cell::Float(v[i]),
+                    (Values::Codes(v), _) => {
+                        let s = dict.get(v[i]).ok_or_else(|| {
+                            Error::corrupt(
+                                self.path(),
+                                c.dict.map_or(0, |d| d.offset),
+                                format!("dictionary code {} out of range", v[i]),
+                            )
+                        })?;
+                        Cell::Str(String::from_utf8_lossy(s).into_owned())
+                    }
+                }));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -16,7 +16,10 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let dir = DataDir::new(root);
     if dir.exists() {
         let m = dir.load_manifest()?;
-        let demo_input = m.inputs.iter().all(|i| i.path.ends_with("demo-events.ndjson"));
+        let demo_input = m
+            .inputs
+            .iter()
+            .all(|i| i.path.ends_with("demo-events.ndjson"));
         anyhow::ensure!(
             demo_input,
             "{} holds data that the demo did not make; pass --data to use another directory",
@@ -27,7 +30,12 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(root)?;
     let events_path = root.join("demo-events.ndjson");
     let rules_path = root.join("demo-rules.csv");
-    writeln!(out, "# 1. generate {} Cloudflare firewall events (seed {})", thousands(a.events), a.seed)?;
+    writeln!(
+        out,
+        "# 1. generate {} Cloudflare firewall events (seed {})",
+        thousands(a.events),
+        a.seed
+    )?;
     writeln!(
         out,
         "$ loggen --events {} --seed {} --output {} --rules {}",
@@ -40,7 +48,12 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let gen = crate::demo_gen::generate(a.events, a.seed, &events_path, &rules_path)?;
     writeln!(out, "{gen}\n")?;
     writeln!(out, "# 2. ingest them into {}", root.display())?;
-    writeln!(out, "$ logpivot ingest --data {} {}", root.display(), events_path.display())?;
+    writeln!(
+        out,
+        "$ logpivot ingest --data {} {}",
+        root.display(),
+        events_path.display()
+    )?;
     out.flush()?;
     let progress = Arc::new(IngestProgress::default());
     let bar = ProgressBar::start(progress.clone(), true);

@@ -5,7 +5,12 @@ use std::path::Path;
 use logpivot::synth::{Synth, SynthConfig};
 
 /// Write `events` events and the rule map; returns a one-line description.
-pub fn generate(events: u64, seed: u64, events_path: &Path, rules_path: &Path) -> anyhow::Result<String> {
+pub fn generate(
+    events: u64,
+    seed: u64,
+    events_path: &Path,
+    rules_path: &Path,
+) -> anyhow::Result<String> {
     let cfg = SynthConfig {
         events,
         seed,

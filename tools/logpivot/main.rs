@@ -3,7 +3,8 @@
 //! stderr), 2 usage error. A closed stdout (`| head`) ends the program quietly.
 
 mod args;
-//mod demo;
+mod demo;
+mod demo_gen;
 mod ingest_cmd;
 mod inspect_cmd;
 mod util;
@@ -15,7 +16,7 @@ fn main() {
     let result = match cli.command {
         args::Command::Ingest(a) => ingest_cmd::run(a),
         args::Command::Inspect(a) => inspect_cmd::run(a),
-        args::Command::Demo(_a) => Err(anyhow::anyhow!("demo: not built yet")),
+        args::Command::Demo(a) => demo::run(a),
     };
     if let Err(e) = result {
         if util::is_broken_pipe(&e) {
