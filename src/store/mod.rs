@@ -27,6 +27,27 @@ use crate::segment::SegmentReader;
 
 pub use manifest::{InputEntry, Manifest, Range, SegmentEntry, MANIFEST_VERSION};
 
+/// Crash injection for tests: `LOGPIVOT_FAILPOINT=NAME:N` aborts the process (as a power cut
+/// or `kill -9` would stop it) the N-th time the commit protocol reaches point NAME. Points:
+/// `commit:before-rename`, `commit:after-rename`, `commit:after-rejects`, `commit:after-manifest`.
+fn failpoint(name: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static SPEC: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    let spec = SPEC.get_or_init(|| {
+        let v = std::env::var("LOGPIVOT_FAILPOINT").ok()?;
+        let (n, count) = v.rsplit_once(':')?;
+        Some((n.to_string(), count.parse().ok()?))
+    });
+    if let Some((n, count)) = spec {
+        if n == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 == *count {
+            eprintln!("logpivot: failpoint {name} reached, aborting");
+            std::process::abort();
+        }
+    }
+}
+
 /// Default data directory name.
 pub const DEFAULT_DIR: &str = "logpivot-data";
 
@@ -240,6 +261,7 @@ impl StoreWriter {
             rejects_file: None,
             input_bytes: batch.ranges.iter().map(|r| r.1.end - r.1.start).sum(),
         };
+        failpoint("commit:before-rename");
         if let Some((tmp, summary)) = batch.segment {
             let rel = format!("segments/seg-{id:08}.lps");
             io::rename_synced(&tmp, &self.dir.root.join(&rel))?;
@@ -252,6 +274,7 @@ impl StoreWriter {
                 ..summary
             };
         }
+        failpoint("commit:after-rename");
         if !batch.rejects.is_empty() {
             let rel = format!("rejects/seg-{id:08}.ndjson");
             io::write_atomic(&self.dir.root.join(&rel), batch.rejects)?;
@@ -265,9 +288,11 @@ impl StoreWriter {
                 input.repaired += repaired;
             }
         }
+        failpoint("commit:after-rejects");
         self.manifest.segments.push(entry);
         self.manifest.next_segment_id += 1;
         self.save()?;
+        failpoint("commit:after-manifest");
         Ok(id)
     }
 }

@@ -17,6 +17,7 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
         strict: a.strict,
         max_line_bytes: parse_size(&a.max_line_bytes)? as usize,
         segment_rows: a.segment_rows,
+        chunk_bytes: parse_size(&a.chunk_bytes)? as usize,
         wait_lock: a.wait,
         ..IngestOptions::default()
     };
