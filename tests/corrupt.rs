@@ -21,7 +21,11 @@ fn small_segment(tmp: &Path) -> PathBuf {
     };
     ingest(&dir, &opts, Arc::new(IngestProgress::default())).expect("ingest");
     let m = dir.load_manifest().expect("manifest");
-    let file = m.segments.iter().find_map(|s| s.file.clone()).expect("a segment");
+    let file = m
+        .segments
+        .iter()
+        .find_map(|s| s.file.clone())
+        .expect("a segment");
     dir.root().join(file)
 }
 
@@ -73,7 +77,8 @@ fn a_truncated_segment_in_a_data_directory_is_reported_by_inspect() {
     let seg = small_segment(tmp.path());
     let bytes = std::fs::read(&seg).expect("read");
     std::fs::write(&seg, &bytes[..bytes.len() / 2]).expect("truncate");
-    let err = logpivot::store::inspect::inspect(&DataDir::new(tmp.path().join("d")), None, false).expect_err("must fail");
+    let err = logpivot::store::inspect::inspect(&DataDir::new(tmp.path().join("d")), None, false)
+        .expect_err("must fail");
     let msg = err.to_string();
     assert!(msg.contains("seg-") && msg.contains("truncated"), "{msg}");
 }
@@ -94,6 +99,7 @@ fn golden_v1_directory_reads_back() {
 #[test]
 fn golden_v1_corrupt_twin_is_an_error() {
     let dir = DataDir::new(golden().join("aws_waf_corrupt"));
-    let err = logpivot::store::inspect::inspect(&dir, None, true).expect_err("corrupt twin must fail");
+    let err =
+        logpivot::store::inspect::inspect(&dir, None, true).expect_err("corrupt twin must fail");
     assert!(matches!(err, Error::Corrupt { .. }), "{err}");
 }

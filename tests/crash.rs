@@ -45,11 +45,21 @@ fn logpivot() -> Command {
 
 fn ingest_cmd(data: &Path, input: &Path) -> Command {
     let mut c = logpivot();
-    c.args(["ingest", "--quiet", "--segment-rows", "4000", "--chunk-bytes", "64K", "--threads", "2", "--data"])
-        .arg(data)
-        .arg(input)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    c.args([
+        "ingest",
+        "--quiet",
+        "--segment-rows",
+        "4000",
+        "--chunk-bytes",
+        "64K",
+        "--threads",
+        "2",
+        "--data",
+    ])
+    .arg(data)
+    .arg(input)
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
     c
 }
 
@@ -72,10 +82,18 @@ fn check_exact(data: &Path, good: u64, bad: u64) {
     }
     assert_eq!(reject_count, bad, "each bad line rejected once");
     assert_eq!(reject_lines.len() as u64, bad);
-    let expected: BTreeSet<u64> = (0..LINES).filter(|i| i % 997 == 500).map(|i| i + 1).collect();
+    let expected: BTreeSet<u64> = (0..LINES)
+        .filter(|i| i % 997 == 500)
+        .map(|i| i + 1)
+        .collect();
     assert_eq!(reject_lines, expected, "rejects name the right lines");
-    let m = logpivot::store::DataDir::new(data).load_manifest().expect("manifest");
-    assert!(m.inputs.iter().all(|i| i.complete()), "input recorded complete");
+    let m = logpivot::store::DataDir::new(data)
+        .load_manifest()
+        .expect("manifest");
+    assert!(
+        m.inputs.iter().all(|i| i.complete()),
+        "input recorded complete"
+    );
     // Nothing left behind in tmp/.
     assert_eq!(std::fs::read_dir(data.join("tmp")).expect("tmp").count(), 0);
 }
@@ -90,7 +108,12 @@ fn setup() -> (tempfile::TempDir, PathBuf, PathBuf, u64, u64) {
 
 #[test]
 fn abort_at_every_commit_step_then_resume() {
-    for point in ["commit:before-rename", "commit:after-rename", "commit:after-rejects", "commit:after-manifest"] {
+    for point in [
+        "commit:before-rename",
+        "commit:after-rename",
+        "commit:after-rejects",
+        "commit:after-manifest",
+    ] {
         for nth in [1, 4] {
             let (_tmp, input, data, good, bad) = setup();
             let out = ingest_cmd(&data, &input)
@@ -99,7 +122,11 @@ fn abort_at_every_commit_step_then_resume() {
                 .expect("spawn");
             assert!(!out.status.success(), "{point}:{nth} should abort");
             let out = ingest_cmd(&data, &input).output().expect("spawn");
-            assert!(out.status.success(), "resume after {point}:{nth}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "resume after {point}:{nth}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             check_exact(&data, good, bad);
             // A third run adds nothing.
             let out = logpivot()
@@ -128,7 +155,11 @@ fn kill_9_at_several_moments_then_resume() {
         let _ = child.wait();
     }
     let out = ingest_cmd(&data, &input).output().expect("spawn");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     check_exact(&data, good, bad);
     eprintln!("killed {kills} times");
 }

@@ -100,7 +100,9 @@ fn value() -> impl Strategy<Value = V> {
 fn expected_text(col: &[V]) -> Vec<Option<String>> {
     let has = |f: fn(&V) -> bool| col.iter().any(f);
     let only_ints_floats = !has(|v| matches!(v, V::Bool(_) | V::Str(_)));
-    let ints_exact = col.iter().all(|v| !matches!(v, V::Int(i) if i.unsigned_abs() > 1 << 53));
+    let ints_exact = col
+        .iter()
+        .all(|v| !matches!(v, V::Int(i) if i.unsigned_abs() > 1 << 53));
     let as_float = only_ints_floats && has(|v| matches!(v, V::Float(_))) && ints_exact;
     col.iter()
         .map(|v| match v {

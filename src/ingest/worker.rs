@@ -211,7 +211,7 @@ impl<'a> Worker<'a> {
             return Ok(Outcome::Blank);
         }
         match self.parse_into_builder(rec, display, line) {
-            Ok(()) => return Ok(Outcome::Stored),
+            Ok(()) => Ok(Outcome::Stored),
             Err(failure) => {
                 let utf8_bad = std::str::from_utf8(rec).is_err();
                 if utf8_bad {

@@ -217,7 +217,7 @@ impl ColumnBuilder {
             {
                 Some(ColumnData::Float(d.iter().map(|&i| i as f64).collect()))
             }
-            _ => Some(self.to_strings()),
+            _ => Some(self.take_as_strings()),
         };
         if let Some(t) = target {
             self.data = t;
@@ -225,7 +225,7 @@ impl ColumnBuilder {
     }
 
     /// Convert the existing values to their JSON text (string column).
-    fn to_strings(&mut self) -> ColumnData {
+    fn take_as_strings(&mut self) -> ColumnData {
         let mut dict = Interner::default();
         let mut codes = Vec::with_capacity(self.len);
         let mut buf = String::new();
