@@ -456,3 +456,76 @@ pub fn stdout_is_terminal() -> bool {
 pub fn file_len(path: &Path) -> Result<u64> {
     Ok(fs::metadata(path).at(path)?.len())
 }
+
+/// A private directory for one query's spill files, inside a user-chosen parent. Removed with
+/// everything in it when dropped (success, error or panic unwinding); directories left by a
+/// killed run are removed by the next [`SpillDir::create`] in the same parent.
+pub struct SpillDir {
+    dir: tempfile::TempDir,
+}
+
+/// Prefix of spill directories (followed by the owner's pid).
+const SPILL_PREFIX: &str = "logpivot-spill-";
+
+impl SpillDir {
+    /// Create a spill directory under `parent`, first removing the leftovers of dead runs.
+    /// Returns the directory and how many leftovers were removed.
+    pub fn create(parent: &Path) -> Result<(SpillDir, usize)> {
+        fs::create_dir_all(parent).map_err(|e| spill_err(parent, &e))?;
+        let removed = remove_stale_spills(parent);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{SPILL_PREFIX}{}-", std::process::id()))
+            .tempdir_in(parent)
+            .map_err(|e| spill_err(parent, &e))?;
+        Ok((SpillDir { dir }, removed))
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Create a spill file.
+    pub fn create_file(&self, name: &str) -> Result<File> {
+        let p = self.dir.path().join(name);
+        File::create(&p).map_err(|e| spill_err(&p, &e))
+    }
+
+    /// Open a spill file for reading.
+    pub fn open_file(&self, name: &str) -> Result<File> {
+        let p = self.dir.path().join(name);
+        File::open(&p).map_err(|e| spill_err(&p, &e))
+    }
+}
+
+/// A spill I/O error as [`Error::Spill`], with advice.
+pub fn spill_err(path: &Path, e: &io::Error) -> Error {
+    let what = if e.raw_os_error() == Some(28) {
+        "no space left on device; free space, point --spill-dir at a larger disk, or lower --max-spill to fail sooner".to_string()
+    } else {
+        e.to_string()
+    };
+    Error::Spill {
+        path: path.to_path_buf(),
+        what,
+    }
+}
+
+fn remove_stale_spills(parent: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(rest) = name.strip_prefix(SPILL_PREFIX) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        if !alive && fs::remove_dir_all(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}

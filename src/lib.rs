@@ -18,6 +18,7 @@ pub mod index;
 pub mod ingest;
 pub mod io;
 pub mod json;
+pub mod query;
 pub mod segment;
 pub mod store;
 pub mod synth;

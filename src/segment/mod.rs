@@ -17,7 +17,7 @@ pub mod writer;
 
 pub use builder::{ColumnBuilder, SegmentBuilder};
 pub use footer::{BlockMeta, ColumnMeta, IndexKind, IndexMeta, Region, SegmentMeta};
-pub use reader::{Cell, Dictionary, SegmentReader, Values};
+pub use reader::{Block, Cell, Dictionary, SegmentReader, Values};
 pub use writer::{encode_segment, WriteOptions};
 
 /// Rows per column block: the unit of decoding, min/max pruning and parallelism.

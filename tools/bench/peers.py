@@ -12,6 +12,7 @@ Sub-commands
   duckdb-count DB            row and column count of ev (verification, not measured)
   polars-ingest IN OUT       scan_ndjson(IN).sink_parquet(OUT, compression='zstd')
   parquet-count FILE         row and column count from the Parquet footer (verification)
+  fields IN                  every field path the JSON objects in IN carry (verification)
   versions                   versions of python, duckdb, polars, pyarrow
 
 Add the query peers here later (duckdb-query, polars-query ...), same contract: one JSON
@@ -45,7 +46,9 @@ def cmd_clean(a):
     with open(a.input, "rb", buffering=1 << 20) as fin, open(a.output, "wb", buffering=1 << 20) as fout:
         for lineno, line in enumerate(fin, 1):
             ok = False
-            if line[:1] == b"{":  # only objects qualify; skips the parse for bare values
+            c = line[:1]
+            # Only objects qualify: this skips the parse for bare values such as "garbage" or 42.
+            if c == b"{" or (c in (b" ", b"\t", b"\r") and line.lstrip()[:1] == b"{"):
                 try:
                     ok = isinstance(loads(line), dict)
                 except ValueError:  # JSONDecodeError and UnicodeDecodeError
@@ -59,6 +62,48 @@ def cmd_clean(a):
                     examples.append({"line": lineno, "head": line[:60].decode("utf-8", "replace").rstrip("\n")})
     emit({"kept": kept, "dropped": dropped, "dropped_examples": examples,
           "inner_s": time.perf_counter() - t0})
+
+
+def cmd_fields(a):
+    """The set of leaf field paths (nested objects joined with '.') with how many objects carry
+    each. Empty objects and nulls are not counted as fields; an array is one leaf."""
+    counts = {}
+
+    def walk(o, prefix):
+        for k, v in o.items():
+            if isinstance(v, dict):
+                walk(v, prefix + k + ".")
+            elif v is not None:
+                path = prefix + k
+                counts[path] = counts.get(path, 0) + 1
+
+    with open(a.input, "rb", buffering=1 << 20) as f:
+        for line in f:
+            try:
+                o = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(o, dict):
+                walk(o, "")
+    emit({"fields": dict(sorted(counts.items()))})
+
+
+def arrow_leaf_paths(schema):
+    """Leaf column paths of an Arrow schema, struct children joined with '.'."""
+    import pyarrow as pa
+
+    out = []
+
+    def walk(fld, prefix):
+        if pa.types.is_struct(fld.type):
+            for i in range(fld.type.num_fields):
+                walk(fld.type.field(i), prefix + fld.name + ".")
+        else:
+            out.append(prefix + fld.name)
+
+    for fld in schema:
+        walk(fld, "")
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,10 +127,25 @@ def cmd_duckdb_count(a):
     import duckdb
 
     con = duckdb.connect(a.db, read_only=True)
-    rows = con.execute("SELECT count(*) FROM ev").fetchone()[0]
-    cols = con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = 'ev'").fetchone()[0]
+    rows = con.execute("SELECT count(*) FROM ev").fetchall()[0][0]
+    cols = con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = 'ev'").fetchall()[0][0]
+    rel = con.sql("SELECT * FROM ev LIMIT 0")
+    for name in ("to_arrow_table", "fetch_arrow_table", "arrow"):
+        if hasattr(rel, name):
+            tbl = getattr(rel, name)()
+            break
+    if hasattr(tbl, "read_all"):  # a RecordBatchReader
+        tbl = tbl.read_all()
+    paths = arrow_leaf_paths(tbl.schema)
+    # Non-null values per leaf field, in one scan.
+    exprs = []
+    for p in paths:
+        head, *rest = p.split(".")
+        e = '"' + head.replace('"', '""') + '"' + "".join("[" + sql_str(r) + "]" for r in rest)
+        exprs.append(f"count({e})")
+    counts = con.execute("SELECT " + ", ".join(exprs) + " FROM ev").fetchall()[0]
     con.close()
-    emit({"rows": rows, "columns": cols})
+    emit({"rows": rows, "columns": cols, "fields": dict(zip(paths, counts))})
 
 
 # --------------------------------------------------------------------------------------------
@@ -105,8 +165,35 @@ def cmd_polars_ingest(a):
 def cmd_parquet_count(a):
     import pyarrow.parquet as pq
 
-    md = pq.ParquetFile(a.file).metadata
-    emit({"rows": md.num_rows, "columns": md.num_columns, "row_groups": md.num_row_groups})
+    f = pq.ParquetFile(a.file)
+    md = f.metadata
+    # Non-null values per leaf column from the row-group statistics (a footer read); a column
+    # without statistics is read and counted.
+    nulls = {}
+    for g in range(md.num_row_groups):
+        rg = md.row_group(g)
+        for c in range(rg.num_columns):
+            col = rg.column(c)
+            st = col.statistics
+            n = st.null_count if st is not None and st.has_null_count else None
+            key = col.path_in_schema
+            if n is None or nulls.get(key, 0) is None:
+                nulls[key] = None
+            else:
+                nulls[key] = nulls.get(key, 0) + n
+    fields = {}
+    for p in arrow_leaf_paths(f.schema_arrow):
+        if nulls.get(p) is not None:
+            fields[p] = md.num_rows - nulls[p]
+        else:
+            import pyarrow.compute as pc
+
+            arr = f.read(columns=[p.split(".")[0]]).column(0)
+            for part in p.split(".")[1:]:
+                arr = pc.struct_field(arr, part)
+            fields[p] = len(arr) - arr.null_count
+    emit({"rows": md.num_rows, "columns": md.num_columns, "row_groups": md.num_row_groups,
+          "fields": fields})
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,6 +235,10 @@ def main(argv=None):
     s = sub.add_parser("parquet-count")
     s.add_argument("file")
     s.set_defaults(fn=cmd_parquet_count)
+
+    s = sub.add_parser("fields")
+    s.add_argument("input")
+    s.set_defaults(fn=cmd_fields)
 
     s = sub.add_parser("versions")
     s.set_defaults(fn=cmd_versions)

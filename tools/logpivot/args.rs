@@ -22,8 +22,99 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Show what a data directory holds: segments, columns, indexes, rejects.
     Inspect(InspectArgs),
+    /// Pivot tables: group by keys, count and aggregate, join rule maps, filter.
+    Pivot(PivotArgs),
     /// Generate sample events, ingest them and show the result: a one-command tour.
     Demo(DemoArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Keys (--rows, --cols): a field (ClientIP, alert.signature_id, id.orig_h), a time
+bucket (Datetime:1h, ts:5m, @timestamp:1d), hour(F), weekday(F), or a column of a joined map
+(rules.category for --join rules.csv:...). Values: count (default), count_distinct(F), sum(F),
+min(F), max(F), avg(F). Filters: = != < <= > >= , in (a, b), prefix, contains, is null,
+and/or/not, parentheses; several --where are and-ed.
+
+Examples:
+  logpivot pivot --join rules.csv:RuleID=rule_id --rows rules.category --cols Action --totals
+  logpivot pivot --rows Datetime:1h --cols Source --from 2024-06-09 --to 2024-06-10
+  logpivot pivot --where RuleID=942100 --rows Datetime:1h
+  logpivot pivot --rows ClientCountry --top 20
+  logpivot pivot --rows ClientIP,ClientRequestPath --cols Action --top 100 --memory-limit 256MiB
+  logpivot pivot --rows rules.category --value 'count_distinct(ClientIP)' --join rules.csv:RuleID=rule_id
+  logpivot pivot --rows 'hour(Datetime)' --cols ClientRequestUserAgent --cols-top 10
+  logpivot pivot --where 'Action in (block, challenge) and EdgeResponseStatus >= 403 and not ClientCountry = ru' --rows Source
+  logpivot pivot --rows Action --format arrow --output actions.arrow   # pandas/Polars/DuckDB"
+)]
+pub struct PivotArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// Row keys, comma-separated.
+    #[arg(long, required = true, value_delimiter = ',', value_name = "KEY,...")]
+    pub rows: Vec<String>,
+    /// Column key: its values become columns.
+    #[arg(long, value_name = "KEY")]
+    pub cols: Option<String>,
+    /// Aggregate (repeatable): count, count_distinct(F), sum(F), min(F), max(F), avg(F).
+    #[arg(long = "value", value_name = "AGG")]
+    pub values: Vec<String>,
+    /// Filter expression (repeatable; and-ed).
+    #[arg(long = "where", short = 'w', value_name = "EXPR")]
+    pub filters: Vec<String>,
+    /// Start of the time range (inclusive): a date or RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// End of the time range (exclusive).
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Enrich with a CSV map: MAP.csv:FIELD=COLUMN (repeatable). Its columns are keys named
+    /// after the file: rules.csv -> rules.category.
+    #[arg(long = "join", value_name = "MAP.csv:FIELD=COLUMN")]
+    pub joins: Vec<String>,
+    /// Label for events whose join key has no row in the map (one per --join, in order).
+    #[arg(long = "unmatched", value_name = "LABEL")]
+    pub unmatched: Vec<String>,
+    /// Keep the N largest rows (exact).
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+    /// Keep the N largest column values; fold the rest into OTHER.
+    #[arg(long, value_name = "N")]
+    pub cols_top: Option<usize>,
+    /// Add a Total column and a Total row.
+    #[arg(long)]
+    pub totals: bool,
+    /// Row order: `total` (descending, the default) or a row key (ascending).
+    #[arg(long, default_value = "total", value_name = "KEY|total")]
+    pub sort: String,
+    /// Time zone of time buckets, hour() and weekday(): UTC (default), +05:30, Europe/Berlin.
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Output format.
+    #[arg(long, default_value = "table", value_parser = ["table", "csv", "json", "arrow"])]
+    pub format: String,
+    /// Write to a file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Memory for group state before spilling to disk (e.g. 256MiB; default a quarter of RAM).
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+    /// Where to spill (default: LOGPIVOT_SPILL_DIR or the system temp dir).
+    #[arg(long, env = "LOGPIVOT_SPILL_DIR", value_name = "DIR")]
+    pub spill_dir: Option<PathBuf>,
+    /// Fail with a clear error instead of spilling more than this.
+    #[arg(long, value_name = "SIZE")]
+    pub max_spill: Option<String>,
+    /// Worker threads (default: all cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
+    /// Print the plan and what the query did (pruned segments, indexes used, rows scanned,
+    /// bytes spilled) to stderr.
+    #[arg(long)]
+    pub explain: bool,
+    /// Do not use bitmap indexes (for comparisons; results are identical).
+    #[arg(long, hide = true)]
+    pub no_index: bool,
 }
 
 /// Where the data directory is.

@@ -7,6 +7,7 @@ mod demo;
 mod demo_gen;
 mod ingest_cmd;
 mod inspect_cmd;
+mod pivot_cmd;
 mod util;
 
 use clap::Parser;
@@ -16,6 +17,7 @@ fn main() {
     let result = match cli.command {
         args::Command::Ingest(a) => ingest_cmd::run(a),
         args::Command::Inspect(a) => inspect_cmd::run(a),
+        args::Command::Pivot(a) => pivot_cmd::run(a),
         args::Command::Demo(a) => demo::run(a),
     };
     if let Err(e) = result {

@@ -1,0 +1,549 @@
+//! Execution: per segment, select rows (filters, indexes), decode only the key and value
+//! columns' blocks that hold selected rows, aggregate on segment-local ids (dictionary codes,
+//! integers, bucket starts), and turn ids into values once per group per morsel.
+//!
+//! Segments are processed in parallel by worker threads; their partial group tables flow over
+//! a bounded channel to the calling thread, which merges them under the memory budget and
+//! spills to disk when the budget would be exceeded (see `spill`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::json::time;
+use crate::segment::{ColumnType, Dictionary, SegmentReader, Values, BLOCK_ROWS, TIME_COLUMN};
+
+use super::expr::Expr;
+use super::filter::{Bits, FilterStats, SegmentFilter};
+use super::plan::{AggFn, Join, KeyPart, KeySpec, Schema, TimeSource, ValueSpec};
+use super::spill::Groups;
+use super::tz::{self, Tz};
+use super::value::{AggState, F64Key, KeyValue};
+
+/// A local id meaning "no value".
+const NULL_ID: u64 = u64::MAX;
+
+/// Rows aggregated locally before the partial table is handed on.
+const MORSEL_ROWS: usize = BLOCK_ROWS;
+
+/// The resolved query.
+pub struct Plan {
+    /// Row keys, then the column key (if any) last.
+    pub keys: Vec<KeySpec>,
+    pub n_row_keys: usize,
+    pub values: Vec<ValueSpec>,
+    pub filter: Option<Expr>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub joins: Vec<Join>,
+    pub tz: Tz,
+    pub use_indexes: bool,
+}
+
+impl Plan {
+    /// The state vector of a new group: a hidden event count, then each value.
+    pub fn new_states(&self) -> Vec<AggState> {
+        std::iter::once(AggState::Count(0))
+            .chain(self.values.iter().map(|v| AggState::new(v.func)))
+            .collect()
+    }
+}
+
+/// What processing one segment did.
+#[derive(Clone, Debug, Default)]
+pub struct SegmentReport {
+    pub pruned: bool,
+    pub rows: u64,
+    pub selected: u64,
+    pub filter: FilterStats,
+}
+
+/// Turns a segment-local id into a value.
+enum Decoder {
+    Null,
+    Dict(Dictionary),
+    Int {
+        as_text: bool,
+    },
+    Float {
+        as_text: bool,
+    },
+    Bool {
+        as_text: bool,
+    },
+    Time,
+    SmallInt,
+    /// Values of a joined map column, by local id; NULL_ID = unmatched.
+    Joined {
+        join: usize,
+        values: Vec<Arc<str>>,
+    },
+}
+
+impl Decoder {
+    fn decode(&self, id: u64, joins: &[Join]) -> KeyValue {
+        if id == NULL_ID {
+            if let Decoder::Joined { join, .. } = self {
+                return KeyValue::Str(joins[*join].unmatched.as_str().into());
+            }
+            return KeyValue::Null;
+        }
+        match self {
+            Decoder::Null => KeyValue::Null,
+            Decoder::Dict(d) => KeyValue::Str(d.get_str(id as u32).into()),
+            Decoder::Int { as_text: false } => KeyValue::Int(id as i64),
+            Decoder::Int { as_text: true } => KeyValue::Str((id as i64).to_string().into()),
+            Decoder::Float { as_text } => {
+                let f = f64::from_bits(id);
+                if *as_text {
+                    KeyValue::Str(format!("{f:?}").into())
+                } else {
+                    KeyValue::Float(F64Key::new(f))
+                }
+            }
+            Decoder::Bool { as_text: false } => KeyValue::Bool(id == 1),
+            Decoder::Bool { as_text: true } => {
+                KeyValue::Str(if id == 1 { "true" } else { "false" }.into())
+            }
+            Decoder::Time => KeyValue::Time(id as i64),
+            Decoder::SmallInt => KeyValue::Int(id as i64),
+            Decoder::Joined { values, .. } => KeyValue::Str(
+                values
+                    .get(id as usize)
+                    .cloned()
+                    .unwrap_or_else(|| "".into()),
+            ),
+        }
+    }
+}
+
+/// Per-row ids of one key (or distinct-value) column within a segment.
+struct IdColumn {
+    ids: Vec<u64>,
+    decoder: Decoder,
+}
+
+/// Does block `bi` (rows `[start, end)`) hold a selected row?
+fn block_needed(sel: &Bits, start: usize, end: usize) -> bool {
+    sel.any_in(start, end)
+}
+
+/// Decode a stored column into per-row ids (NULL_ID for nulls and unselected blocks).
+fn column_ids(seg: &SegmentReader, name: &str, as_text: bool, sel: &Bits) -> Result<IdColumn> {
+    let n = seg.meta().rows as usize;
+    let Some((ci, cm)) = seg.meta().column(name) else {
+        return Ok(IdColumn {
+            ids: vec![NULL_ID; n],
+            decoder: Decoder::Null,
+        });
+    };
+    let decoder = match cm.ty {
+        ColumnType::Str => Decoder::Dict(seg.dictionary(ci)?),
+        ColumnType::Int => Decoder::Int { as_text },
+        ColumnType::Float => Decoder::Float { as_text },
+        ColumnType::Bool => Decoder::Bool { as_text },
+        ColumnType::Time => Decoder::Time,
+    };
+    let mut ids = vec![NULL_ID; n];
+    let mut start = 0usize;
+    for (bi, bm) in cm.blocks.iter().enumerate() {
+        let end = start + bm.rows as usize;
+        if block_needed(sel, start, end) {
+            let b = seg.block(ci, bi)?;
+            for i in 0..b.values.len() {
+                if !b.is_valid(i) {
+                    continue;
+                }
+                ids[start + i] = match &b.values {
+                    Values::Codes(c) => c[i] as u64,
+                    Values::Int(v) => v[i] as u64,
+                    Values::Float(v) => v[i].to_bits(),
+                    Values::Bool(v) => u64::from(v[i]),
+                };
+            }
+        }
+        start = end;
+    }
+    Ok(IdColumn { ids, decoder })
+}
+
+/// Event times of a segment from `src` (None = no usable time).
+fn times(seg: &SegmentReader, src: &TimeSource, sel: &Bits) -> Result<Vec<Option<i64>>> {
+    let name = match src {
+        TimeSource::Derived => TIME_COLUMN,
+        TimeSource::Column(c) => c.as_str(),
+    };
+    let col = column_ids(seg, name, false, sel)?;
+    let per_code: Option<Vec<Option<i64>>> = match &col.decoder {
+        Decoder::Dict(d) => Some(
+            d.iter()
+                .map(|s| time::parse_time_str(&String::from_utf8_lossy(s)))
+                .collect(),
+        ),
+        _ => None,
+    };
+    Ok(col
+        .ids
+        .iter()
+        .map(|&id| {
+            if id == NULL_ID {
+                return None;
+            }
+            match &col.decoder {
+                Decoder::Time => Some(id as i64),
+                Decoder::Int { .. } => time::from_epoch_int(id as i64),
+                Decoder::Float { .. } => time::from_epoch_f64(f64::from_bits(id)),
+                Decoder::Dict(_) => per_code
+                    .as_ref()
+                    .and_then(|p| p.get(id as usize).copied().flatten()),
+                _ => None,
+            }
+        })
+        .collect())
+}
+
+fn time_ids(
+    seg: &SegmentReader,
+    src: &TimeSource,
+    sel: &Bits,
+    f: impl Fn(i64) -> i64,
+) -> Result<IdColumn> {
+    let ts = times(seg, src, sel)?;
+    Ok(IdColumn {
+        ids: ts
+            .iter()
+            .map(|t| t.map_or(NULL_ID, |t| f(t) as u64))
+            .collect(),
+        decoder: Decoder::SmallInt,
+    })
+}
+
+fn joined_ids(
+    seg: &SegmentReader,
+    joins: &[Join],
+    join: usize,
+    column: usize,
+    sel: &Bits,
+) -> Result<IdColumn> {
+    let j = &joins[join];
+    let col = column_ids(seg, &j.field, false, sel)?;
+    let mut values: Vec<Arc<str>> = Vec::new();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut lookup = |text: &str| -> u64 {
+        let Some(v) = j.table.get(text, column) else {
+            return NULL_ID;
+        };
+        if let Some(&id) = seen.get(v) {
+            return id;
+        }
+        let id = values.len() as u64;
+        values.push(v.into());
+        seen.insert(v.to_string(), id);
+        id
+    };
+    let per_code: Option<Vec<u64>> = match &col.decoder {
+        Decoder::Dict(d) => Some(
+            d.iter()
+                .map(|s| lookup(&String::from_utf8_lossy(s)))
+                .collect(),
+        ),
+        _ => None,
+    };
+    let mut cache: HashMap<u64, u64> = HashMap::new();
+    let mut ids = Vec::with_capacity(col.ids.len());
+    for &id in &col.ids {
+        let out = if id == NULL_ID {
+            NULL_ID
+        } else if let Some(p) = &per_code {
+            p.get(id as usize).copied().unwrap_or(NULL_ID)
+        } else if let Some(&c) = cache.get(&id) {
+            c
+        } else {
+            let text = match col.decoder.decode(id, joins) {
+                KeyValue::Int(i) => i.to_string(),
+                KeyValue::Float(f) => format!("{:?}", f.get()),
+                KeyValue::Bool(b) => b.to_string(),
+                KeyValue::Str(s) => s.to_string(),
+                _ => String::new(),
+            };
+            let c = lookup(&text);
+            cache.insert(id, c);
+            c
+        };
+        ids.push(out);
+    }
+    Ok(IdColumn {
+        ids,
+        decoder: Decoder::Joined { join, values },
+    })
+}
+
+fn key_ids(seg: &SegmentReader, part: &KeyPart, plan: &Plan, sel: &Bits) -> Result<IdColumn> {
+    let tz = &plan.tz;
+    match part {
+        KeyPart::Column { name, as_text } => column_ids(seg, name, *as_text, sel),
+        KeyPart::Bucket { src, width_ns } => {
+            let mut c = time_ids(seg, src, sel, |t| tz::bucket_start(t, *width_ns, tz))?;
+            c.decoder = Decoder::Time;
+            Ok(c)
+        }
+        KeyPart::Hour { src } => time_ids(seg, src, sel, |t| tz::hour_of_day(t, tz) as i64),
+        KeyPart::Weekday { src } => time_ids(seg, src, sel, |t| tz::weekday(t, tz) as i64),
+        KeyPart::Joined { join, column } => joined_ids(seg, &plan.joins, *join, *column, sel),
+    }
+}
+
+/// Numeric inputs of sum/min/max/avg.
+fn numbers(
+    seg: &SegmentReader,
+    part: &KeyPart,
+    plan: &Plan,
+    sel: &Bits,
+) -> Result<Vec<Option<f64>>> {
+    let col = key_ids(seg, part, plan, sel)?;
+    let per_code: Option<Vec<Option<f64>>> = match &col.decoder {
+        Decoder::Dict(d) => Some(
+            d.iter()
+                .map(|s| String::from_utf8_lossy(s).trim().parse::<f64>().ok())
+                .collect(),
+        ),
+        _ => None,
+    };
+    Ok(col
+        .ids
+        .iter()
+        .map(|&id| {
+            if id == NULL_ID {
+                return None;
+            }
+            match &col.decoder {
+                Decoder::Dict(_) => per_code
+                    .as_ref()
+                    .and_then(|p| p.get(id as usize).copied().flatten()),
+                Decoder::Int { .. } | Decoder::SmallInt | Decoder::Time => Some(id as i64 as f64),
+                Decoder::Float { .. } => Some(f64::from_bits(id)),
+                Decoder::Bool { .. } => Some(id as f64),
+                Decoder::Joined { .. } => match col.decoder.decode(id, &plan.joins) {
+                    KeyValue::Str(s) => s.trim().parse().ok(),
+                    _ => None,
+                },
+                Decoder::Null => None,
+            }
+        })
+        .collect())
+}
+
+/// Inputs of one value spec within a segment.
+enum ValueInput {
+    None,
+    Ids(IdColumn),
+    Numbers(Vec<Option<f64>>),
+}
+
+/// Local (segment) aggregate state.
+enum LocalState {
+    Count(u64),
+    Sum(f64, u64),
+    Min(Option<f64>),
+    Max(Option<f64>),
+    Avg(f64, u64),
+    Distinct(HashSet<u64>),
+}
+
+impl LocalState {
+    fn new(f: AggFn) -> LocalState {
+        match f {
+            AggFn::Count => LocalState::Count(0),
+            AggFn::Sum => LocalState::Sum(0.0, 0),
+            AggFn::Min => LocalState::Min(None),
+            AggFn::Max => LocalState::Max(None),
+            AggFn::Avg => LocalState::Avg(0.0, 0),
+            AggFn::CountDistinct => LocalState::Distinct(HashSet::new()),
+        }
+    }
+
+    fn update(&mut self, input: &ValueInput, row: usize) {
+        match (self, input) {
+            (LocalState::Count(c), _) => *c += 1,
+            (LocalState::Distinct(s), ValueInput::Ids(col)) => {
+                let id = col.ids[row];
+                if id != NULL_ID || matches!(col.decoder, Decoder::Joined { .. }) {
+                    s.insert(id);
+                }
+            }
+            (st, ValueInput::Numbers(v)) => {
+                if let Some(x) = v[row] {
+                    match st {
+                        LocalState::Sum(s, n) | LocalState::Avg(s, n) => {
+                            *s += x;
+                            *n += 1;
+                        }
+                        LocalState::Min(m) => *m = Some(m.map_or(x, |y| y.min(x))),
+                        LocalState::Max(m) => *m = Some(m.map_or(x, |y| y.max(x))),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn globalize(self, input: &ValueInput, joins: &[Join]) -> AggState {
+        match self {
+            LocalState::Count(c) => AggState::Count(c),
+            LocalState::Sum(sum, n) => AggState::Sum { sum, n },
+            LocalState::Avg(sum, n) => AggState::Avg { sum, n },
+            LocalState::Min(m) => AggState::Min(m),
+            LocalState::Max(m) => AggState::Max(m),
+            LocalState::Distinct(s) => match input {
+                ValueInput::Ids(col) => AggState::Distinct(
+                    s.into_iter()
+                        .map(|id| col.decoder.decode(id, joins))
+                        .collect(),
+                ),
+                _ => AggState::Distinct(HashSet::new()),
+            },
+        }
+    }
+}
+
+/// Process one segment, handing partial group tables to `emit`.
+pub fn process_segment(
+    plan: &Plan,
+    schema: &Schema,
+    seg: &SegmentReader,
+    emit: &mut dyn FnMut(Groups) -> Result<()>,
+) -> Result<SegmentReport> {
+    let meta = seg.meta();
+    let n = meta.rows as usize;
+    let mut report = SegmentReport {
+        rows: n as u64,
+        ..SegmentReport::default()
+    };
+    if plan.from.is_some() || plan.to.is_some() {
+        let (lo, hi) = (plan.from.unwrap_or(i64::MIN), plan.to.unwrap_or(i64::MAX));
+        let outside = match (meta.min_time, meta.max_time) {
+            (Some(a), Some(b)) => b < lo || a >= hi,
+            _ => true,
+        };
+        if outside {
+            report.pruned = true;
+            return Ok(report);
+        }
+    }
+    let mut f = SegmentFilter {
+        seg,
+        schema,
+        use_indexes: plan.use_indexes,
+        stats: FilterStats::default(),
+    };
+    let mut sel = Bits::ones(n);
+    if plan.from.is_some() || plan.to.is_some() {
+        sel = f.time_range(plan.from, plan.to)?;
+    }
+    if let Some(e) = &plan.filter {
+        if sel.count() > 0 {
+            sel.and(&f.eval(e)?);
+        }
+    }
+    report.filter = f.stats;
+    report.selected = sel.count();
+    if report.selected == 0 {
+        return Ok(report);
+    }
+    let keys: Vec<IdColumn> = plan
+        .keys
+        .iter()
+        .map(|k| key_ids(seg, &k.part, plan, &sel))
+        .collect::<Result<_>>()?;
+    let inputs: Vec<ValueInput> = plan
+        .values
+        .iter()
+        .map(|v| match (&v.field, v.func) {
+            (None, _) => Ok(ValueInput::None),
+            (Some(p), AggFn::CountDistinct) => key_ids(seg, p, plan, &sel).map(ValueInput::Ids),
+            (Some(p), _) => numbers(seg, p, plan, &sel).map(ValueInput::Numbers),
+        })
+        .collect::<Result<_>>()?;
+    aggregate(plan, &sel, &keys, &inputs, emit)?;
+    Ok(report)
+}
+
+fn aggregate(
+    plan: &Plan,
+    sel: &Bits,
+    keys: &[IdColumn],
+    inputs: &[ValueInput],
+    emit: &mut dyn FnMut(Groups) -> Result<()>,
+) -> Result<()> {
+    let mut local: HashMap<Vec<u64>, (u64, Vec<LocalState>), ahash::RandomState> =
+        HashMap::default();
+    let mut buf: Vec<u64> = vec![0; keys.len()];
+    let mut in_morsel = 0usize;
+    for row in sel.iter() {
+        for (k, col) in buf.iter_mut().zip(keys) {
+            *k = col.ids[row];
+        }
+        let entry = match local.get_mut(buf.as_slice()) {
+            Some(e) => e,
+            None => {
+                let states = plan
+                    .values
+                    .iter()
+                    .map(|v| LocalState::new(v.func))
+                    .collect();
+                local.entry(buf.clone()).or_insert((0, states))
+            }
+        };
+        entry.0 += 1;
+        for (st, input) in entry.1.iter_mut().zip(inputs) {
+            st.update(input, row);
+        }
+        in_morsel += 1;
+        if in_morsel >= MORSEL_ROWS {
+            emit(globalize(plan, keys, inputs, &mut local))?;
+            in_morsel = 0;
+        }
+    }
+    if !local.is_empty() {
+        emit(globalize(plan, keys, inputs, &mut local))?;
+    }
+    Ok(())
+}
+
+fn globalize(
+    plan: &Plan,
+    keys: &[IdColumn],
+    inputs: &[ValueInput],
+    local: &mut HashMap<Vec<u64>, (u64, Vec<LocalState>), ahash::RandomState>,
+) -> Groups {
+    let mut out = Groups::default();
+    for (ids, (count, states)) in local.drain() {
+        let key: Vec<KeyValue> = ids
+            .iter()
+            .zip(keys)
+            .map(|(&id, col)| col.decoder.decode(id, &plan.joins))
+            .collect();
+        let mut g: Vec<AggState> = Vec::with_capacity(states.len() + 1);
+        g.push(AggState::Count(count));
+        g.extend(
+            states
+                .into_iter()
+                .zip(inputs)
+                .map(|(s, i)| s.globalize(i, &plan.joins)),
+        );
+        super::spill::merge_into(&mut out, key, g);
+    }
+    out
+}
+
+/// Heap bytes of a group, for the memory budget.
+pub fn group_bytes(key: &[KeyValue], states: &[AggState]) -> usize {
+    96 + key.len() * 32
+        + key.iter().map(KeyValue::heap_bytes).sum::<usize>()
+        + states.len() * 40
+        + states.iter().map(AggState::heap_bytes).sum::<usize>()
+}
+
+/// A shared error slot for worker threads.
+pub type SharedError = Arc<std::sync::Mutex<Option<Error>>>;

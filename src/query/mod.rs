@@ -1,0 +1,464 @@
+//! The query layer: pivot tables with enrichment joins over segments larger than RAM.
+//!
+//! - [`expr`]: the `--where` language (parse, print);
+//! - [`plan`]: resolve names against the segments' schema (fields, buckets, joins, aggregates);
+//! - [`filter`]: row selection per segment from bitmap indexes, the time index and column scans;
+//! - [`exec`]: per-segment aggregation on local ids, in parallel;
+//! - [`value`]: key values and mergeable aggregate states;
+//! - [`spill`]: hash-partitioned spill runs when the memory budget is exceeded;
+//! - [`pivot`]: shaping groups into a pivot table (top N, OTHER columns, totals, sort);
+//! - [`output`]: table, CSV, JSON lines and Arrow IPC writers;
+//! - [`csvmap`], [`tz`]: enrichment maps and named time zones (pure, over bytes).
+//!
+//! Reads only: it never writes to the data directory (spill files live in the spill dir).
+
+pub mod csvmap;
+pub mod exec;
+pub mod expr;
+pub mod filter;
+pub mod output;
+pub mod pivot;
+pub mod plan;
+pub mod spill;
+pub mod tz;
+pub mod value;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::segment::SegmentReader;
+use crate::store::DataDir;
+
+use exec::{group_bytes, process_segment, Plan};
+use plan::{Join, Schema};
+use spill::{merge_into, Groups, Spill};
+
+pub use pivot::{PivotRow, PivotTable, SortBy};
+
+/// One `--join MAP.csv:FIELD=COLUMN`.
+#[derive(Clone, Debug)]
+pub struct JoinRequest {
+    pub path: PathBuf,
+    /// The event field holding the key.
+    pub field: String,
+    /// The map's key column.
+    pub column: String,
+    /// Label for events whose key has no row (default `(unmatched)`).
+    pub unmatched: String,
+}
+
+impl JoinRequest {
+    /// Parse `MAP.csv:FIELD=COLUMN`.
+    pub fn parse(s: &str) -> Result<JoinRequest> {
+        let bad = || {
+            Error::invalid(format!("invalid --join `{s}`: expected MAP.csv:FIELD=COLUMN, e.g. rules.csv:RuleID=rule_id"))
+        };
+        let (path, rest) = s.rsplit_once(':').ok_or_else(bad)?;
+        let (field, column) = rest.split_once('=').ok_or_else(bad)?;
+        if path.is_empty() || field.is_empty() || column.is_empty() {
+            return Err(bad());
+        }
+        Ok(JoinRequest {
+            path: PathBuf::from(path),
+            field: field.to_string(),
+            column: column.to_string(),
+            unmatched: "(unmatched)".to_string(),
+        })
+    }
+}
+
+/// A pivot query: the Rust API the CLI is a thin layer over.
+#[derive(Clone, Debug)]
+pub struct PivotRequest {
+    pub rows: Vec<String>,
+    pub cols: Option<String>,
+    /// Aggregates; empty means `count`.
+    pub values: Vec<String>,
+    /// `--where` expressions, and-ed.
+    pub filters: Vec<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub joins: Vec<JoinRequest>,
+    pub top: Option<usize>,
+    pub cols_top: Option<usize>,
+    pub totals: bool,
+    pub sort: SortBy,
+    pub tz: Option<String>,
+    /// Bytes the group table may hold before it spills.
+    pub memory_limit: u64,
+    pub spill_dir: Option<PathBuf>,
+    pub max_spill: Option<u64>,
+    pub threads: usize,
+    /// Use bitmap indexes (off only to test that results do not depend on them).
+    pub use_indexes: bool,
+}
+
+impl Default for PivotRequest {
+    fn default() -> Self {
+        PivotRequest {
+            rows: Vec::new(),
+            cols: None,
+            values: Vec::new(),
+            filters: Vec::new(),
+            from: None,
+            to: None,
+            joins: Vec::new(),
+            top: None,
+            cols_top: None,
+            totals: false,
+            sort: SortBy::Total,
+            tz: None,
+            memory_limit: default_memory_limit(),
+            spill_dir: None,
+            max_spill: None,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            use_indexes: true,
+        }
+    }
+}
+
+/// A quarter of physical memory (or 1 GiB when unknown).
+pub fn default_memory_limit() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024);
+    total.map_or(1 << 30, |t| t / 4)
+}
+
+/// The spill directory: `--spill-dir`, else `LOGPIVOT_SPILL_DIR`, else the system temp dir.
+pub fn resolve_spill_dir(req: Option<&PathBuf>) -> PathBuf {
+    req.cloned()
+        .or_else(|| std::env::var_os("LOGPIVOT_SPILL_DIR").map(PathBuf::from))
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+/// What a query did, for `--explain`.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct QueryStats {
+    pub segments: u64,
+    pub segments_pruned: u64,
+    pub rows_total: u64,
+    pub rows_selected: u64,
+    pub index_lookups: u64,
+    pub time_index_segments: u64,
+    pub columns_decoded: u64,
+    pub groups: u64,
+    pub spill_runs: u64,
+    pub spill_bytes_written: u64,
+    pub spill_bytes_read: u64,
+    pub spill_dir: Option<String>,
+    pub plan: Vec<String>,
+}
+
+fn load_joins(reqs: &[JoinRequest], schema: &Schema) -> Result<Vec<Join>> {
+    let mut out = Vec::new();
+    for r in reqs {
+        let bytes = crate::io::read_file(&r.path)?;
+        let table = csvmap::MapTable::from_csv(&bytes, &r.column)
+            .map_err(|e| Error::invalid(format!("{}: {e}", r.path.display())))?;
+        let alias = r
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
+            .split('.')
+            .next()
+            .unwrap_or("map")
+            .to_string();
+        out.push(Join {
+            alias,
+            field: schema.resolve(&r.field)?,
+            table: Arc::new(table),
+            unmatched: r.unmatched.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Resolve a request into a plan against the open segments.
+pub fn plan(req: &PivotRequest, schema: &Schema) -> Result<Plan> {
+    if req.rows.is_empty() {
+        return Err(Error::invalid("--rows needs at least one key"));
+    }
+    let joins = load_joins(&req.joins, schema)?;
+    let mut keys = Vec::new();
+    for r in &req.rows {
+        keys.push(plan::resolve_key(r, schema, &joins)?);
+    }
+    if let Some(c) = &req.cols {
+        keys.push(plan::resolve_key(c, schema, &joins)?);
+    }
+    let values = if req.values.is_empty() {
+        vec![plan::resolve_value("count", schema, &joins)?]
+    } else {
+        req.values
+            .iter()
+            .map(|v| plan::resolve_value(v, schema, &joins))
+            .collect::<Result<_>>()?
+    };
+    let mut parsed = Vec::new();
+    for f in &req.filters {
+        let e = expr::parse(f)
+            .map_err(|e| Error::invalid(format!("invalid --where: {}", e.render(f))))?;
+        for name in e.fields() {
+            if !schema.is_time_name(name) {
+                schema.resolve(name)?;
+            }
+        }
+        parsed.push(e);
+    }
+    let tz = match &req.tz {
+        Some(name) => plan::load_tz(name)?,
+        None => tz::Tz::utc(),
+    };
+    Ok(Plan {
+        n_row_keys: req.rows.len(),
+        keys,
+        values,
+        filter: expr::and_all(parsed),
+        from: req
+            .from
+            .as_deref()
+            .map(|s| plan::parse_time_arg(s, "--from"))
+            .transpose()?,
+        to: req
+            .to
+            .as_deref()
+            .map(|s| plan::parse_time_arg(s, "--to"))
+            .transpose()?,
+        joins,
+        tz,
+        use_indexes: req.use_indexes,
+    })
+}
+
+/// Open every live segment of a data directory.
+pub fn open_segments(dir: &DataDir) -> Result<(Vec<SegmentReader>, Option<String>)> {
+    let m = dir.load_manifest()?;
+    let mut segs = Vec::new();
+    for e in &m.segments {
+        if let Some(r) = dir.open_segment(e)? {
+            segs.push(r);
+        }
+    }
+    Ok((segs, m.time_field))
+}
+
+/// Run a pivot query.
+pub fn pivot(dir: &DataDir, req: &PivotRequest) -> Result<PivotTable> {
+    let (segs, time_field) = open_segments(dir)?;
+    let schema = Schema::from_segments(&segs, time_field.as_deref());
+    let plan = plan(req, &schema)?;
+    run(&plan, &schema, &segs, req)
+}
+
+/// Execute a plan over open segments.
+pub fn run(
+    plan: &Plan,
+    schema: &Schema,
+    segs: &[SegmentReader],
+    req: &PivotRequest,
+) -> Result<PivotTable> {
+    let mut stats = QueryStats {
+        segments: segs.len() as u64,
+        plan: describe(plan, req),
+        ..QueryStats::default()
+    };
+    let mut agg = Aggregator::new(plan, req);
+    let next = AtomicUsize::new(0);
+    let threads = req.threads.clamp(1, segs.len().max(1));
+    let (tx, rx) = crossbeam_channel::bounded::<Result<Msg>>(threads);
+    std::thread::scope(|s| -> Result<()> {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let next = &next;
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(seg) = segs.get(i) else { break };
+                let mut emit =
+                    |g: Groups| tx.send(Ok(Msg::Groups(g))).map_err(|_| Error::Interrupted);
+                let r = process_segment(plan, schema, seg, &mut emit);
+                let stop = r.is_err();
+                if tx.send(r.map(Msg::Done)).is_err() || stop {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for msg in rx.iter() {
+            match msg {
+                Ok(Msg::Groups(g)) => agg.add(g)?,
+                Ok(Msg::Done(r)) => {
+                    stats.segments_pruned += u64::from(r.pruned);
+                    stats.rows_total += r.rows;
+                    stats.rows_selected += r.selected;
+                    stats.index_lookups += r.filter.index_lookups;
+                    stats.time_index_segments += u64::from(r.filter.time_index_used);
+                    stats.columns_decoded += r.filter.columns_decoded;
+                }
+                Err(e) => {
+                    // Stop the workers: draining ends when they see the closed channel.
+                    drop(rx);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    agg.finish(stats)
+}
+
+enum Msg {
+    Groups(Groups),
+    Done(exec::SegmentReport),
+}
+
+fn describe(plan: &Plan, req: &PivotRequest) -> Vec<String> {
+    let mut out = Vec::new();
+    let keys: Vec<String> = plan
+        .keys
+        .iter()
+        .map(|k| format!("{} => {:?}", k.label, k.part))
+        .collect();
+    out.push(format!("group by: {}", keys.join("; ")));
+    let vals: Vec<&str> = plan.values.iter().map(|v| v.label.as_str()).collect();
+    out.push(format!("aggregates: {}", vals.join(", ")));
+    if let Some(f) = &plan.filter {
+        out.push(format!("filter: {f}"));
+    }
+    if plan.from.is_some() || plan.to.is_some() {
+        out.push(format!(
+            "time range: [{}, {})",
+            plan.from
+                .map_or("-inf".into(), crate::json::time::format_rfc3339),
+            plan.to
+                .map_or("+inf".into(), crate::json::time::format_rfc3339)
+        ));
+    }
+    for j in &plan.joins {
+        out.push(format!(
+            "join: {} ({} rows) on {} = key, unmatched as `{}`",
+            j.alias,
+            j.table.len(),
+            j.field,
+            j.unmatched
+        ));
+    }
+    out.push(format!(
+        "memory limit {} bytes, indexes {}",
+        req.memory_limit,
+        if plan.use_indexes { "on" } else { "off" }
+    ));
+    out
+}
+
+/// Merges partial group tables under the memory budget, spilling when needed.
+struct Aggregator<'a> {
+    plan: &'a Plan,
+    req: &'a PivotRequest,
+    groups: Groups,
+    bytes: usize,
+    budget: usize,
+    spill: Option<Spill>,
+    col_counts: std::collections::HashMap<value::KeyValue, u64>,
+}
+
+impl<'a> Aggregator<'a> {
+    fn new(plan: &'a Plan, req: &'a PivotRequest) -> Aggregator<'a> {
+        Aggregator {
+            plan,
+            req,
+            groups: Groups::default(),
+            bytes: 0,
+            // Leave room for partial tables in flight and the final merge of one partition.
+            budget: (req.memory_limit as usize / 2).max(1 << 20),
+            spill: None,
+            col_counts: Default::default(),
+        }
+    }
+
+    fn has_col(&self) -> bool {
+        self.plan.keys.len() > self.plan.n_row_keys
+    }
+
+    fn add(&mut self, g: Groups) -> Result<()> {
+        let has_col = self.has_col();
+        for (k, s) in g {
+            if has_col {
+                if let (Some(c), Some(value::AggState::Count(n))) = (k.last(), s.first()) {
+                    *self.col_counts.entry(c.clone()).or_insert(0) += n;
+                }
+            }
+            match self.groups.get_mut(&k) {
+                Some(cur) => {
+                    for (a, b) in cur.iter_mut().zip(s) {
+                        self.bytes += b.heap_bytes();
+                        a.merge(b);
+                    }
+                }
+                None => {
+                    self.bytes += group_bytes(&k, &s);
+                    self.groups.insert(k, s);
+                }
+            }
+        }
+        if self.bytes > self.budget {
+            self.spill_now()?;
+        }
+        Ok(())
+    }
+
+    fn spill_now(&mut self) -> Result<()> {
+        if self.spill.is_none() {
+            let parent = resolve_spill_dir(self.req.spill_dir.as_ref());
+            self.spill = Some(Spill::new(
+                &parent,
+                self.plan.n_row_keys,
+                self.req.max_spill,
+            )?);
+        }
+        if let Some(s) = self.spill.as_mut() {
+            s.write(&mut self.groups)?;
+        }
+        self.bytes = 0;
+        Ok(())
+    }
+
+    fn finish(mut self, mut stats: QueryStats) -> Result<PivotTable> {
+        let mut builder = pivot::PivotBuilder::new(self.plan, self.req, &self.col_counts);
+        match self.spill.take() {
+            None => {
+                stats.groups = self.groups.len() as u64;
+                builder.add_groups(std::mem::take(&mut self.groups));
+            }
+            Some(mut sp) => {
+                sp.write(&mut self.groups)?;
+                for p in 0..spill::PARTITIONS {
+                    let g = sp.read_partition(p)?;
+                    stats.groups += g.len() as u64;
+                    builder.add_groups(g);
+                }
+                stats.spill_runs = sp.runs;
+                stats.spill_bytes_written = sp.bytes_written;
+                stats.spill_bytes_read = sp.bytes_read;
+                stats.spill_dir = Some(sp.path().display().to_string());
+            }
+        }
+        Ok(builder.finish(stats))
+    }
+}
+
+/// Merge helper re-exported for tests.
+pub fn merge_groups(into: &mut Groups, from: Groups) {
+    for (k, s) in from {
+        merge_into(into, k, s);
+    }
+}

@@ -1,0 +1,321 @@
+//! Writing a pivot table: an aligned terminal table, CSV (RFC 4180, spreadsheet-safe), JSON
+//! lines, and Arrow IPC (file or stream) for pandas, Polars and DuckDB.
+//!
+//! Must not: compute anything; it only formats a finished [`PivotTable`].
+
+use std::io::Write;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Builder, StringBuilder, UInt64Builder};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+
+use crate::error::{Error, Result};
+
+use super::pivot::{PivotRow, PivotTable};
+use super::value::AggState;
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    /// Arrow IPC file format (random access; `.arrow`).
+    ArrowFile,
+    /// Arrow IPC stream format (for pipes).
+    ArrowStream,
+}
+
+/// Header names of the value columns: `COL` (one value) or `COL/VALUE`, then `Total`.
+pub fn value_headers(t: &PivotTable) -> Vec<String> {
+    let single = t.value_labels.len() == 1;
+    let name = |base: &str, v: &str| {
+        if single {
+            base.to_string()
+        } else {
+            format!("{base}/{v}")
+        }
+    };
+    let mut out = Vec::new();
+    if t.col_label.is_some() {
+        for i in 0..t.columns.len() {
+            let c = t.column_text(i);
+            for v in &t.value_labels {
+                out.push(name(&c, v));
+            }
+        }
+    }
+    if t.col_label.is_none() || t.show_totals {
+        for v in &t.value_labels {
+            out.push(if t.col_label.is_some() {
+                name("Total", v)
+            } else {
+                v.clone()
+            });
+        }
+    }
+    out
+}
+
+/// A state as a number (None = empty cell). Empty count cells are 0.
+fn cell_number(cell: Option<&AggState>, is_count: bool) -> Option<f64> {
+    match cell {
+        Some(s) => s.result(),
+        None => is_count.then_some(0.0),
+    }
+}
+
+/// The numbers of a row in header order.
+fn row_numbers(t: &PivotTable, r: &PivotRow) -> Vec<(Option<f64>, bool)> {
+    let mut out = Vec::new();
+    let counts: Vec<bool> = r.total.iter().map(AggState::is_count).collect();
+    if t.col_label.is_some() {
+        for c in &r.cells {
+            for (vi, is_count) in counts.iter().enumerate() {
+                out.push((
+                    cell_number(c.as_ref().and_then(|c| c.get(vi)), *is_count),
+                    *is_count,
+                ));
+            }
+        }
+    }
+    if t.col_label.is_none() || t.show_totals {
+        for (vi, is_count) in counts.iter().enumerate() {
+            out.push((cell_number(r.total.get(vi), *is_count), *is_count));
+        }
+    }
+    out
+}
+
+fn number_text(v: Option<f64>, is_count: bool) -> String {
+    match v {
+        None => String::new(),
+        Some(x) if is_count || (x.fract() == 0.0 && x.abs() < 1e15) => format!("{}", x as i64),
+        Some(x) => {
+            let s = format!("{x:.6}");
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        }
+    }
+}
+
+fn key_texts(t: &PivotTable, r: &PivotRow) -> Vec<String> {
+    r.keys
+        .iter()
+        .zip(&t.row_formats)
+        .map(|(k, f)| t.key_text(k, f))
+        .collect()
+}
+
+/// Write `t` in `format`.
+pub fn write(t: &PivotTable, format: Format, out: &mut dyn Write, width: usize) -> Result<()> {
+    let io = |e: std::io::Error| Error::io("<output>", e);
+    match format {
+        Format::Table => write_table(t, out, width).map_err(io),
+        Format::Csv => write_csv(t, out).map_err(io),
+        Format::Json => write_json(t, out).map_err(io),
+        Format::ArrowFile | Format::ArrowStream => write_arrow(t, out, format == Format::ArrowFile),
+    }
+}
+
+fn truncate(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(w.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn write_table(t: &PivotTable, out: &mut dyn Write, width: usize) -> std::io::Result<()> {
+    let mut header: Vec<String> = t.row_labels.clone();
+    header.extend(value_headers(t));
+    let nk = t.row_labels.len();
+    let mut body: Vec<Vec<String>> = Vec::new();
+    for r in t.rows.iter().chain(t.totals.iter()) {
+        let mut line = if r.keys.is_empty() {
+            let mut v = vec![String::new(); nk];
+            v[0] = "Total".into();
+            v
+        } else {
+            key_texts(t, r)
+        };
+        line.extend(
+            row_numbers(t, r)
+                .into_iter()
+                .map(|(v, c)| number_text(v, c)),
+        );
+        body.push(line);
+    }
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for line in &body {
+        for (w, c) in widths.iter_mut().zip(line) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    // Fit the width: shrink key columns first, then value headers.
+    let total: usize = widths.iter().sum::<usize>() + 2 * widths.len();
+    if total > width {
+        let excess = total - width;
+        let key_max = (width / (2 * nk.max(1))).max(12);
+        let mut cut = 0;
+        for w in widths.iter_mut().take(nk) {
+            if *w > key_max && cut < excess {
+                cut += *w - key_max;
+                *w = key_max;
+            }
+        }
+    }
+    let fmt = |cells: &[String], out: &mut dyn Write| -> std::io::Result<()> {
+        let mut line = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            let c = truncate(c, *w);
+            if i < nk {
+                line.push_str(&format!("{c:<w$}  "));
+            } else {
+                line.push_str(&format!("{c:>w$}  "));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())
+    };
+    fmt(&header, out)?;
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    fmt(&rule, out)?;
+    for line in &body {
+        fmt(line, out)?;
+    }
+    if t.total_rows > t.rows.len() as u64 {
+        writeln!(out, "({} of {} rows shown)", t.rows.len(), t.total_rows)?;
+    }
+    Ok(())
+}
+
+/// Quote a CSV field per RFC 4180 and neutralise spreadsheet formulas in text fields.
+pub fn csv_field(s: &str, text: bool) -> String {
+    let s = if text && s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn write_csv(t: &PivotTable, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut header: Vec<String> = t.row_labels.iter().map(|h| csv_field(h, true)).collect();
+    header.extend(value_headers(t).iter().map(|h| csv_field(h, true)));
+    write!(out, "{}\r\n", header.join(","))?;
+    for r in t.rows.iter().chain(t.totals.iter()) {
+        let mut fields: Vec<String> = if r.keys.is_empty() {
+            let mut v = vec![String::new(); t.row_labels.len()];
+            v[0] = "Total".into();
+            v
+        } else {
+            key_texts(t, r).iter().map(|k| csv_field(k, true)).collect()
+        };
+        fields.extend(
+            row_numbers(t, r)
+                .into_iter()
+                .map(|(v, c)| number_text(v, c)),
+        );
+        write!(out, "{}\r\n", fields.join(","))?;
+    }
+    Ok(())
+}
+
+fn write_json(t: &PivotTable, out: &mut dyn Write) -> std::io::Result<()> {
+    let headers = value_headers(t);
+    for r in t.rows.iter().chain(t.totals.iter()) {
+        let mut obj = serde_json::Map::new();
+        if r.keys.is_empty() {
+            obj.insert("_total".into(), true.into());
+        }
+        for (label, k) in t.row_labels.iter().zip(key_texts(t, r)) {
+            obj.insert(label.clone(), k.into());
+        }
+        for (h, (v, c)) in headers.iter().zip(row_numbers(t, r)) {
+            let val = match v {
+                None => serde_json::Value::Null,
+                Some(x) if c => serde_json::Value::from(x as u64),
+                Some(x) => serde_json::Number::from_f64(x)
+                    .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            };
+            obj.insert(h.clone(), val);
+        }
+        serde_json::to_writer(&mut *out, &serde_json::Value::Object(obj))?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn write_arrow(t: &PivotTable, out: &mut dyn Write, file: bool) -> Result<()> {
+    let headers = value_headers(t);
+    let rows: Vec<&PivotRow> = t.rows.iter().chain(t.totals.iter()).collect();
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for (i, label) in t.row_labels.iter().enumerate() {
+        let mut b = StringBuilder::new();
+        for r in &rows {
+            match r.keys.get(i) {
+                Some(k) => b.append_value(t.key_text(k, &t.row_formats[i])),
+                None => b.append_value(if i == 0 { "Total" } else { "" }),
+            }
+        }
+        fields.push(Field::new(label, DataType::Utf8, false));
+        arrays.push(Arc::new(b.finish()));
+    }
+    let numbers: Vec<Vec<(Option<f64>, bool)>> = rows.iter().map(|r| row_numbers(t, r)).collect();
+    for (ci, h) in headers.iter().enumerate() {
+        let is_count = numbers.first().and_then(|n| n.get(ci)).is_some_and(|x| x.1);
+        if is_count {
+            let mut b = UInt64Builder::new();
+            for n in &numbers {
+                b.append_option(n.get(ci).and_then(|x| x.0).map(|x| x as u64));
+            }
+            fields.push(Field::new(h, DataType::UInt64, true));
+            arrays.push(Arc::new(b.finish()));
+        } else {
+            let mut b = Float64Builder::new();
+            for n in &numbers {
+                b.append_option(n.get(ci).and_then(|x| x.0));
+            }
+            fields.push(Field::new(h, DataType::Float64, true));
+            arrays.push(Arc::new(b.finish()));
+        }
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), arrays)
+        .map_err(|e| Error::invalid(format!("arrow: {e}")))?;
+    let arrow_err = |e: arrow::error::ArrowError| Error::invalid(format!("arrow: {e}"));
+    if file {
+        let mut buf = Vec::new();
+        {
+            let mut w =
+                arrow::ipc::writer::FileWriter::try_new(&mut buf, &schema).map_err(arrow_err)?;
+            w.write(&batch).map_err(arrow_err)?;
+            w.finish().map_err(arrow_err)?;
+        }
+        out.write_all(&buf).map_err(|e| Error::io("<output>", e))?;
+    } else {
+        let mut w =
+            arrow::ipc::writer::StreamWriter::try_new(&mut *out, &schema).map_err(arrow_err)?;
+        w.write(&batch).map_err(arrow_err)?;
+        w.finish().map_err(arrow_err)?;
+    }
+    Ok(())
+}
+
+/// The table as Arrow RecordBatch (for the Rust API).
+pub fn to_record_batch(t: &PivotTable) -> Result<RecordBatch> {
+    let mut buf = Vec::new();
+    write_arrow(t, &mut buf, false)?;
+    let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(buf), None)
+        .map_err(|e| Error::invalid(format!("arrow: {e}")))?;
+    match reader.into_iter().next() {
+        Some(b) => b.map_err(|e| Error::invalid(format!("arrow: {e}"))),
+        None => Err(Error::invalid("arrow: no batch")),
+    }
+}

@@ -1,0 +1,321 @@
+//! Shaping groups into a pivot table: rows x column values, `--cols-top` folding into `OTHER`,
+//! totals, sorting and an exact `--top N` (kept over the complete rows, never over partials).
+
+use std::collections::HashMap;
+
+use super::exec::Plan;
+use super::plan::KeyPart;
+use super::spill::Groups;
+use super::tz::Tz;
+use super::value::{AggState, KeyValue};
+use super::{PivotRequest, QueryStats};
+
+/// Row order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SortBy {
+    /// By the total of the first value, descending (ties by key).
+    Total,
+    /// By the row key with this label, ascending.
+    Key(String),
+}
+
+/// One output row.
+#[derive(Clone, Debug)]
+pub struct PivotRow {
+    pub keys: Vec<KeyValue>,
+    /// Per output column, the states of each value (None = no event in that cell).
+    pub cells: Vec<Option<Vec<AggState>>>,
+    /// States of each value over the whole row.
+    pub total: Vec<AggState>,
+    /// Events in the row.
+    pub events: u64,
+}
+
+/// How to print a key.
+#[derive(Clone, Debug)]
+pub enum KeyFormat {
+    Plain,
+    Time,
+    Weekday,
+}
+
+/// The result of a pivot query.
+#[derive(Clone, Debug)]
+pub struct PivotTable {
+    pub row_labels: Vec<String>,
+    pub col_label: Option<String>,
+    pub value_labels: Vec<String>,
+    /// Column values in output order; None is the `OTHER` fold.
+    pub columns: Vec<Option<KeyValue>>,
+    pub rows: Vec<PivotRow>,
+    pub totals: Option<PivotRow>,
+    /// Rows before `--top` cut.
+    pub total_rows: u64,
+    /// Show the Total column and row (`--totals`).
+    pub show_totals: bool,
+    pub stats: QueryStats,
+    pub row_formats: Vec<KeyFormat>,
+    pub col_format: KeyFormat,
+    pub tz: Tz,
+}
+
+impl PivotTable {
+    /// Print a key value.
+    pub fn key_text(&self, v: &KeyValue, fmt: &KeyFormat) -> String {
+        key_text(v, fmt, &self.tz)
+    }
+
+    /// Header text of output column `i`.
+    pub fn column_text(&self, i: usize) -> String {
+        match self.columns.get(i) {
+            Some(Some(v)) => key_text(v, &self.col_format, &self.tz),
+            _ => "OTHER".to_string(),
+        }
+    }
+}
+
+/// Print a key value.
+pub fn key_text(v: &KeyValue, fmt: &KeyFormat, tz: &Tz) -> String {
+    match (v, fmt) {
+        (KeyValue::Null, _) => "(null)".into(),
+        (KeyValue::Time(t), _) => super::tz::format_local(*t, tz),
+        (KeyValue::Int(d), KeyFormat::Weekday) => ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+            .get((*d as usize).wrapping_sub(1))
+            .map_or(d.to_string(), |s| format!("{d}-{s}")),
+        (KeyValue::Int(i), _) => i.to_string(),
+        (KeyValue::Float(f), _) => format!("{:?}", f.get()),
+        (KeyValue::Bool(b), _) => b.to_string(),
+        (KeyValue::Str(s), _) => s.to_string(),
+    }
+}
+
+fn format_of(p: &KeyPart) -> KeyFormat {
+    match p {
+        KeyPart::Bucket { .. } => KeyFormat::Time,
+        KeyPart::Weekday { .. } => KeyFormat::Weekday,
+        _ => KeyFormat::Plain,
+    }
+}
+
+struct RowAcc {
+    cells: Vec<Option<Vec<AggState>>>,
+    total: Vec<AggState>,
+}
+
+/// Accumulates complete rows.
+pub struct PivotBuilder<'a> {
+    plan: &'a Plan,
+    req: &'a PivotRequest,
+    has_col: bool,
+    /// Column key -> output column.
+    col_index: HashMap<KeyValue, usize>,
+    columns: Vec<Option<KeyValue>>,
+    other: Option<usize>,
+    rows: Vec<PivotRow>,
+    totals: Option<PivotRow>,
+    total_rows: u64,
+}
+
+impl<'a> PivotBuilder<'a> {
+    /// A builder; `col_counts` are the event counts per column value (for `--cols-top`).
+    pub fn new(
+        plan: &'a Plan,
+        req: &'a PivotRequest,
+        col_counts: &HashMap<KeyValue, u64>,
+    ) -> PivotBuilder<'a> {
+        let has_col = plan.keys.len() > plan.n_row_keys;
+        let mut cols: Vec<(&KeyValue, u64)> = col_counts.iter().map(|(k, n)| (k, *n)).collect();
+        cols.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        let keep = req.cols_top.unwrap_or(usize::MAX);
+        let mut columns: Vec<Option<KeyValue>> = cols
+            .iter()
+            .take(keep)
+            .map(|(k, _)| Some((*k).clone()))
+            .collect();
+        if matches!(
+            plan.keys.last().map(|k| &k.part),
+            Some(KeyPart::Bucket { .. } | KeyPart::Hour { .. } | KeyPart::Weekday { .. })
+        ) {
+            columns.sort();
+        }
+        let other = (cols.len() > keep).then(|| {
+            columns.push(None);
+            columns.len() - 1
+        });
+        let col_index = columns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| k.clone().map(|k| (k, i)))
+            .collect();
+        if !has_col {
+            columns = vec![None];
+        }
+        PivotBuilder {
+            plan,
+            req,
+            has_col,
+            col_index,
+            columns,
+            other,
+            rows: Vec::new(),
+            totals: None,
+            total_rows: 0,
+        }
+    }
+
+    fn ncols(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// Add a table of groups whose rows are complete (all of a row's groups are in it).
+    pub fn add_groups(&mut self, groups: Groups) {
+        let n = self.plan.n_row_keys;
+        let mut acc: HashMap<Vec<KeyValue>, RowAcc, ahash::RandomState> = HashMap::default();
+        for (mut k, states) in groups {
+            let col = if self.has_col { k.pop() } else { None };
+            let ci = match &col {
+                Some(c) => self.col_index.get(c).copied().or(self.other).unwrap_or(0),
+                None => 0,
+            };
+            k.truncate(n);
+            let ncols = self.ncols();
+            let row = acc.entry(k).or_insert_with(|| RowAcc {
+                cells: vec![None; ncols],
+                total: self.plan.new_states(),
+            });
+            for (a, b) in row.total.iter_mut().zip(&states) {
+                a.merge_ref(b);
+            }
+            match &mut row.cells[ci] {
+                Some(cell) => {
+                    for (a, b) in cell.iter_mut().zip(states) {
+                        a.merge(b);
+                    }
+                }
+                slot @ None => *slot = Some(states),
+            }
+        }
+        for (keys, r) in acc {
+            self.push_row(keys, r);
+        }
+        self.prune();
+    }
+
+    fn push_row(&mut self, keys: Vec<KeyValue>, r: RowAcc) {
+        self.total_rows += 1;
+        let events = match r.total.first() {
+            Some(AggState::Count(c)) => *c,
+            _ => 0,
+        };
+        if self.req.totals {
+            let ncols = self.ncols();
+            let t = self.totals.get_or_insert_with(|| PivotRow {
+                keys: Vec::new(),
+                cells: vec![None; ncols],
+                total: self.plan.new_states(),
+                events: 0,
+            });
+            t.events += events;
+            for (a, b) in t.total.iter_mut().zip(&r.total) {
+                a.merge_ref(b);
+            }
+            for (tc, rc) in t.cells.iter_mut().zip(&r.cells) {
+                if let Some(rc) = rc {
+                    match tc {
+                        Some(tc) => {
+                            for (a, b) in tc.iter_mut().zip(rc) {
+                                a.merge_ref(b);
+                            }
+                        }
+                        None => *tc = Some(rc.clone()),
+                    }
+                }
+            }
+        }
+        self.rows.push(PivotRow {
+            keys,
+            cells: r.cells,
+            total: r.total,
+            events,
+        });
+    }
+
+    fn sort(&mut self) {
+        let key_pos = match &self.req.sort {
+            SortBy::Key(label) => self.plan.keys.iter().position(|k| &k.label == label),
+            SortBy::Total => None,
+        };
+        match key_pos {
+            Some(p) => self.rows.sort_by(|a, b| {
+                a.keys
+                    .get(p)
+                    .cmp(&b.keys.get(p))
+                    .then_with(|| a.keys.cmp(&b.keys))
+            }),
+            None => self.rows.sort_by(|a, b| {
+                let va = a
+                    .total
+                    .get(1)
+                    .and_then(AggState::result)
+                    .unwrap_or(f64::NEG_INFINITY);
+                let vb = b
+                    .total
+                    .get(1)
+                    .and_then(AggState::result)
+                    .unwrap_or(f64::NEG_INFINITY);
+                vb.total_cmp(&va).then_with(|| a.keys.cmp(&b.keys))
+            }),
+        }
+    }
+
+    fn prune(&mut self) {
+        if let Some(top) = self.req.top {
+            if self.rows.len() > top.saturating_mul(2).max(1024) {
+                self.sort();
+                self.rows.truncate(top);
+            }
+        }
+    }
+
+    /// The finished table.
+    pub fn finish(mut self, stats: QueryStats) -> PivotTable {
+        self.sort();
+        if let Some(top) = self.req.top {
+            self.rows.truncate(top);
+        }
+        let strip = |mut r: PivotRow| {
+            r.total.remove(0);
+            for c in r.cells.iter_mut().flatten() {
+                c.remove(0);
+            }
+            r
+        };
+        let rows = self.rows.into_iter().map(strip).collect();
+        let totals = self.totals.map(strip);
+        let n = self.plan.n_row_keys;
+        PivotTable {
+            row_labels: self.plan.keys[..n]
+                .iter()
+                .map(|k| k.label.clone())
+                .collect(),
+            col_label: self.plan.keys.get(n).map(|k| k.label.clone()),
+            value_labels: self.plan.values.iter().map(|v| v.label.clone()).collect(),
+            columns: self.columns,
+            rows,
+            totals,
+            total_rows: self.total_rows,
+            show_totals: self.req.totals,
+            stats,
+            row_formats: self.plan.keys[..n]
+                .iter()
+                .map(|k| format_of(&k.part))
+                .collect(),
+            col_format: self
+                .plan
+                .keys
+                .get(n)
+                .map_or(KeyFormat::Plain, |k| format_of(&k.part)),
+            tz: self.plan.tz.clone(),
+        }
+    }
+}
