@@ -434,7 +434,7 @@ impl SyncedWriter {
     }
 }
 
-/// Open a file for appending (created if missing), e.g. an output file.
+/// Create (or truncate) an output file, buffered.
 pub fn create_output(path: &Path) -> Result<Box<dyn Write>> {
     let f = File::create(path).at(path)?;
     Ok(Box::new(io::BufWriter::with_capacity(1 << 16, f)))

@@ -475,11 +475,19 @@ fn commit_loop(
         let msg = match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(m) => m,
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(()),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                return if abort.load(Ordering::Relaxed) {
+                    Err(Error::Interrupted)
+                } else {
+                    Ok(())
+                };
+            }
         };
+        // The first real error wins; after an abort, batches still in flight are dropped
+        // (their ranges stay uncommitted and are re-read by the next run).
         let f = msg?;
         if abort.load(Ordering::Relaxed) {
-            return Err(Error::Interrupted);
+            continue;
         }
         let has_segment = f.segment.is_some();
         let batch = Batch {

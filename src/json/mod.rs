@@ -51,7 +51,14 @@ impl std::fmt::Display for ParseFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ParseFailure::Invalid(m) => write!(f, "invalid JSON: {m}"),
-            ParseFailure::NotObject(kind) => write!(f, "not a JSON object (a {kind})"),
+            ParseFailure::NotObject(kind) => {
+                let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                };
+                write!(f, "not a JSON object ({article} {kind})")
+            }
         }
     }
 }

@@ -16,7 +16,6 @@ use crate::segment::{ColumnType, Dictionary, SegmentReader, Values, BLOCK_ROWS, 
 use super::expr::Expr;
 use super::filter::{Bits, FilterStats, SegmentFilter};
 use super::plan::{AggFn, Join, KeyPart, KeySpec, Schema, TimeSource, ValueSpec};
-use super::spill::Groups;
 use super::tz::{self, Tz};
 use super::value::{AggState, F64Key, KeyValue};
 
@@ -412,7 +411,7 @@ pub fn process_segment(
     plan: &Plan,
     schema: &Schema,
     seg: &SegmentReader,
-    emit: &mut dyn FnMut(Groups) -> Result<()>,
+    emit: &mut dyn FnMut(Partial) -> Result<()>,
 ) -> Result<SegmentReport> {
     let meta = seg.meta();
     let n = meta.rows as usize;
@@ -474,7 +473,7 @@ fn aggregate(
     sel: &Bits,
     keys: &[IdColumn],
     inputs: &[ValueInput],
-    emit: &mut dyn FnMut(Groups) -> Result<()>,
+    emit: &mut dyn FnMut(Partial) -> Result<()>,
 ) -> Result<()> {
     let mut local: HashMap<Vec<u64>, (u64, Vec<LocalState>), ahash::RandomState> =
         HashMap::default();
@@ -511,13 +510,16 @@ fn aggregate(
     Ok(())
 }
 
+/// Partial groups of one morsel; keys are unique within it (decoders are injective).
+pub type Partial = Vec<(Vec<KeyValue>, Vec<AggState>)>;
+
 fn globalize(
     plan: &Plan,
     keys: &[IdColumn],
     inputs: &[ValueInput],
     local: &mut HashMap<Vec<u64>, (u64, Vec<LocalState>), ahash::RandomState>,
-) -> Groups {
-    let mut out = Groups::default();
+) -> Partial {
+    let mut out = Partial::with_capacity(local.len());
     for (ids, (count, states)) in local.drain() {
         let key: Vec<KeyValue> = ids
             .iter()
@@ -532,7 +534,7 @@ fn globalize(
                 .zip(inputs)
                 .map(|(s, i)| s.globalize(i, &plan.joins)),
         );
-        super::spill::merge_into(&mut out, key, g);
+        out.push((key, g));
     }
     out
 }

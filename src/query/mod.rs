@@ -284,7 +284,7 @@ pub fn run(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(seg) = segs.get(i) else { break };
                 let mut emit =
-                    |g: Groups| tx.send(Ok(Msg::Groups(g))).map_err(|_| Error::Interrupted);
+                    |g: exec::Partial| tx.send(Ok(Msg::Groups(g))).map_err(|_| Error::Interrupted);
                 let r = process_segment(plan, schema, seg, &mut emit);
                 let stop = r.is_err();
                 if tx.send(r.map(Msg::Done)).is_err() || stop {
@@ -317,7 +317,7 @@ pub fn run(
 }
 
 enum Msg {
-    Groups(Groups),
+    Groups(exec::Partial),
     Done(exec::SegmentReport),
 }
 
@@ -389,7 +389,7 @@ impl<'a> Aggregator<'a> {
         self.plan.keys.len() > self.plan.n_row_keys
     }
 
-    fn add(&mut self, g: Groups) -> Result<()> {
+    fn add(&mut self, g: exec::Partial) -> Result<()> {
         let has_col = self.has_col();
         for (k, s) in g {
             if has_col {

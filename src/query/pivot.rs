@@ -169,10 +169,21 @@ impl<'a> PivotBuilder<'a> {
 
     /// Add a table of groups whose rows are complete (all of a row's groups are in it).
     pub fn add_groups(&mut self, groups: Groups) {
+        if !self.has_col {
+            for (k, states) in groups {
+                let r = RowAcc {
+                    cells: vec![None],
+                    total: states,
+                };
+                self.push_row(k, r);
+            }
+            self.prune();
+            return;
+        }
         let n = self.plan.n_row_keys;
         let mut acc: HashMap<Vec<KeyValue>, RowAcc, ahash::RandomState> = HashMap::default();
         for (mut k, states) in groups {
-            let col = if self.has_col { k.pop() } else { None };
+            let col = k.pop();
             let ci = match &col {
                 Some(c) => self.col_index.get(c).copied().or(self.other).unwrap_or(0),
                 None => 0,
@@ -240,19 +251,18 @@ impl<'a> PivotBuilder<'a> {
         });
     }
 
-    fn sort(&mut self) {
+    fn compare(&self, a: &PivotRow, b: &PivotRow) -> std::cmp::Ordering {
         let key_pos = match &self.req.sort {
             SortBy::Key(label) => self.plan.keys.iter().position(|k| &k.label == label),
             SortBy::Total => None,
         };
         match key_pos {
-            Some(p) => self.rows.sort_by(|a, b| {
-                a.keys
-                    .get(p)
-                    .cmp(&b.keys.get(p))
-                    .then_with(|| a.keys.cmp(&b.keys))
-            }),
-            None => self.rows.sort_by(|a, b| {
+            Some(p) => a
+                .keys
+                .get(p)
+                .cmp(&b.keys.get(p))
+                .then_with(|| a.keys.cmp(&b.keys)),
+            None => {
                 let va = a
                     .total
                     .get(1)
@@ -264,15 +274,28 @@ impl<'a> PivotBuilder<'a> {
                     .and_then(AggState::result)
                     .unwrap_or(f64::NEG_INFINITY);
                 vb.total_cmp(&va).then_with(|| a.keys.cmp(&b.keys))
-            }),
+            }
         }
+    }
+
+    fn sort(&mut self) {
+        let mut rows = std::mem::take(&mut self.rows);
+        if let Some(top) = self.req.top {
+            if rows.len() > top && top > 0 {
+                rows.select_nth_unstable_by(top - 1, |a, b| self.compare(a, b));
+                rows.truncate(top);
+            } else if top == 0 {
+                rows.clear();
+            }
+        }
+        rows.sort_by(|a, b| self.compare(a, b));
+        self.rows = rows;
     }
 
     fn prune(&mut self) {
         if let Some(top) = self.req.top {
             if self.rows.len() > top.saturating_mul(2).max(1024) {
                 self.sort();
-                self.rows.truncate(top);
             }
         }
     }
@@ -280,9 +303,6 @@ impl<'a> PivotBuilder<'a> {
     /// The finished table.
     pub fn finish(mut self, stats: QueryStats) -> PivotTable {
         self.sort();
-        if let Some(top) = self.req.top {
-            self.rows.truncate(top);
-        }
         let strip = |mut r: PivotRow| {
             r.total.remove(0);
             for c in r.cells.iter_mut().flatten() {

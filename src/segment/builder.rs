@@ -92,6 +92,9 @@ pub struct ColumnBuilder {
     pub len: usize,
     pub nulls: usize,
     pub flags: u8,
+    /// In a float column, rows whose value arrived as an integer (so that a later widening to
+    /// text writes `3`, not `3.0`, whatever the order of arrival). Empty when unused.
+    int_marks: Vec<u64>,
 }
 
 const MAX_EXACT_INT: i64 = 1 << 53;
@@ -108,6 +111,7 @@ impl ColumnBuilder {
             len: 0,
             nulls: 0,
             flags: 0,
+            int_marks: Vec::new(),
         };
         c.pad_to(rows);
         c
@@ -172,7 +176,10 @@ impl ColumnBuilder {
             (ColumnData::Bool(d), Value::Bool(b)) => d.push(b),
             (ColumnData::Int(d), Value::Int(i)) | (ColumnData::Time(d), Value::Int(i)) => d.push(i),
             (ColumnData::Float(d), Value::Float(f)) => d.push(f),
-            (ColumnData::Float(d), Value::Int(i)) => d.push(i as f64),
+            (ColumnData::Float(d), Value::Int(i)) => {
+                d.push(i as f64);
+                mark(&mut self.int_marks, row);
+            }
             (ColumnData::Str { codes, dict }, v) => {
                 let mut buf = String::new();
                 let text = value_text(&v, &mut buf);
@@ -215,6 +222,9 @@ impl ColumnBuilder {
             (ColumnData::Int(d), Value::Float(_))
                 if d.iter().all(|i| i.unsigned_abs() <= MAX_EXACT_INT as u64) =>
             {
+                for row in 0..d.len() {
+                    mark(&mut self.int_marks, row);
+                }
                 Some(ColumnData::Float(d.iter().map(|&i| i as f64).collect()))
             }
             _ => Some(self.take_as_strings()),
@@ -251,8 +261,14 @@ impl ColumnBuilder {
             }
             ColumnData::Float(d) => {
                 for (i, &x) in d.iter().enumerate() {
-                    push(i, Value::Float(x), self.is_valid(i));
+                    let v = if is_marked(&self.int_marks, i) {
+                        Value::Int(x as i64)
+                    } else {
+                        Value::Float(x)
+                    };
+                    push(i, v, self.is_valid(i));
                 }
+                self.int_marks = Vec::new();
             }
             ColumnData::Empty | ColumnData::Str { .. } => {}
         }
@@ -270,6 +286,9 @@ impl ColumnBuilder {
     pub fn truncate(&mut self, rows: usize) {
         while self.len > rows {
             let i = self.len - 1;
+            if let Some(w) = self.int_marks.get_mut(i / 64) {
+                *w &= !(1 << (i % 64));
+            }
             if self.is_valid(i) {
                 if let Some(w) = self.valid.get_mut(i / 64) {
                     *w &= !(1 << (i % 64));
@@ -299,6 +318,17 @@ impl ColumnBuilder {
         };
         data + self.valid.len() * 8
     }
+}
+
+fn mark(bits: &mut Vec<u64>, i: usize) {
+    if bits.len() <= i / 64 {
+        bits.resize(i / 64 + 1, 0);
+    }
+    bits[i / 64] |= 1 << (i % 64);
+}
+
+fn is_marked(bits: &[u64], i: usize) -> bool {
+    bits.get(i / 64).is_some_and(|w| (w >> (i % 64)) & 1 == 1)
 }
 
 /// The JSON text of a scalar, as stored in a string column.

@@ -7,7 +7,7 @@
 //! - [`footer`] is the metadata section (column directory, block directory, index directory)
 //!   and the fixed trailer.
 //!
-//! Must not: open files (it receives bytes from `io`), know about JSON or queries.
+//! Must not: open files (it receives bytes from `io`), parse JSON, or know about queries.
 
 pub mod block;
 pub mod builder;

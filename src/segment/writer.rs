@@ -1,7 +1,8 @@
 //! Serializes a finished `SegmentBuilder` into segment bytes (docs/FORMAT.md).
 //!
 //! Call order, which is also the file order: header magic; for each column (sorted by name) its
-//! dictionary (string columns) then its blocks; the index blobs; the metadata; the trailer.
+//! dictionary (string columns), its blocks, then its index blob if it has one (the value index
+//! of an indexed column, the minute index of `_time`); the metadata; the trailer.
 //! The result is a byte vector; writing it to disk is the caller's business (`io`).
 
 use crate::codec::strings;

@@ -233,6 +233,16 @@ impl StoreWriter {
                 }
             }
         }
+        for f in io::list_files(&self.dir.root)? {
+            let name = f
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            if name.starts_with("MANIFEST.") && name.ends_with(".tmp") {
+                io::remove_file(&f)?;
+                self.orphans_removed += 1;
+            }
+        }
         for f in io::list_files(&self.dir.tmp_dir())? {
             io::remove_file(&f)?;
             self.orphans_removed += 1;

@@ -612,7 +612,8 @@ def render_ingest_md(rep: dict, results: list) -> str:
     out.append(f"### Ingest: {ds['events']:,} events, {fmt_mb(ds['bytes'])} of NDJSON "
                f"({rep['cache']} cache, median of {rep['runs']} run{'s' if rep['runs'] != 1 else ''})")
     out.append("")
-    out.append(f"Measured {rep['date']} at logpivot commit `{rep['commit']}` by "
+    out.append(f"Measured {rep['date']} at logpivot commit `{rep['commit']}` (the binaries are "
+               f"those in `{rep['bin_dir']}`; their sha256 is under Versions) by "
                f"`{rep['bench_command']}`; do not edit these numbers by hand.")
     out.append("")
     out.append(render_table(results))
@@ -624,7 +625,7 @@ def render_ingest_md(rep: dict, results: list) -> str:
         f"(bad lines go to its rejects/); the peers read a pre-cleaned copy "
         f"({rep['clean']['kept']:,} lines, {rep['clean']['bytes']:,} bytes; "
         f"{rep['clean']['dropped']} line(s) dropped: "
-        + ", ".join(f"line {e['line']} `{e['head'][:30]}`" for e in rep['clean']['dropped_examples'][:6])
+        + ", ".join(f"line {e['line']} `{e['head'][:30]}`" for e in rep['clean']['dropped_examples'][:12])
         + ")." if rep.get("clean") else
         f"Dataset: `{ds['command']}` (seed {ds['seed']}): {ds['events']:,} events, {ds['lines']:,} lines "
         f"of which {ds['malformed']} malformed, {ds['bytes']:,} bytes. Peers skipped.")
@@ -868,7 +869,8 @@ def cmd_ingest(a) -> int:
     results.sort(key=lambda r: order.get(r.key, 9))
     bench_cmd = "python3 tools/bench/bench.py ingest " + shlex.join(
         [f"--events={N}", f"--seed={a.seed}", f"--runs={a.runs}"]
-        + (["--skip-peers"] if a.skip_peers else []))
+        + (["--skip-peers"] if a.skip_peers else [])
+        + ([f"--cache={a.cache}"] if a.cache != "auto" else []))
     vt = ", ".join(f"{k} {v}" for k, v in versions.items())
     rep = {
         "benchmark": "ingest", "date": date, "commit": git_commit(), "bench_command": bench_cmd,
