@@ -379,7 +379,7 @@ impl<'a> Aggregator<'a> {
             groups: Groups::default(),
             bytes: 0,
             // Leave room for partial tables in flight and the final merge of one partition.
-            budget: (req.memory_limit as usize / 2).max(1 << 20),
+            budget: (req.memory_limit as usize / 2).max(16 << 10),
             spill: None,
             col_counts: Default::default(),
         }

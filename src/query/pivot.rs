@@ -23,7 +23,8 @@ pub enum SortBy {
 #[derive(Clone, Debug)]
 pub struct PivotRow {
     pub keys: Vec<KeyValue>,
-    /// Per output column, the states of each value (None = no event in that cell).
+    /// Per output column, the states of each value (None = no event in that cell); empty
+    /// without `--cols` (then `total` is the row's only cell).
     pub cells: Vec<Option<Vec<AggState>>>,
     /// States of each value over the whole row.
     pub total: Vec<AggState>,
@@ -45,7 +46,7 @@ pub struct PivotTable {
     pub row_labels: Vec<String>,
     pub col_label: Option<String>,
     pub value_labels: Vec<String>,
-    /// Column values in output order; None is the `OTHER` fold.
+    /// Column values in output order; None is the `OTHER` fold. Empty without `--cols`.
     pub columns: Vec<Option<KeyValue>>,
     pub rows: Vec<PivotRow>,
     pub totals: Option<PivotRow>,
@@ -148,7 +149,7 @@ impl<'a> PivotBuilder<'a> {
             .filter_map(|(i, k)| k.clone().map(|k| (k, i)))
             .collect();
         if !has_col {
-            columns = vec![None];
+            columns = Vec::new();
         }
         PivotBuilder {
             plan,
@@ -172,7 +173,7 @@ impl<'a> PivotBuilder<'a> {
         if !self.has_col {
             for (k, states) in groups {
                 let r = RowAcc {
-                    cells: vec![None],
+                    cells: Vec::new(),
                     total: states,
                 };
                 self.push_row(k, r);

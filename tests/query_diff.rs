@@ -1,0 +1,558 @@
+//! Differential tests of the query layer: random pivot queries over generated Cloudflare events,
+//! each compared with a naive in-memory model (a HashMap pivot over the parsed JSON), and each
+//! also run with a memory limit small enough to force spilling and with the bitmap indexes
+//! bypassed. All must agree exactly.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use logpivot::ingest::{ingest, IngestOptions, IngestProgress};
+use logpivot::query::pivot::key_text;
+use logpivot::query::{pivot, JoinRequest, PivotRequest, PivotTable};
+use logpivot::store::DataDir;
+use logpivot::synth::{Synth, SynthConfig};
+use serde_json::Value;
+
+type Event = serde_json::Map<String, Value>;
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    dir: DataDir,
+    rules: std::path::PathBuf,
+    events: Vec<Event>,
+    rule_map: HashMap<String, String>,
+}
+
+fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = tmp.path().join("events.ndjson");
+    let rules = tmp.path().join("rules.csv");
+    let mut synth = Synth::new(SynthConfig {
+        events: 30_000,
+        seed: 7,
+        days: 2,
+        ips: 2_000,
+        malformed_every: 5_000,
+        ..SynthConfig::default()
+    });
+    let mut buf = Vec::new();
+    synth.write_events(&mut buf, None).expect("gen");
+    std::fs::write(&input, &buf).expect("write");
+    let mut rb = Vec::new();
+    synth.write_rule_map(&mut rb).expect("rules");
+    std::fs::write(&rules, &rb).expect("write rules");
+    let dir = DataDir::new(tmp.path().join("data"));
+    let opts = IngestOptions {
+        inputs: vec![input],
+        threads: 2,
+        segment_rows: 4_000,
+        chunk_bytes: 256 << 10,
+        ..IngestOptions::default()
+    };
+    ingest(&dir, &opts, Arc::new(IngestProgress::default())).expect("ingest");
+    let events: Vec<Event> = buf
+        .split(|&b| b == b'\n')
+        .filter_map(|l| serde_json::from_slice::<Value>(l).ok())
+        .filter_map(|v| match v {
+            Value::Object(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    let mut rule_map = HashMap::new();
+    let text = String::from_utf8(rb).expect("utf8");
+    for (i, line) in text.lines().enumerate() {
+        if i == 0 {
+            continue;
+        }
+        // rule_id is the first field and never quoted; category is the second-to-last.
+        let fields = parse_csv_line(line);
+        rule_map.insert(fields[0].clone(), fields[fields.len() - 2].clone());
+    }
+    Fixture {
+        _tmp: tmp,
+        dir,
+        rules,
+        events,
+        rule_map,
+    }
+}
+
+fn parse_csv_line(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut q = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, q) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => q = !q,
+            (',', false) => out.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn time_ns(e: &Event) -> i64 {
+    e["Datetime"].as_i64().expect("unixnano")
+}
+
+/// A key of the model: how to compute the text of one key part for an event.
+#[derive(Clone, Copy)]
+enum MKey {
+    Field(&'static str),
+    Hour1,
+    HourOfDay,
+    Category,
+}
+
+fn key_of(k: MKey, e: &Event, f: &Fixture) -> String {
+    match k {
+        MKey::Field(name) => {
+            let mut parts = name.split('.');
+            let first = parts.next().and_then(|p| e.get(p));
+            let v = parts.fold(first, |v, p| v.and_then(|v| v.get(p)));
+            text(v).unwrap_or_else(|| "(null)".into())
+        }
+        MKey::Hour1 => {
+            let t = time_ns(e).div_euclid(3_600_000_000_000) * 3_600_000_000_000;
+            logpivot::json::time::format_rfc3339(t)
+        }
+        MKey::HourOfDay => (time_ns(e).div_euclid(3_600_000_000_000) % 24).to_string(),
+        MKey::Category => text(e.get("RuleID"))
+            .and_then(|r| f.rule_map.get(&r).cloned())
+            .unwrap_or_else(|| "(unmatched)".into()),
+    }
+}
+
+fn key_spec(k: MKey) -> String {
+    match k {
+        MKey::Field(n) => n.to_string(),
+        MKey::Hour1 => "Datetime:1h".into(),
+        MKey::HourOfDay => "hour(Datetime)".into(),
+        MKey::Category => "rules.category".into(),
+    }
+}
+
+type Filter = (&'static str, fn(&Event) -> bool);
+
+fn filters() -> Vec<Filter> {
+    vec![
+        ("Action in (block, challenge)", |e| {
+            matches!(e["Action"].as_str(), Some("block" | "challenge"))
+        }),
+        (
+            "EdgeResponseStatus >= 403 and not ClientCountry = us",
+            |e| {
+                e["EdgeResponseStatus"].as_i64().unwrap_or(0) >= 403
+                    && e["ClientCountry"].as_str() != Some("us")
+            },
+        ),
+        ("ClientRequestPath prefix /api", |e| {
+            e["ClientRequestPath"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/api"))
+        }),
+        ("ClientRequestUserAgent contains bot or Source = waf", |e| {
+            e["ClientRequestUserAgent"]
+                .as_str()
+                .is_some_and(|u| u.contains("bot"))
+                || e["Source"].as_str() == Some("waf")
+        }),
+        ("Metadata.ruleset is null", |e| {
+            e.get("Metadata").and_then(|m| m.get("ruleset")).is_none()
+        }),
+        ("ClientASN != 13335 and MatchIndex <= 1", |e| {
+            e["ClientASN"].as_i64() != Some(13335) && e["MatchIndex"].as_i64().unwrap_or(0) <= 1
+        }),
+    ]
+}
+
+/// The rule IDs of the data, most frequent first (for indexed equality filters).
+fn top_rules(f: &Fixture) -> Vec<String> {
+    let mut c: HashMap<String, u64> = HashMap::new();
+    for e in &f.events {
+        *c.entry(text(e.get("RuleID")).unwrap_or_default())
+            .or_default() += 1;
+    }
+    let mut v: Vec<(String, u64)> = c.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.into_iter().map(|x| x.0).collect()
+}
+
+/// Model result: (row keys, col key) -> (count, distinct IPs, sum of status, min, max).
+type Cells = BTreeMap<(Vec<String>, String), (u64, HashSet<String>, f64, f64, f64)>;
+
+struct Query {
+    rows: Vec<MKey>,
+    col: Option<MKey>,
+    filter: Option<(String, Box<dyn Fn(&Event) -> bool>)>,
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+fn model(f: &Fixture, q: &Query) -> Cells {
+    let mut out = Cells::new();
+    for e in &f.events {
+        let t = time_ns(e);
+        if q.from.is_some_and(|x| t < x) || q.to.is_some_and(|x| t >= x) {
+            continue;
+        }
+        if let Some((_, pred)) = &q.filter {
+            if !pred(e) {
+                continue;
+            }
+        }
+        let rk: Vec<String> = q.rows.iter().map(|k| key_of(*k, e, f)).collect();
+        let ck = q.col.map(|k| key_of(k, e, f)).unwrap_or_default();
+        let c = out.entry((rk, ck)).or_insert((
+            0,
+            HashSet::new(),
+            0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ));
+        c.0 += 1;
+        if let Some(ip) = text(e.get("ClientIP")) {
+            c.1.insert(ip);
+        }
+        let s = e["EdgeResponseStatus"].as_f64().unwrap_or(0.0);
+        c.2 += s;
+        c.3 = c.3.min(s);
+        c.4 = c.4.max(s);
+    }
+    out
+}
+
+fn request(f: &Fixture, q: &Query) -> PivotRequest {
+    PivotRequest {
+        rows: q.rows.iter().map(|k| key_spec(*k)).collect(),
+        cols: q.col.map(key_spec),
+        values: vec![
+            "count".into(),
+            "count_distinct(ClientIP)".into(),
+            "sum(EdgeResponseStatus)".into(),
+            "min(EdgeResponseStatus)".into(),
+            "max(EdgeResponseStatus)".into(),
+        ],
+        filters: q.filter.iter().map(|(s, _)| s.clone()).collect(),
+        from: q.from.map(logpivot::json::time::format_rfc3339),
+        to: q.to.map(logpivot::json::time::format_rfc3339),
+        joins: vec![
+            JoinRequest::parse(&format!("{}:RuleID=rule_id", f.rules.display())).expect("join"),
+        ],
+        threads: 2,
+        ..PivotRequest::default()
+    }
+}
+
+fn flatten_result(t: &PivotTable) -> Cells {
+    let mut out = Cells::new();
+    for r in &t.rows {
+        let rk: Vec<String> = r
+            .keys
+            .iter()
+            .zip(&t.row_formats)
+            .map(|(k, fmt)| t.key_text(k, fmt))
+            .collect();
+        let cells: Vec<Option<Vec<logpivot::query::value::AggState>>> = if t.col_label.is_some() {
+            r.cells.clone()
+        } else {
+            vec![Some(r.total.clone())]
+        };
+        for (ci, cell) in cells.iter().enumerate() {
+            let Some(states) = cell else { continue };
+            let ck = if t.col_label.is_some() {
+                match &t.columns[ci] {
+                    Some(k) => key_text(k, &t.col_format, &t.tz),
+                    None => "OTHER".into(),
+                }
+            } else {
+                String::new()
+            };
+            let n = states[0].result().unwrap_or(0.0) as u64;
+            let distinct = match &states[1] {
+                logpivot::query::value::AggState::Distinct(s) => s
+                    .iter()
+                    .map(|k| key_text(k, &t.col_format, &t.tz))
+                    .collect(),
+                _ => HashSet::new(),
+            };
+            out.insert(
+                (rk.clone(), ck),
+                (
+                    n,
+                    distinct,
+                    states[2].result().unwrap_or(0.0),
+                    states[3].result().unwrap_or(f64::INFINITY),
+                    states[4].result().unwrap_or(f64::NEG_INFINITY),
+                ),
+            );
+        }
+    }
+    out
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn pick<T: Copy>(&mut self, v: &[T]) -> T {
+        v[(self.next() % v.len() as u64) as usize]
+    }
+}
+
+fn random_query(rng: &mut Rng, f: &Fixture, rules: &[String]) -> Query {
+    let keys = [
+        MKey::Field("Action"),
+        MKey::Field("Source"),
+        MKey::Field("ClientCountry"),
+        MKey::Field("RuleID"),
+        MKey::Field("ClientASN"),
+        MKey::Field("EdgeResponseStatus"),
+        MKey::Field("Metadata.ruleset"),
+        MKey::Hour1,
+        MKey::HourOfDay,
+        MKey::Category,
+    ];
+    let nrows = 1 + (rng.next() % 2) as usize;
+    let rows: Vec<MKey> = (0..nrows).map(|_| rng.pick(&keys)).collect();
+    let col = (rng.next() % 2 == 0).then(|| {
+        rng.pick(&[
+            MKey::Field("Action"),
+            MKey::Field("Source"),
+            MKey::HourOfDay,
+            MKey::Category,
+        ])
+    });
+    let fs = filters();
+    let filter: Option<(String, Box<dyn Fn(&Event) -> bool>)> = match rng.next() % 4 {
+        0 => None,
+        1 => {
+            let r1 = rules[(rng.next() % 5) as usize].clone();
+            let r2 = rules[(rng.next() % 40) as usize].clone();
+            let s = format!("RuleID in ({r1}, {r2})");
+            Some((
+                s,
+                Box::new(move |e: &Event| {
+                    let r = e["RuleID"].as_str().unwrap_or("");
+                    r == r1 || r == r2
+                }),
+            ))
+        }
+        _ => {
+            let (s, p) = fs[(rng.next() % fs.len() as u64) as usize];
+            Some((s.to_string(), Box::new(p)))
+        }
+    };
+    let (from, to) = if rng.next() % 3 == 0 {
+        let t0 = f.events.iter().map(time_ns).min().unwrap_or(0);
+        // Not minute-aligned on purpose: edge minutes are checked row by row.
+        let a = t0 + (rng.next() % 20_000) as i64 * 7_919_000_000;
+        (Some(a), Some(a + 3 * 3_600_000_000_000 + 123_456_789))
+    } else {
+        (None, None)
+    };
+    Query {
+        rows,
+        col,
+        filter,
+        from,
+        to,
+    }
+}
+
+#[test]
+fn random_pivots_match_the_naive_model_with_and_without_spill_and_indexes() {
+    let f = fixture();
+    let rules = top_rules(&f);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let spill = tempfile::tempdir().expect("spill dir");
+    let mut spilled_queries = 0;
+    for qi in 0..40 {
+        let q = random_query(&mut rng, &f, &rules);
+        let want = model(&f, &q);
+        let req = request(&f, &q);
+        let what = format!(
+            "query {qi}: rows {:?} cols {:?} where {:?} from {:?} to {:?}",
+            req.rows, req.cols, req.filters, req.from, req.to
+        );
+        let normal = pivot(&f.dir, &req).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let got = flatten_result(&normal);
+        assert_eq!(got.len(), want.len(), "{what}: number of cells");
+        for (k, w) in &want {
+            let g = got
+                .get(k)
+                .unwrap_or_else(|| panic!("{what}: missing cell {k:?}"));
+            assert_eq!(
+                (g.0, &g.1, g.2, g.3, g.4),
+                (w.0, &w.1, w.2, w.3, w.4),
+                "{what}: cell {k:?}"
+            );
+        }
+        let spilled = pivot(
+            &f.dir,
+            &PivotRequest {
+                memory_limit: 64 << 10,
+                spill_dir: Some(spill.path().to_path_buf()),
+                ..req.clone()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{what} (spill): {e}"));
+        assert_eq!(
+            flatten_result(&spilled),
+            got,
+            "{what}: spill changed the result"
+        );
+        spilled_queries += usize::from(spilled.stats.spill_runs > 0);
+        let no_index = pivot(
+            &f.dir,
+            &PivotRequest {
+                use_indexes: false,
+                ..req.clone()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(
+            flatten_result(&no_index),
+            got,
+            "{what}: indexes changed the result"
+        );
+        // Spill files are gone afterwards.
+        assert_eq!(
+            std::fs::read_dir(spill.path()).expect("ls").count(),
+            0,
+            "{what}: spill files left"
+        );
+    }
+    assert!(
+        spilled_queries >= 10,
+        "only {spilled_queries} queries spilled: the spill path is not exercised"
+    );
+}
+
+#[test]
+fn top_n_is_the_head_of_the_full_sorted_result() {
+    let f = fixture();
+    let base = PivotRequest {
+        rows: vec!["ClientIP".into()],
+        threads: 2,
+        ..PivotRequest::default()
+    };
+    let full = pivot(&f.dir, &base).expect("full");
+    for n in [1, 7, 50] {
+        let top = pivot(
+            &f.dir,
+            &PivotRequest {
+                top: Some(n),
+                ..base.clone()
+            },
+        )
+        .expect("top");
+        assert_eq!(top.rows.len(), n.min(full.rows.len()));
+        for (a, b) in top.rows.iter().zip(&full.rows) {
+            assert_eq!(a.keys, b.keys);
+        }
+        assert_eq!(top.total_rows, full.rows.len() as u64);
+    }
+    let spilled = pivot(
+        &f.dir,
+        &PivotRequest {
+            top: Some(7),
+            memory_limit: 64 << 10,
+            ..base.clone()
+        },
+    )
+    .expect("spilled top");
+    for (a, b) in spilled.rows.iter().zip(&full.rows) {
+        assert_eq!(a.keys, b.keys, "exact top under spill");
+    }
+}
+
+#[test]
+fn cols_top_folds_the_rest_into_other_and_totals_add_up() {
+    let f = fixture();
+    let t = pivot(
+        &f.dir,
+        &PivotRequest {
+            rows: vec!["Source".into()],
+            cols: Some("ClientCountry".into()),
+            cols_top: Some(5),
+            totals: true,
+            threads: 2,
+            ..PivotRequest::default()
+        },
+    )
+    .expect("pivot");
+    assert_eq!(t.columns.len(), 6);
+    assert!(t.columns[5].is_none(), "last column is OTHER");
+    let totals = t.totals.as_ref().expect("totals row");
+    assert_eq!(totals.total[0].result(), Some(f.events.len() as f64));
+    for r in &t.rows {
+        let sum: f64 = r
+            .cells
+            .iter()
+            .flatten()
+            .map(|c| c[0].result().unwrap_or(0.0))
+            .sum();
+        assert_eq!(
+            Some(sum),
+            r.total[0].result(),
+            "row cells add up to the row total"
+        );
+    }
+}
+
+#[test]
+fn unknown_fields_and_bad_filters_are_clear_errors() {
+    let f = fixture();
+    let err = |req: PivotRequest| pivot(&f.dir, &req).expect_err("must fail").to_string();
+    let base = PivotRequest {
+        rows: vec!["Action".into()],
+        ..PivotRequest::default()
+    };
+    let e = err(PivotRequest {
+        rows: vec!["Actoin".into()],
+        ..base.clone()
+    });
+    assert!(
+        e.contains("unknown field `Actoin`") && e.contains("Action"),
+        "{e}"
+    );
+    let e = err(PivotRequest {
+        filters: vec!["Action in (block".into()],
+        ..base.clone()
+    });
+    assert!(e.contains("--where"), "{e}");
+    let e = err(PivotRequest {
+        from: Some("yesterday".into()),
+        ..base.clone()
+    });
+    assert!(e.contains("--from"), "{e}");
+    let e = err(PivotRequest {
+        joins: vec![JoinRequest::parse("/nonexistent/map.csv:RuleID=rule_id").expect("parse")],
+        ..base.clone()
+    });
+    assert!(e.contains("/nonexistent/map.csv"), "{e}");
+    let _ = Path::new("x");
+}
