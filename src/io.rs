@@ -65,6 +65,19 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).at(path)
 }
 
+/// Read a whole (small) file, gunzipping it when it is gzip-compressed (e.g. a rule map).
+pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
+    let raw = read_file(path)?;
+    if Compression::detect(&raw) != Compression::Gzip {
+        return Ok(raw);
+    }
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(&raw[..])
+        .read_to_end(&mut out)
+        .at(path)?;
+    Ok(out)
+}
+
 /// Does `path` exist?
 pub fn exists(path: &Path) -> bool {
     path.exists()

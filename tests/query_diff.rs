@@ -68,7 +68,7 @@ fn fixture() -> Fixture {
             continue;
         }
         // rule_id is the first field and never quoted; category is the second-to-last.
-        let fields = parse_csv_line(line);
+        let fields = common::parse_csv_line(line);
         rule_map.insert(fields[0].clone(), fields[fields.len() - 2].clone());
     }
     Fixture {
@@ -78,26 +78,6 @@ fn fixture() -> Fixture {
         events,
         rule_map,
     }
-}
-
-fn parse_csv_line(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut q = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, q) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            ('"', _) => q = !q,
-            (',', false) => out.push(std::mem::take(&mut cur)),
-            (c, _) => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
 }
 
 fn text(v: Option<&Value>) -> Option<String> {

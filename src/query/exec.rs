@@ -72,6 +72,8 @@ enum Decoder {
     },
     Time,
     SmallInt,
+    /// Texts by local id (extracted values).
+    Texts(Vec<Arc<str>>),
     /// Values of a joined map column, by local id; NULL_ID = unmatched.
     Joined {
         join: usize,
@@ -106,7 +108,7 @@ impl Decoder {
             }
             Decoder::Time => KeyValue::Time(id as i64),
             Decoder::SmallInt => KeyValue::Int(id as i64),
-            Decoder::Joined { values, .. } => KeyValue::Str(
+            Decoder::Texts(values) | Decoder::Joined { values, .. } => KeyValue::Str(
                 values
                     .get(id as usize)
                     .cloned()
@@ -120,6 +122,41 @@ impl Decoder {
 struct IdColumn {
     ids: Vec<u64>,
     decoder: Decoder,
+    /// For a multi-valued key (`extract`): `ids[row]` indexes these lists of value ids.
+    lists: Option<Vec<Vec<u64>>>,
+}
+
+/// Identity of an exploded source: keys from the same `extract(...)` move in lockstep.
+fn explode_source(part: &KeyPart, plan: &Plan) -> Option<String> {
+    match part {
+        KeyPart::Extract { .. } => Some(format!("{part:?}")),
+        KeyPart::Joined { join, .. } => explode_source(&plan.joins[*join].source, plan),
+        _ => None,
+    }
+}
+
+impl IdColumn {
+    fn single(ids: Vec<u64>, decoder: Decoder) -> IdColumn {
+        IdColumn {
+            ids,
+            decoder,
+            lists: None,
+        }
+    }
+
+    /// The value ids of `row` (one for a single-valued key; NULL_ID for none).
+    fn values_of(&self, row: usize) -> &[u64] {
+        const NULL: &[u64] = &[NULL_ID];
+        let id = self.ids[row];
+        match &self.lists {
+            None => std::slice::from_ref(&self.ids[row]),
+            Some(_) if id == NULL_ID => NULL,
+            Some(l) => match l.get(id as usize) {
+                Some(v) if !v.is_empty() => v,
+                _ => NULL,
+            },
+        }
+    }
 }
 
 /// Does block `bi` (rows `[start, end)`) hold a selected row?
@@ -131,10 +168,7 @@ fn block_needed(sel: &Bits, start: usize, end: usize) -> bool {
 fn column_ids(seg: &SegmentReader, name: &str, as_text: bool, sel: &Bits) -> Result<IdColumn> {
     let n = seg.meta().rows as usize;
     let Some((ci, cm)) = seg.meta().column(name) else {
-        return Ok(IdColumn {
-            ids: vec![NULL_ID; n],
-            decoder: Decoder::Null,
-        });
+        return Ok(IdColumn::single(vec![NULL_ID; n], Decoder::Null));
     };
     let decoder = match cm.ty {
         ColumnType::Str => Decoder::Dict(seg.dictionary(ci)?),
@@ -163,7 +197,7 @@ fn column_ids(seg: &SegmentReader, name: &str, as_text: bool, sel: &Bits) -> Res
         }
         start = end;
     }
-    Ok(IdColumn { ids, decoder })
+    Ok(IdColumn::single(ids, decoder))
 }
 
 /// Event times of a segment from `src` (None = no usable time).
@@ -214,66 +248,156 @@ fn time_ids(
             .map(|t| t.map_or(NULL_ID, |t| f(t) as u64))
             .collect(),
         decoder: Decoder::SmallInt,
+        lists: None,
     })
 }
 
-fn joined_ids(
+/// Interns texts into dense per-segment ids.
+#[derive(Default)]
+struct TextIds {
+    values: Vec<Arc<str>>,
+    seen: HashMap<String, u64>,
+}
+
+impl TextIds {
+    fn id(&mut self, v: &str) -> u64 {
+        if let Some(&id) = self.seen.get(v) {
+            return id;
+        }
+        let id = self.values.len() as u64;
+        self.values.push(v.into());
+        self.seen.insert(v.to_string(), id);
+        id
+    }
+}
+
+/// The text of each id of a decoded column (dictionary entries, numbers as text).
+fn id_text(col: &IdColumn, id: u64, joins: &[Join]) -> Option<String> {
+    match col.decoder.decode(id, joins) {
+        KeyValue::Null => None,
+        KeyValue::Int(i) => Some(i.to_string()),
+        KeyValue::Float(f) => Some(format!("{:?}", f.get())),
+        KeyValue::Bool(b) => Some(b.to_string()),
+        KeyValue::Str(s) => Some(s.to_string()),
+        KeyValue::Time(t) => Some(time::format_rfc3339(t)),
+    }
+}
+
+/// Map every row's value text through `f` (once per distinct id) to an id of `out`.
+fn map_texts(col: &IdColumn, joins: &[Join], mut f: impl FnMut(&str) -> u64) -> Vec<u64> {
+    let mut cache: HashMap<u64, u64> = HashMap::new();
+    col.ids
+        .iter()
+        .map(|&id| {
+            if id == NULL_ID {
+                return NULL_ID;
+            }
+            if let Some(&c) = cache.get(&id) {
+                return c;
+            }
+            let c = id_text(col, id, joins).map_or(NULL_ID, |t| f(&t));
+            cache.insert(id, c);
+            c
+        })
+        .collect()
+}
+
+/// All substrings between `prefix` and `suffix`, in each string of a JSON array or in the text.
+pub fn extract_all(text: &str, prefix: &str, suffix: &str) -> Vec<String> {
+    let elements: Vec<String> = match serde_json::from_str::<Vec<serde_json::Value>>(text) {
+        Ok(items) if text.starts_with('[') => items
+            .into_iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect(),
+        _ => vec![text.to_string()],
+    };
+    let mut out: Vec<String> = Vec::new();
+    for e in &elements {
+        let mut rest = e.as_str();
+        while let Some(i) = rest.find(prefix) {
+            rest = &rest[i + prefix.len()..];
+            let Some(j) = rest.find(suffix) else { break };
+            let v = rest[..j].to_string();
+            if !out.contains(&v) {
+                out.push(v);
+            }
+            rest = &rest[j + suffix.len()..];
+        }
+    }
+    out
+}
+
+/// Multi-valued ids of `extract(name, prefix, suffix)`.
+fn extract_ids(
     seg: &SegmentReader,
+    name: &str,
+    prefix: &str,
+    suffix: &str,
+    sel: &Bits,
     joins: &[Join],
+) -> Result<IdColumn> {
+    let col = column_ids(seg, name, true, sel)?;
+    let mut texts = TextIds::default();
+    let mut lists: Vec<Vec<u64>> = Vec::new();
+    let ids = map_texts(&col, joins, |t| {
+        let l: Vec<u64> = extract_all(t, prefix, suffix)
+            .iter()
+            .map(|v| texts.id(v))
+            .collect();
+        lists.push(l);
+        lists.len() as u64 - 1
+    });
+    Ok(IdColumn {
+        ids,
+        decoder: Decoder::Texts(texts.values),
+        lists: Some(lists),
+    })
+}
+
+/// Ids of a joined map column: the event key's text looked up in the map.
+fn joined_column_ids(
+    seg: &SegmentReader,
+    plan: &Plan,
     join: usize,
     column: usize,
     sel: &Bits,
 ) -> Result<IdColumn> {
+    let joins = &plan.joins;
     let j = &joins[join];
-    let col = column_ids(seg, &j.field, false, sel)?;
-    let mut values: Vec<Arc<str>> = Vec::new();
-    let mut seen: HashMap<String, u64> = HashMap::new();
-    let mut lookup = |text: &str| -> u64 {
-        let Some(v) = j.table.get(text, column) else {
-            return NULL_ID;
-        };
-        if let Some(&id) = seen.get(v) {
-            return id;
+    let src = key_ids(seg, &j.source, plan, sel)?;
+    let mut out = TextIds::default();
+    let mut lookup = |text: &str| j.table.get(text, column).map_or(NULL_ID, |v| out.id(v));
+    let (ids, lists) = match &src.lists {
+        None => (map_texts(&src, joins, &mut lookup), None),
+        Some(lists) => {
+            let mapped: Vec<Vec<u64>> = lists
+                .iter()
+                .map(|l| {
+                    let mut v: Vec<u64> = Vec::new();
+                    for &id in l {
+                        let t = match &src.decoder {
+                            Decoder::Texts(vals) => vals.get(id as usize).map(|s| s.to_string()),
+                            _ => id_text(&src, id, joins),
+                        };
+                        // Keep positions aligned with the source list (lockstep explode).
+                        v.push(t.map_or(NULL_ID, |t| lookup(&t)));
+                    }
+                    v
+                })
+                .collect();
+            (src.ids.clone(), Some(mapped))
         }
-        let id = values.len() as u64;
-        values.push(v.into());
-        seen.insert(v.to_string(), id);
-        id
     };
-    let per_code: Option<Vec<u64>> = match &col.decoder {
-        Decoder::Dict(d) => Some(
-            d.iter()
-                .map(|s| lookup(&String::from_utf8_lossy(s)))
-                .collect(),
-        ),
-        _ => None,
-    };
-    let mut cache: HashMap<u64, u64> = HashMap::new();
-    let mut ids = Vec::with_capacity(col.ids.len());
-    for &id in &col.ids {
-        let out = if id == NULL_ID {
-            NULL_ID
-        } else if let Some(p) = &per_code {
-            p.get(id as usize).copied().unwrap_or(NULL_ID)
-        } else if let Some(&c) = cache.get(&id) {
-            c
-        } else {
-            let text = match col.decoder.decode(id, joins) {
-                KeyValue::Int(i) => i.to_string(),
-                KeyValue::Float(f) => format!("{:?}", f.get()),
-                KeyValue::Bool(b) => b.to_string(),
-                KeyValue::Str(s) => s.to_string(),
-                _ => String::new(),
-            };
-            let c = lookup(&text);
-            cache.insert(id, c);
-            c
-        };
-        ids.push(out);
-    }
     Ok(IdColumn {
         ids,
-        decoder: Decoder::Joined { join, values },
+        decoder: Decoder::Joined {
+            join,
+            values: out.values,
+        },
+        lists,
     })
 }
 
@@ -288,7 +412,12 @@ fn key_ids(seg: &SegmentReader, part: &KeyPart, plan: &Plan, sel: &Bits) -> Resu
         }
         KeyPart::Hour { src } => time_ids(seg, src, sel, |t| tz::hour_of_day(t, tz) as i64),
         KeyPart::Weekday { src } => time_ids(seg, src, sel, |t| tz::weekday(t, tz) as i64),
-        KeyPart::Joined { join, column } => joined_ids(seg, &plan.joins, *join, *column, sel),
+        KeyPart::Joined { join, column } => joined_column_ids(seg, plan, *join, *column, sel),
+        KeyPart::Extract {
+            name,
+            prefix,
+            suffix,
+        } => extract_ids(seg, name, prefix, suffix, sel, &plan.joins),
     }
 }
 
@@ -322,10 +451,12 @@ fn numbers(
                 Decoder::Int { .. } | Decoder::SmallInt | Decoder::Time => Some(id as i64 as f64),
                 Decoder::Float { .. } => Some(f64::from_bits(id)),
                 Decoder::Bool { .. } => Some(id as f64),
-                Decoder::Joined { .. } => match col.decoder.decode(id, &plan.joins) {
-                    KeyValue::Str(s) => s.trim().parse().ok(),
-                    _ => None,
-                },
+                Decoder::Joined { .. } | Decoder::Texts(_) => {
+                    match col.decoder.decode(id, &plan.joins) {
+                        KeyValue::Str(s) => s.trim().parse().ok(),
+                        _ => None,
+                    }
+                }
                 Decoder::Null => None,
             }
         })
@@ -365,9 +496,10 @@ impl LocalState {
         match (self, input) {
             (LocalState::Count(c), _) => *c += 1,
             (LocalState::Distinct(s), ValueInput::Ids(col)) => {
-                let id = col.ids[row];
-                if id != NULL_ID || matches!(col.decoder, Decoder::Joined { .. }) {
-                    s.insert(id);
+                for &id in col.values_of(row) {
+                    if id != NULL_ID || matches!(col.decoder, Decoder::Joined { .. }) {
+                        s.insert(id);
+                    }
                 }
             }
             (st, ValueInput::Numbers(v)) => {
@@ -468,6 +600,60 @@ pub fn process_segment(
     Ok(report)
 }
 
+type LocalTable = HashMap<Vec<u64>, (u64, Vec<LocalState>), ahash::RandomState>;
+
+fn update_group(
+    plan: &Plan,
+    local: &mut LocalTable,
+    key: &[u64],
+    inputs: &[ValueInput],
+    row: usize,
+) {
+    let entry = match local.get_mut(key) {
+        Some(e) => e,
+        None => {
+            let states = plan
+                .values
+                .iter()
+                .map(|v| LocalState::new(v.func))
+                .collect();
+            local.entry(key.to_vec()).or_insert((0, states))
+        }
+    };
+    entry.0 += 1;
+    for (st, input) in entry.1.iter_mut().zip(inputs) {
+        st.update(input, row);
+    }
+}
+
+/// Update the groups of `row`, expanding multi-valued keys.
+fn explode(
+    plan: &Plan,
+    local: &mut LocalTable,
+    buf: &mut Vec<u64>,
+    keys: &[IdColumn],
+    multi: &[Vec<usize>],
+    inputs: &[ValueInput],
+    row: usize,
+) {
+    let Some((first, rest)) = multi.split_first() else {
+        update_group(plan, local, buf, inputs, row);
+        return;
+    };
+    let n = first
+        .iter()
+        .map(|&k| keys[k].values_of(row).len())
+        .max()
+        .unwrap_or(1);
+    for i in 0..n {
+        for &k in first {
+            let vals = keys[k].values_of(row);
+            buf[k] = vals.get(i).copied().unwrap_or(NULL_ID);
+        }
+        explode(plan, local, buf, keys, rest, inputs, row);
+    }
+}
+
 fn aggregate(
     plan: &Plan,
     sel: &Bits,
@@ -479,25 +665,25 @@ fn aggregate(
         HashMap::default();
     let mut buf: Vec<u64> = vec![0; keys.len()];
     let mut in_morsel = 0usize;
+    // Multi-valued keys, grouped by the extract they come from (lockstep within a group,
+    // cartesian product across groups).
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, k) in plan.keys.iter().enumerate() {
+        if keys[i].lists.is_none() {
+            continue;
+        }
+        let src = explode_source(&k.part, plan).unwrap_or_else(|| format!("{i}"));
+        match groups.iter_mut().find(|g| g.0 == src) {
+            Some(g) => g.1.push(i),
+            None => groups.push((src, vec![i])),
+        }
+    }
+    let multi: Vec<Vec<usize>> = groups.into_iter().map(|g| g.1).collect();
     for row in sel.iter() {
         for (k, col) in buf.iter_mut().zip(keys) {
             *k = col.ids[row];
         }
-        let entry = match local.get_mut(buf.as_slice()) {
-            Some(e) => e,
-            None => {
-                let states = plan
-                    .values
-                    .iter()
-                    .map(|v| LocalState::new(v.func))
-                    .collect();
-                local.entry(buf.clone()).or_insert((0, states))
-            }
-        };
-        entry.0 += 1;
-        for (st, input) in entry.1.iter_mut().zip(inputs) {
-            st.update(input, row);
-        }
+        explode(plan, &mut local, &mut buf, keys, &multi, inputs, row);
         in_morsel += 1;
         if in_morsel >= MORSEL_ROWS {
             emit(globalize(plan, keys, inputs, &mut local))?;

@@ -55,7 +55,12 @@ impl JoinRequest {
         let bad = || {
             Error::invalid(format!("invalid --join `{s}`: expected MAP.csv:FIELD=COLUMN, e.g. rules.csv:RuleID=rule_id"))
         };
-        let (path, rest) = s.rsplit_once(':').ok_or_else(bad)?;
+        let split = [".csv:", ".csv.gz:", ".tsv:", ".txt:"]
+            .iter()
+            .filter_map(|ext| s.find(ext).map(|i| i + ext.len() - 1))
+            .min()
+            .or_else(|| s.find(':'));
+        let (path, rest) = split.map(|i| (&s[..i], &s[i + 1..])).ok_or_else(bad)?;
         let (field, column) = rest.split_once('=').ok_or_else(bad)?;
         if path.is_empty() || field.is_empty() || column.is_empty() {
             return Err(bad());
@@ -161,7 +166,7 @@ pub struct QueryStats {
 fn load_joins(reqs: &[JoinRequest], schema: &Schema) -> Result<Vec<Join>> {
     let mut out = Vec::new();
     for r in reqs {
-        let bytes = crate::io::read_file(&r.path)?;
+        let bytes = crate::io::read_maybe_gzip(&r.path)?;
         let table = csvmap::MapTable::from_csv(&bytes, &r.column)
             .map_err(|e| Error::invalid(format!("{}: {e}", r.path.display())))?;
         let alias = r
@@ -175,7 +180,13 @@ fn load_joins(reqs: &[JoinRequest], schema: &Schema) -> Result<Vec<Join>> {
             .to_string();
         out.push(Join {
             alias,
-            field: schema.resolve(&r.field)?,
+            source: match plan::resolve_extract(&r.field, schema)? {
+                Some(p) => p,
+                None => plan::KeyPart::Column {
+                    name: schema.resolve(&r.field)?,
+                    as_text: true,
+                },
+            },
             table: Arc::new(table),
             unmatched: r.unmatched.clone(),
         });
@@ -345,10 +356,10 @@ fn describe(plan: &Plan, req: &PivotRequest) -> Vec<String> {
     }
     for j in &plan.joins {
         out.push(format!(
-            "join: {} ({} rows) on {} = key, unmatched as `{}`",
+            "join: {} ({} rows) on {:?} = key, unmatched as `{}`",
             j.alias,
             j.table.len(),
-            j.field,
+            j.source,
             j.unmatched
         ));
     }

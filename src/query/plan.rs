@@ -151,6 +151,14 @@ pub enum KeyPart {
     Weekday { src: TimeSource },
     /// A column of a joined map, looked up by an event field.
     Joined { join: usize, column: usize },
+    /// Every substring between `prefix` and `suffix` in a text column (for a JSON array of
+    /// strings, in each element): a multi-valued key, e.g. the CRS rule ids in ModSecurity's
+    /// `audit_data.messages`. An event counts once under each distinct value it holds.
+    Extract {
+        name: String,
+        prefix: String,
+        suffix: String,
+    },
 }
 
 /// A key as the user wrote it and what it resolved to.
@@ -184,8 +192,8 @@ pub struct ValueSpec {
 pub struct Join {
     /// The name used in keys: the map file's stem (`rules` for rules.csv).
     pub alias: String,
-    /// The resolved event field holding the key.
-    pub field: String,
+    /// The event key: a resolved column, or an `extract(...)` of one.
+    pub source: KeyPart,
     pub table: Arc<MapTable>,
     pub unmatched: String,
 }
@@ -223,11 +231,59 @@ fn call_arg<'a>(s: &'a str, func: &str) -> Option<&'a str> {
     rest.strip_prefix('(')?.strip_suffix(')').map(str::trim)
 }
 
+/// Split `a, 'b, c', "d"` into unquoted arguments.
+fn split_args(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), '\\') => {
+                if let Some(n) = chars.next() {
+                    if n != q && n != '\\' {
+                        cur.push('\\');
+                    }
+                    cur.push(n);
+                }
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => quote = Some(c),
+            (None, ',') => out.push(std::mem::take(&mut cur).trim().to_string()),
+            (None, c) => cur.push(c),
+        }
+    }
+    out.push(cur.trim().to_string());
+    out
+}
+
+/// Resolve `extract(F, 'prefix', 'suffix')`, if `spec` is one.
+pub fn resolve_extract(spec: &str, schema: &Schema) -> Result<Option<KeyPart>> {
+    let Some(args) = call_arg(spec.trim(), "extract") else {
+        return Ok(None);
+    };
+    let a = split_args(args);
+    if a.len() != 3 || a[1].is_empty() || a[2].is_empty() {
+        return Err(Error::invalid(format!(
+            "invalid `{spec}`: expected extract(FIELD, 'prefix', 'suffix'), e.g. extract(audit_data.messages, 'id \"', '\"')"
+        )));
+    }
+    Ok(Some(KeyPart::Extract {
+        name: schema.resolve(&a[0])?,
+        prefix: a[1].clone(),
+        suffix: a[2].clone(),
+    }))
+}
+
 /// Resolve a key spec (`ClientIP`, `Datetime:1h`, `hour(Datetime)`, `weekday(ts)`,
-/// `rules.category`).
+/// `rules.category`, `extract(F, 'prefix', 'suffix')`).
 pub fn resolve_key(spec: &str, schema: &Schema, joins: &[Join]) -> Result<KeySpec> {
     let spec = spec.trim();
     let label = spec.to_string();
+    if let Some(part) = resolve_extract(spec, schema)? {
+        return Ok(KeySpec { label, part });
+    }
     if let Some(arg) = call_arg(spec, "hour") {
         return Ok(KeySpec {
             label,

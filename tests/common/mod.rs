@@ -183,3 +183,24 @@ pub fn sorted(mut rows: Vec<Row>) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Split one CSV line (RFC 4180 quoting, no embedded newlines): an independent reader for tests.
+pub fn parse_csv_line(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut q = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, q) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => q = !q,
+            (',', false) => out.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}

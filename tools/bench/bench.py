@@ -723,6 +723,98 @@ def update_docs(section: str, md: str, docs: Path = DOCS) -> None:
 
 
 # ============================================================================================
+# The ingest steps (bench.py ingest measures them; bench.py query runs them once when a store
+# is missing)
+# ============================================================================================
+def lp_ingest_step(lp_bin: Path, lp_dir: Path, raw: Path, ds: dict, want_fields) -> Step:
+    def lp_verify(m):
+        r = run_quiet([lp_bin, "inspect", "--json", "--data", rel(lp_dir)])
+        if r.returncode != 0:
+            raise BenchError(f"logpivot inspect failed: {r.stderr.strip()[:500]}")
+        j = json.loads(r.stdout)
+        if j.get("rejects") != ds["malformed"]:
+            log(f"note: logpivot rejected {j.get('rejects')} lines, loggen says {ds['malformed']} malformed")
+        rows = j.get("rows")
+        return {"rows": rows, "rejects": j.get("rejects"), "segments": len(j.get("segments", [])),
+                "columns": len(j.get("columns", [])), "stored_bytes": j.get("bytes"),
+                "fields": {c["name"]: rows - c.get("nulls", 0) for c in j.get("columns", [])}}
+
+    return Step(
+        key="logpivot", label="logpivot",
+        cmd=[lp_bin, "ingest", "--quiet", "--data", rel(lp_dir), rel(raw)],
+        inputs=[raw], input_bytes=raw.stat().st_size, expected_rows=ds["events"],
+        prepare=lambda: remove(lp_dir), verify=lp_verify, disk_bytes=lambda: path_bytes(lp_dir),
+        note="reads the raw file, malformed lines included (they go to its rejects/).",
+        expected_fields=want_fields)
+
+
+def clean_step(raw: Path, clean: Path, holder: dict) -> Step:
+    """The pre-clean; the cleaner's report lands in `holder`."""
+    def clean_verify(m):
+        j = m.last_json()
+        holder.update(j)
+        return {"rows": j.get("kept"), "dropped": j.get("dropped")}
+
+    return Step(
+        key="clean", label="pre-clean for the peers (python json, 1 core)",
+        cmd=[sys.executable, rel(PEERS_PY), "clean", rel(raw), rel(clean)],
+        inputs=[raw], input_bytes=raw.stat().st_size, expected_rows=None,
+        prepare=lambda: remove(clean), verify=clean_verify, disk_bytes=lambda: path_bytes(clean),
+        in_table=False)
+
+
+def check_clean(clean: Path, holder: dict, ds: dict) -> dict:
+    """Check the cleaned copy against the cleaner's report and loggen's counts -> clean info."""
+    kept = holder["kept"]
+    if count_lines(clean) != kept:
+        raise CountMismatch(f"{rel(clean)} has {count_lines(clean)} lines, the cleaner says {kept}")
+    if kept != ds["events"] or holder["dropped"] != ds["malformed"]:
+        log(f"WARNING: the pre-clean kept {kept} lines and dropped {holder['dropped']}; "
+            f"loggen says {ds['events']} events and {ds['malformed']} malformed lines")
+    return {"file": rel(clean), "kept": kept, "dropped": holder["dropped"],
+            "dropped_examples": holder.get("dropped_examples", []), "bytes": clean.stat().st_size}
+
+
+def duck_ingest_step(py: Path, db: Path, clean: Path, kept: int, versions: dict, threads: int,
+                     want_fields) -> Step:
+    def duck_verify(m):
+        r = run_quiet([py, PEERS_PY, "duckdb-count", rel(db)])
+        if r.returncode != 0:
+            raise BenchError(f"duckdb count failed: {r.stderr.strip()[-500:]}")
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    return Step(
+        key="duckdb", label=f"DuckDB {versions.get('duckdb', '')}".strip(),
+        cmd=[rel(py), rel(PEERS_PY), "duckdb-ingest", rel(clean), rel(db), "--threads", threads],
+        inputs=[clean], input_bytes=clean.stat().st_size, expected_rows=kept,
+        prepare=lambda: remove(db, Path(str(db) + ".wal")), verify=duck_verify,
+        disk_bytes=lambda: path_bytes(db, Path(str(db) + ".wal")), expected_fields=want_fields)
+
+
+def polars_ingest_step(py: Path, pq: Path, clean: Path, kept: int, versions: dict, want_fields) -> Step:
+    """The streaming sink, with the eager read/write as its fallback."""
+    def pq_verify(m):
+        r = run_quiet([py, PEERS_PY, "parquet-count", rel(pq)])
+        if r.returncode != 0:
+            raise BenchError(f"parquet count failed: {r.stderr.strip()[-500:]}")
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    def polars_step(mode, note=""):
+        return Step(
+            key="polars", label=f"Polars {versions.get('polars', '')} (Parquet zstd)".replace("  ", " "),
+            cmd=[rel(py), rel(PEERS_PY), "polars-ingest", rel(clean), rel(pq), "--mode", mode],
+            inputs=[clean], input_bytes=clean.stat().st_size, expected_rows=kept,
+            prepare=lambda: remove(pq), verify=pq_verify, disk_bytes=lambda: path_bytes(pq),
+            note=note, expected_fields=want_fields)
+
+    pstep = polars_step("sink", "streaming: `pl.scan_ndjson(clean).sink_parquet(out, compression='zstd')`.")
+    pstep.fallback = polars_step(
+        "eager", "fallback: `pl.read_ndjson(clean).write_parquet(out, compression='zstd')` "
+                 "(sink_parquet failed on this file).")
+    return pstep
+
+
+# ============================================================================================
 # bench.py ingest
 # ============================================================================================
 def count_lines(path: Path) -> int:
@@ -749,7 +841,6 @@ def cmd_ingest(a) -> int:
 
     ds = ensure_dataset(bin_dir, out, N, a.seed, a.regen)
     raw = REPO / ds["file"] if not Path(ds["file"]).is_absolute() else Path(ds["file"])
-    raw_bytes = raw.stat().st_size
     want_fields = ensure_fields(ds, out, raw)
 
     py = None
@@ -768,27 +859,7 @@ def cmd_ingest(a) -> int:
 
     # --- logpivot -----------------------------------------------------------------------------
     lp_dir = out / f"lp-{N}"
-
-    def lp_verify(m):
-        r = run_quiet([lp_bin, "inspect", "--json", "--data", rel(lp_dir)])
-        if r.returncode != 0:
-            raise BenchError(f"logpivot inspect failed: {r.stderr.strip()[:500]}")
-        j = json.loads(r.stdout)
-        if j.get("rejects") != ds["malformed"]:
-            log(f"note: logpivot rejected {j.get('rejects')} lines, loggen says {ds['malformed']} malformed")
-        rows = j.get("rows")
-        return {"rows": rows, "rejects": j.get("rejects"), "segments": len(j.get("segments", [])),
-                "columns": len(j.get("columns", [])), "stored_bytes": j.get("bytes"),
-                "fields": {c["name"]: rows - c.get("nulls", 0) for c in j.get("columns", [])}}
-
-    lp_step = Step(
-        key="logpivot", label="logpivot",
-        cmd=[lp_bin, "ingest", "--quiet", "--data", rel(lp_dir), rel(raw)],
-        inputs=[raw], input_bytes=raw_bytes, expected_rows=ds["events"],
-        prepare=lambda: remove(lp_dir), verify=lp_verify, disk_bytes=lambda: path_bytes(lp_dir),
-        note="reads the raw file, malformed lines included (they go to its rejects/).",
-        expected_fields=want_fields)
-    results.append(run_step(lp_step, a.runs, cache, a.timeout))
+    results.append(run_step(lp_ingest_step(lp_bin, lp_dir, raw, ds, want_fields), a.runs, cache, a.timeout))
     if results[-1].failed:
         raise BenchError(f"logpivot ingest failed: {results[-1].failed}")
 
@@ -797,72 +868,23 @@ def cmd_ingest(a) -> int:
         # --- the pre-clean (the peers need it) ---------------------------------------------------
         clean = out / "data" / f"events-{N}.clean.ndjson"
         clean_holder = {}
-
-        def clean_verify(m):
-            j = m.last_json()
-            clean_holder.update(j)
-            return {"rows": j.get("kept"), "dropped": j.get("dropped")}
-
-        clean_step = Step(
-            key="clean", label="pre-clean for the peers (python json, 1 core)",
-            cmd=[sys.executable, rel(PEERS_PY), "clean", rel(raw), rel(clean)],
-            inputs=[raw], input_bytes=raw_bytes, expected_rows=None,
-            prepare=lambda: remove(clean), verify=clean_verify, disk_bytes=lambda: path_bytes(clean),
-            in_table=False)
-        cres = run_step(clean_step, a.runs, cache, a.timeout)
+        cres = run_step(clean_step(raw, clean, clean_holder), a.runs, cache, a.timeout)
         results.append(cres)
         if cres.failed:
             raise BenchError(f"the pre-clean failed: {cres.failed}")
-        kept = clean_holder["kept"]
-        if count_lines(clean) != kept:
-            raise CountMismatch(f"{rel(clean)} has {count_lines(clean)} lines, the cleaner says {kept}")
-        if kept != ds["events"] or clean_holder["dropped"] != ds["malformed"]:
-            log(f"WARNING: the pre-clean kept {kept} lines and dropped {clean_holder['dropped']}; "
-                f"loggen says {ds['events']} events and {ds['malformed']} malformed lines")
-        clean_bytes = clean.stat().st_size
-        clean_info = {"file": rel(clean), "kept": kept, "dropped": clean_holder["dropped"],
-                      "dropped_examples": clean_holder.get("dropped_examples", []), "bytes": clean_bytes}
+        clean_info = check_clean(clean, clean_holder, ds)
+        kept = clean_info["kept"]
 
         # --- DuckDB ---------------------------------------------------------------------------
         db = out / f"duckdb-{N}.duckdb"
         threads = len(os.sched_getaffinity(0))
-
-        def duck_verify(m):
-            r = run_quiet([py, PEERS_PY, "duckdb-count", rel(db)])
-            if r.returncode != 0:
-                raise BenchError(f"duckdb count failed: {r.stderr.strip()[-500:]}")
-            return json.loads(r.stdout.strip().splitlines()[-1])
-
-        duck_step = Step(
-            key="duckdb", label=f"DuckDB {versions.get('duckdb', '')}".strip(),
-            cmd=[rel(py), rel(PEERS_PY), "duckdb-ingest", rel(clean), rel(db), "--threads", threads],
-            inputs=[clean], input_bytes=clean_bytes, expected_rows=kept,
-            prepare=lambda: remove(db, Path(str(db) + ".wal")), verify=duck_verify,
-            disk_bytes=lambda: path_bytes(db, Path(str(db) + ".wal")), expected_fields=want_fields)
-        results.append(run_step(duck_step, a.runs, cache, a.timeout))
+        results.append(run_step(duck_ingest_step(py, db, clean, kept, versions, threads, want_fields),
+                                a.runs, cache, a.timeout))
 
         # --- Polars ---------------------------------------------------------------------------
         pq = out / f"polars-{N}.parquet"
-
-        def pq_verify(m):
-            r = run_quiet([py, PEERS_PY, "parquet-count", rel(pq)])
-            if r.returncode != 0:
-                raise BenchError(f"parquet count failed: {r.stderr.strip()[-500:]}")
-            return json.loads(r.stdout.strip().splitlines()[-1])
-
-        def polars_step(mode, note=""):
-            return Step(
-                key="polars", label=f"Polars {versions.get('polars', '')} (Parquet zstd)".replace("  ", " "),
-                cmd=[rel(py), rel(PEERS_PY), "polars-ingest", rel(clean), rel(pq), "--mode", mode],
-                inputs=[clean], input_bytes=clean_bytes, expected_rows=kept,
-                prepare=lambda: remove(pq), verify=pq_verify, disk_bytes=lambda: path_bytes(pq),
-                note=note, expected_fields=want_fields)
-
-        pstep = polars_step("sink", "streaming: `pl.scan_ndjson(clean).sink_parquet(out, compression='zstd')`.")
-        pstep.fallback = polars_step(
-            "eager", "fallback: `pl.read_ndjson(clean).write_parquet(out, compression='zstd')` "
-                     "(sink_parquet failed on this file).")
-        results.append(run_step(pstep, a.runs, cache, a.timeout))
+        results.append(run_step(polars_ingest_step(py, pq, clean, kept, versions, want_fields),
+                                a.runs, cache, a.timeout))
 
     # --- report ---------------------------------------------------------------------------------
     order = {"logpivot": 0, "duckdb": 1, "polars": 2, "clean": 3}

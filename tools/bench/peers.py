@@ -14,14 +14,21 @@ Sub-commands
   parquet-count FILE         row and column count from the Parquet footer (verification)
   fields IN                  every field path the JSON objects in IN carry (verification)
   versions                   versions of python, duckdb, polars, pyarrow
+  duckdb-query DB Q OUT      one query of the query benchmark on the DuckDB table, CSV to OUT
+  polars-query PQ Q OUT      the same query with Polars on the Parquet file, CSV to OUT
 
-Add the query peers here later (duckdb-query, polars-query ...), same contract: one JSON
-object on stdout, a non-zero exit on failure with the error on stderr.
+The query sub-commands take the query's name (see QUERIES) and its parameters (--rules,
+--from-ns/--to-ns, --rule, --top; DuckDB also --threads, --memory-limit, --temp-dir; Polars
+--engine). They write the result in long form (the keys, then the count `n`; high-card also the
+row total) and report on stdout, besides inner_s, the bytes the process wrote to storage apart
+from its output (/proc/self/io write_bytes: the spill) and, for DuckDB, the largest size of its
+temp directory seen by a sampler.
 """
 import argparse
 import json
 import os
 import sys
+import threading
 import time
 
 
@@ -197,6 +204,170 @@ def cmd_parquet_count(a):
 
 
 # --------------------------------------------------------------------------------------------
+# The query benchmark's queries. bench.py shows this text in its report: keep it readable.
+QUERIES = ("join-pivot", "hourly", "rule-hourly", "value-counts", "high-card", "distinct")
+
+DUCKDB_SQL = {
+    "join-pivot": """
+SELECT COALESCE(r.category, '(unmatched)') AS category, ev.Action AS Action, count(*) AS n
+FROM ev LEFT JOIN read_csv({rules}, all_varchar = true, header = true) r ON ev.RuleID = r.rule_id
+GROUP BY ALL ORDER BY n DESC""",
+    "hourly": """
+SELECT date_trunc('hour', to_timestamp(Datetime / 1e9)) AS hour, Source, count(*) AS n
+FROM ev WHERE Datetime >= {from_ns} AND Datetime < {to_ns}
+GROUP BY ALL ORDER BY hour, n DESC""",
+    "rule-hourly": """
+SELECT date_trunc('hour', to_timestamp(Datetime / 1e9)) AS hour, count(*) AS n
+FROM ev WHERE RuleID = {rule} GROUP BY ALL ORDER BY hour""",
+    "value-counts": """
+SELECT ClientCountry, count(*) AS n FROM ev GROUP BY ALL ORDER BY n DESC LIMIT {top}""",
+    "high-card": """
+WITH g AS (SELECT ClientIP, ClientRequestPath, Action, count(*) AS n FROM ev GROUP BY ALL),
+     t AS (SELECT ClientIP, ClientRequestPath, sum(n) AS total FROM g GROUP BY ALL
+           ORDER BY total DESC LIMIT {top})
+SELECT g.ClientIP, g.ClientRequestPath, g.Action, g.n, t.total
+FROM g JOIN t ON g.ClientIP = t.ClientIP AND g.ClientRequestPath = t.ClientRequestPath
+ORDER BY t.total DESC, g.ClientIP, g.ClientRequestPath, g.n DESC""",
+    "distinct": """
+SELECT COALESCE(r.category, '(unmatched)') AS category, count(DISTINCT ev.ClientIP) AS n
+FROM ev LEFT JOIN read_csv({rules}, all_varchar = true, header = true) r ON ev.RuleID = r.rule_id
+GROUP BY ALL ORDER BY n DESC""",
+}
+
+# The Polars side, as text for the report (polars_plan below is the code that runs).
+POLARS_CODE = {
+    "join-pivot": "lf.join(pl.scan_csv(rules, infer_schema=False), left_on='RuleID', right_on='rule_id', "
+                  "how='left').group_by(pl.col('category').fill_null('(unmatched)'), 'Action').len()",
+    "hourly": "lf.filter((pl.col('Datetime') >= from_ns) & (pl.col('Datetime') < to_ns)).group_by("
+              "pl.from_epoch('Datetime', time_unit='ns').dt.truncate('1h').alias('hour'), 'Source').len()",
+    "rule-hourly": "lf.filter(pl.col('RuleID') == rule).group_by("
+                   "pl.from_epoch('Datetime', time_unit='ns').dt.truncate('1h').alias('hour')).len()",
+    "value-counts": "lf.group_by('ClientCountry').len().top_k(top, by='len')",
+    "high-card": "g = lf.group_by('ClientIP', 'ClientRequestPath', 'Action').len(); "
+                 "t = g.group_by('ClientIP', 'ClientRequestPath').agg(pl.col('len').sum().alias('total'))"
+                 ".top_k(top, by='total'); g.join(t, on=['ClientIP', 'ClientRequestPath']).collect(engine=...)",
+    "distinct": "lf.join(pl.scan_csv(rules, infer_schema=False), left_on='RuleID', right_on='rule_id', "
+                "how='left').group_by(pl.col('category').fill_null('(unmatched)')).agg("
+                "pl.col('ClientIP').n_unique())",
+}
+
+
+def proc_io():
+    """This process's /proc/self/io counters ({} where the kernel does not provide them)."""
+    try:
+        with open("/proc/self/io") as f:
+            return {k: int(v) for k, v in (l.split(":") for l in f if ":" in l)}
+    except OSError:
+        return {}
+
+
+class DirSampler:
+    """The largest total size of the files in a directory tree, sampled every 20 ms in a thread
+    (DuckDB removes its temp files when the query ends)."""
+
+    def __init__(self, path):
+        self.path, self.peak, self._stop = path, 0, threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _size(self):
+        total = 0
+        for root, _, files in os.walk(self.path):
+            for f in files:
+                try:
+                    total += os.lstat(os.path.join(root, f)).st_size
+                except OSError:
+                    pass
+        return total
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._size())
+            self._stop.wait(0.02)
+
+    def __enter__(self):
+        if self.path:
+            self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self.path:
+            self._t.join()
+
+
+def query_report(t0, io0, out, **extra):
+    io1 = proc_io()
+    written = None
+    if io0 and io1:
+        # Bytes this process dirtied in the page cache (counted when written, so temp files
+        # deleted before writeback are in it too), less the result file.
+        written = max(0, io1.get("write_bytes", 0) - io0.get("write_bytes", 0) - os.path.getsize(out))
+    emit(dict({"inner_s": time.perf_counter() - t0, "spill_write_bytes": written}, **extra))
+
+
+def cmd_duckdb_query(a):
+    import duckdb
+
+    io0 = proc_io()
+    t0 = time.perf_counter()
+    sql = DUCKDB_SQL[a.query].format(rules=sql_str(a.rules), from_ns=int(a.from_ns or 0),
+                                     to_ns=int(a.to_ns or 0), rule=sql_str(a.rule), top=int(a.top or 0))
+    con = duckdb.connect(a.db, read_only=True)
+    con.execute(f"SET threads = {int(a.threads)}")
+    con.execute("SET TimeZone = 'UTC'")
+    if a.memory_limit:
+        con.execute(f"SET memory_limit = {sql_str(a.memory_limit)}")
+    if a.temp_dir:
+        con.execute(f"SET temp_directory = {sql_str(a.temp_dir)}")
+    with DirSampler(a.temp_dir) as sampler:
+        con.execute(f"COPY ({sql.strip()}) TO {sql_str(a.output)} (HEADER, DELIMITER ',')")
+    rows = None
+    con.close()
+    with open(a.output, "rb") as f:
+        rows = max(0, sum(1 for _ in f) - 1)
+    query_report(t0, io0, a.output, rows=rows, temp_peak_bytes=sampler.peak if a.temp_dir else None,
+                 duckdb=duckdb.__version__, threads=int(a.threads), memory_limit=a.memory_limit)
+
+
+def polars_plan(pl, lf, a):
+    """The Polars query as a LazyFrame (every aggregate named `n`)."""
+    q = a.query
+    hour = pl.from_epoch("Datetime", time_unit="ns").dt.truncate("1h").alias("hour")
+    if q in ("join-pivot", "distinct"):
+        rules = pl.scan_csv(a.rules, infer_schema=False)  # every column a string, as DuckDB's
+        j = lf.join(rules, left_on="RuleID", right_on="rule_id", how="left")
+        cat = pl.col("category").fill_null("(unmatched)").alias("category")
+        if q == "join-pivot":
+            return j.group_by(cat, "Action").agg(pl.len().alias("n")).sort("n", descending=True)
+        return j.group_by(cat).agg(pl.col("ClientIP").n_unique().alias("n")).sort("n", descending=True)
+    if q == "hourly":
+        return (lf.filter((pl.col("Datetime") >= int(a.from_ns)) & (pl.col("Datetime") < int(a.to_ns)))
+                .group_by(hour, "Source").agg(pl.len().alias("n")).sort("hour", "Source"))
+    if q == "rule-hourly":
+        return lf.filter(pl.col("RuleID") == a.rule).group_by(hour).agg(pl.len().alias("n")).sort("hour")
+    if q == "value-counts":
+        return lf.group_by("ClientCountry").agg(pl.len().alias("n")).top_k(int(a.top), by="n")
+    if q == "high-card":
+        keys = ["ClientIP", "ClientRequestPath"]
+        g = lf.group_by(*keys, "Action").agg(pl.len().alias("n"))
+        t = g.group_by(*keys).agg(pl.col("n").sum().alias("total")).top_k(int(a.top), by="total")
+        return g.join(t, on=keys).sort(["total", "ClientIP", "ClientRequestPath", "n"],
+                                       descending=[True, False, False, True])
+    raise SystemExit(f"unknown query {q}")
+
+
+def cmd_polars_query(a):
+    import polars as pl
+
+    io0 = proc_io()
+    t0 = time.perf_counter()
+    lf = pl.scan_parquet(a.parquet)
+    df = polars_plan(pl, lf, a).collect(engine=a.engine)
+    df.write_csv(a.output)
+    query_report(t0, io0, a.output, rows=df.height, polars=pl.__version__, engine=a.engine)
+
+
+# --------------------------------------------------------------------------------------------
 def cmd_versions(a):
     out = {"python": sys.version.split()[0]}
     for mod in ("duckdb", "polars", "pyarrow"):
@@ -239,6 +410,25 @@ def main(argv=None):
     s = sub.add_parser("fields")
     s.add_argument("input")
     s.set_defaults(fn=cmd_fields)
+
+    for name, fn, src in (("duckdb-query", cmd_duckdb_query, "db"),
+                          ("polars-query", cmd_polars_query, "parquet")):
+        s = sub.add_parser(name)
+        s.add_argument(src)
+        s.add_argument("query", choices=QUERIES)
+        s.add_argument("output")
+        s.add_argument("--rules")
+        s.add_argument("--from-ns", type=int)
+        s.add_argument("--to-ns", type=int)
+        s.add_argument("--rule")
+        s.add_argument("--top", type=int)
+        if name == "duckdb-query":
+            s.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+            s.add_argument("--memory-limit")
+            s.add_argument("--temp-dir")
+        else:
+            s.add_argument("--engine", default="auto", choices=("auto", "in-memory", "streaming"))
+        s.set_defaults(fn=fn)
 
     s = sub.add_parser("versions")
     s.set_defaults(fn=cmd_versions)

@@ -50,8 +50,8 @@ Examples:
 pub struct PivotArgs {
     #[command(flatten)]
     pub data: DataArg,
-    /// Row keys, comma-separated.
-    #[arg(long, required = true, value_delimiter = ',', value_name = "KEY,...")]
+    /// Row keys, comma-separated (commas inside parentheses or quotes do not split).
+    #[arg(long, required = true, value_name = "KEY,...")]
     pub rows: Vec<String>,
     /// Column key: its values become columns.
     #[arg(long, value_name = "KEY")]

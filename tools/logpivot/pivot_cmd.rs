@@ -20,7 +20,7 @@ pub fn request(a: &PivotArgs) -> anyhow::Result<PivotRequest> {
         joins.push(jr);
     }
     let mut req = PivotRequest {
-        rows: a.rows.clone(),
+        rows: a.rows.iter().flat_map(|r| split_keys(r)).collect(),
         cols: a.cols.clone(),
         values: a.values.clone(),
         filters: a.filters.clone(),
@@ -48,6 +48,41 @@ pub fn request(a: &PivotArgs) -> anyhow::Result<PivotRequest> {
         req.threads = t.max(1);
     }
     Ok(req)
+}
+
+/// Split `A,B` at commas outside parentheses and quotes; the parts are kept verbatim.
+fn split_keys(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut depth, mut quote, mut escaped) = (0i32, None::<char>, false);
+    for c in s.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                ',' if depth == 0 => {
+                    out.push(std::mem::take(&mut cur).trim().to_string());
+                    continue;
+                }
+                _ => {}
+            },
+        }
+        cur.push(c);
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
 }
 
 pub fn run(a: PivotArgs) -> anyhow::Result<()> {
