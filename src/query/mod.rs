@@ -217,8 +217,8 @@ pub fn plan(req: &PivotRequest, schema: &Schema) -> Result<Plan> {
     };
     let mut parsed = Vec::new();
     for f in &req.filters {
-        let e = expr::parse(f)
-            .map_err(|e| Error::invalid(format!("invalid --where: {}", e.render(f))))?;
+        let e =
+            expr::parse(f).map_err(|e| Error::invalid(format!("invalid --where `{f}`: {e}")))?;
         for name in e.fields() {
             if !schema.is_time_name(name) {
                 schema.resolve(name)?;
@@ -390,7 +390,7 @@ impl<'a> Aggregator<'a> {
             groups: Groups::default(),
             bytes: 0,
             // Leave room for partial tables in flight and the final merge of one partition.
-            budget: (req.memory_limit as usize / 2).max(16 << 10),
+            budget: (req.memory_limit as usize / 2).max(1 << 10),
             spill: None,
             col_counts: Default::default(),
         }

@@ -12,10 +12,20 @@ table and writes it, with the machine, commands, dataset, date and commit, to
 OUT/ingest-N.md and OUT/ingest-N.json; --update-docs also puts it into docs/BENCHMARKS.md
 between the `<!-- ingest:begin -->` and `<!-- ingest:end -->` markers.
 
+    python3 tools/bench/bench.py query  [same flags] [--spill-dir DIR] [--memory-limit SIZE]
+                                        [--day D] [--queries 1,5,6] [--reingest]
+    python3 tools/bench/bench.py all    [the flags of both]: ingest, then query
+
+`query` runs 7 pivot queries (join+pivot, a day's time series, one rule, value counts, a
+high-cardinality top 100, the same under a memory budget that spills, distinct counts) with
+logpivot, DuckDB and Polars on the stores `ingest` leaves (made once if missing), each run its
+own process on a warm page cache; it checks that the three results agree and writes
+OUT/query-N.md and OUT/query-N.json (--update-docs: the `<!-- query:begin/end -->` section).
+
 Only the standard library is needed to run this file. The peers run in a venv at OUT/venv
 (created on first use, `pip install duckdb polars pyarrow`) through tools/bench/peers.py.
 
-Layout, so that the query and spill benchmarks can join later as `bench.py query ...`:
+Layout (see also tools/bench/README.md):
   measure(cmd)        one child process -> Measurement (wall, user, sys, peak RSS, output)
   Step                what to run, how to reset before a run, how to verify and size after
   run_step(step)      R runs under the chosen cache mode -> StepResult (medians, min-max)
@@ -117,9 +127,11 @@ class Measurement:
     def brief_error(self, limit: int = 400) -> str:
         if self.timed_out:
             return "timed out"
-        tail = (self.stderr.strip() or self.stdout.strip()).splitlines()
-        # The last lines usually carry the exception; keep them short.
-        text = " | ".join(l.strip() for l in tail[-4:] if l.strip())
+        tail = [l.strip() for l in (self.stderr.strip() or self.stdout.strip()).splitlines() if l.strip()]
+        # The line naming the error when there is one (a Python traceback may end in hints),
+        # else the last lines; keep them short.
+        key = next((l for l in reversed(tail) if re.search(r"(Error|Exception|error)\b", l)), None)
+        text = key if key else " | ".join(tail[-4:])
         return f"exit {self.returncode}: {text[:limit]}"
 
 
@@ -923,12 +935,701 @@ def cmd_ingest(a) -> int:
 
 
 # ============================================================================================
+# bench.py query
+# ============================================================================================
+sys.path.insert(0, str(HERE))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import peers as PEERS  # noqa: E402  (the peers' SQL and Polars code, shown in the report)
+
+TOOLS = ("logpivot", "duckdb", "polars")
+
+
+@dataclass
+class Query:
+    num: int
+    name: str                   # peers.py's name for it
+    title: str                  # table label
+    lp_args: list               # after `logpivot pivot --data DIR`
+    row_keys: int               # leading key columns of logpivot's CSV
+    wide: bool                  # logpivot's CSV has a column per --cols value
+    top: Optional[int] = None   # a top-N query: compared by the totals of its rows
+    totals: bool = False        # logpivot adds a Total column and row (checked, then dropped)
+    spill: bool = False         # the memory-budget variant
+    peer_args: list = field(default_factory=list)
+    duckdb_args: list = field(default_factory=list)
+    polars_args: list = field(default_factory=list)
+
+
+def build_queries(rules: Path, day: str, rule_x: str, mem: str, spill_dir: Path) -> list:
+    d0 = _dt.datetime.fromisoformat(day).replace(tzinfo=_dt.timezone.utc)
+    d1 = d0 + _dt.timedelta(days=1)
+    from_ns, to_ns = int(d0.timestamp()) * 10**9, int(d1.timestamp()) * 10**9
+    join = f"{rel(rules)}:RuleID=rule_id"
+    hc = ["--rows", "ClientIP,ClientRequestPath", "--cols", "Action", "--top", "100"]
+    return [
+        Query(1, "join-pivot", "1. join+pivot", ["--join", join, "--rows", "rules.category", "--cols",
+              "Action", "--totals"], 1, True, totals=True, peer_args=["--rules", rel(rules)]),
+        Query(2, "hourly", "2. time series, 1 day", ["--rows", "Datetime:1h", "--cols", "Source", "--from",
+              f"{d0:%Y-%m-%d}", "--to", f"{d1:%Y-%m-%d}"], 1, True,
+              peer_args=["--from-ns", from_ns, "--to-ns", to_ns]),
+        Query(3, "rule-hourly", "3. single rule", ["--where", f"RuleID={rule_x}", "--rows", "Datetime:1h"],
+              1, False, peer_args=["--rule", rule_x]),
+        Query(4, "value-counts", "4. value counts", ["--rows", "ClientCountry", "--top", "20"], 1, False,
+              top=20, peer_args=["--top", 20]),
+        Query(5, "high-card", "5. high cardinality", hc, 2, True, top=100, peer_args=["--top", 100]),
+        Query(6, "high-card", f"6. high cardinality, {mem} budget",
+              hc + ["--memory-limit", mem, "--spill-dir", rel(spill_dir)], 2, True, top=100, spill=True,
+              peer_args=["--top", 100], duckdb_args=["--memory-limit", mem, "--temp-dir", rel(spill_dir)],
+              polars_args=["--engine", "streaming"]),
+        Query(7, "distinct", "7. distinct counts", ["--join", join, "--rows", "rules.category", "--value",
+              "count_distinct(ClientIP)"], 1, False, peer_args=["--rules", rel(rules)]),
+    ]
+
+
+def files_under(*paths) -> list:
+    """The files of directory trees (and plain files), for read_through."""
+    out = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for root, _, files in os.walk(p):
+                out += [Path(root) / f for f in sorted(files)]
+        elif p.exists():
+            out.append(p)
+    return out
+
+
+SIZE_RE = re.compile(r"^([\d.,]+)\s*([kKMGT]?i?B)$")
+SIZE_UNITS = {"B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+              "KiB": 2**10, "kiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+
+
+def parse_size(text: str) -> Optional[int]:
+    m = SIZE_RE.match(text.strip())
+    if not m or m.group(2) not in SIZE_UNITS:
+        return None
+    return round(float(m.group(1).replace(",", "")) * SIZE_UNITS[m.group(2)])
+
+
+SPILL_RE = re.compile(r"^-- spilled (\d+) runs?: ([^,]+?) written, ([^,]+?) read\b(.*)$", re.M)
+
+
+def parse_lp_spill(stderr: str) -> dict:
+    """From logpivot's --explain: `-- spilled N runs: X written, Y read, in DIR` or `-- no spill`."""
+    m = SPILL_RE.search(stderr)
+    if m:
+        return {"spilled": True, "runs": int(m.group(1)), "written": parse_size(m.group(2)),
+                "read": parse_size(m.group(3)), "text": m.group(0)[3:].strip()}
+    if re.search(r"^-- no spill", stderr, re.M):
+        return {"spilled": False, "written": 0, "read": 0, "text": "no spill"}
+    return {"spilled": None, "text": "no spill line in --explain output"}
+
+
+def list_dir(p: Path) -> set:
+    try:
+        return set(os.listdir(p))
+    except OSError:
+        return set()
+
+
+def query_steps(q: Query, ctx: dict) -> list:
+    """The Steps of one query: logpivot, then the peers (unless --skip-peers)."""
+    qdir, spill_dir = ctx["qdir"], ctx["spill_dir"]
+    steps = []
+    before = {}
+
+    def prep(outf):
+        def f():
+            remove(outf)
+            if q.spill:
+                spill_dir.mkdir(parents=True, exist_ok=True)
+                before["entries"] = list_dir(spill_dir)
+        return f
+
+    def leftovers():
+        if not q.spill:
+            return []
+        return sorted(list_dir(spill_dir) - before.get("entries", set()))
+
+    # --- logpivot
+    lp_out = qdir / f"q{q.num}-logpivot.csv"
+
+    def lp_verify(m):
+        rows = max(0, count_lines(lp_out) - 1 - (1 if q.totals else 0)) if lp_out.exists() else None
+        explain = [l for l in m.stderr.splitlines() if l.startswith("--")]
+        return {"rows": rows, "spill": parse_lp_spill(m.stderr), "explain": explain,
+                "spill_dir_left": leftovers()}
+
+    steps.append(Step(
+        key="logpivot", label="logpivot",
+        cmd=[ctx["lp_bin"], "pivot", "--data", rel(ctx["lp_dir"]), *q.lp_args, "--format", "csv",
+             "--explain", "--output", rel(lp_out)],
+        inputs=files_under(ctx["lp_dir"], ctx["rules"]), input_bytes=0, expected_rows=None,
+        prepare=prep(lp_out), verify=lp_verify, disk_bytes=lambda: path_bytes(lp_out)))
+    if ctx["py"] is None:
+        return steps
+
+    # --- the peers
+    def peer_verify(outf):
+        def f(m):
+            j = m.last_json()
+            return {"rows": j.get("rows"), "spill_write_bytes": j.get("spill_write_bytes"),
+                    "temp_peak_bytes": j.get("temp_peak_bytes"), "spill_dir_left": leftovers()}
+        return f
+
+    for key, sub, store, extra in (("duckdb", "duckdb-query", ctx["db"],
+                                    q.duckdb_args + ["--threads", ctx["threads"]]),
+                                   ("polars", "polars-query", ctx["pq"], q.polars_args)):
+        outf = qdir / f"q{q.num}-{key}.csv"
+        label = f"{'DuckDB' if key == 'duckdb' else 'Polars'} {ctx['versions'].get(key, '')}".strip()
+        steps.append(Step(
+            key=key, label=label,
+            cmd=[rel(ctx["py"]), rel(PEERS_PY), sub, rel(store), q.name, rel(outf), *q.peer_args, *extra],
+            inputs=files_under(store, ctx["rules"]), input_bytes=0, expected_rows=None,
+            prepare=prep(outf), verify=peer_verify(outf), disk_bytes=lambda o=outf: path_bytes(o)))
+    return steps
+
+
+# --- comparing the results -------------------------------------------------------------------
+TIME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}(?::?\d{2})?)?$")
+
+
+def norm_key(v: str) -> str:
+    """A key as text, with timestamps in one form (UTC, `YYYY-MM-DDTHH:MM:SSZ`): logpivot writes
+    `2024-06-05T14:00:00Z`, DuckDB `2024-06-05 14:00:00+00`, Polars `2024-06-05T14:00:00.000000000`."""
+    v = v.strip()
+    m = TIME_RE.match(v)
+    if not m:
+        return v
+    frac = (m.group(3) or ".0")[1:7].ljust(6, "0")
+    tz = m.group(4) or "Z"
+    tz = "+00:00" if tz == "Z" else (tz + ":00" if len(tz) == 3 else tz if ":" in tz else tz[:3] + ":" + tz[3:])
+    t = _dt.datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}.{frac}{tz}").astimezone(_dt.timezone.utc)
+    s = t.strftime("%Y-%m-%dT%H:%M:%S")
+    if t.microsecond:
+        s += f".{t.microsecond:06d}".rstrip("0")
+    return s + "Z"
+
+
+def norm_num(v: str):
+    v = v.strip()
+    if v == "":
+        return 0
+    x = float(v)
+    return int(x) if x.is_integer() else x
+
+
+def read_csv_rows(path: Path) -> list:
+    import csv
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        return list(csv.reader(f))
+
+
+def lp_table(path: Path, q: Query):
+    """logpivot's CSV -> ({row key tuple: {column key: number}}, problems). Zero cells are dropped
+    (the peers' long form has no row for them); the Total column and row are checked, then dropped."""
+    rows = read_csv_rows(path)
+    problems = []
+    if not rows:
+        return {}, ["empty output"]
+    header, data = rows[0], rows[1:]
+    nk = q.row_keys
+    total_row = None
+    if q.totals:
+        if header[-1] != "Total":
+            problems.append(f"--totals: last column is {header[-1]!r}, not Total")
+        if data and data[-1][0] == "Total":
+            total_row = data.pop()
+        else:
+            problems.append("--totals: no Total row at the end")
+    table = {}
+    col_sums = {}
+    for r in data:
+        key = tuple(norm_key(x) for x in r[:nk])
+        if key in table:
+            problems.append(f"row key {key} appears twice")
+        cells = {}
+        if q.wide:
+            for h, x in zip(header[nk:], r[nk:]):
+                if q.totals and h == "Total":
+                    continue
+                n = norm_num(x)
+                col_sums[h] = col_sums.get(h, 0) + n
+                if n:
+                    cells[norm_key(h)] = n
+            if q.totals:
+                tot = norm_num(r[-1])
+                if tot != sum(cells.values()):
+                    problems.append(f"Total column of {key} is {tot}, its cells sum to {sum(cells.values())}")
+        else:
+            n = norm_num(r[nk])
+            if n:
+                cells[""] = n
+        table[key] = cells
+    if total_row is not None:
+        for h, x in zip(header[nk:], total_row[nk:]):
+            want = sum(col_sums.values()) if h == "Total" else col_sums.get(h, 0)
+            if norm_num(x) != want:
+                problems.append(f"Total row, column {h}: {x}, the rows sum to {want}")
+    return table, problems
+
+
+def peer_table(path: Path, q: Query):
+    """A peer's long CSV (keys, [column key], n, [total]) -> the same form as lp_table."""
+    rows = read_csv_rows(path)
+    problems = []
+    if not rows:
+        return {}, ["empty output"]
+    nk = q.row_keys
+    table = {}
+    for r in rows[1:]:
+        key = tuple(norm_key(x) for x in r[:nk])
+        col = norm_key(r[nk]) if q.wide else ""
+        n = norm_num(r[nk + 1] if q.wide else r[nk])
+        cells = table.setdefault(key, {})
+        if col in cells:
+            problems.append(f"cell {key} / {col!r} appears twice")
+        if n:
+            cells[col] = n
+    return table, problems
+
+
+def compare_tables(q: Query, a: dict, b: dict, name_b: str) -> dict:
+    """logpivot's table `a` against a peer's `b`. A top-N query compares the sorted row totals,
+    then every row whose total is above the N-th (rows tied at the boundary may differ)."""
+    def cell_diff(k):
+        ca, cb = a.get(k), b.get(k)
+        if ca is None or cb is None:
+            return f"{k}: logpivot {ca if ca is not None else 'no row'} | {name_b} {cb if cb is not None else 'no row'}"
+        d = {c: (ca.get(c, 0), cb.get(c, 0)) for c in sorted(set(ca) | set(cb)) if ca.get(c, 0) != cb.get(c, 0)}
+        return f"{k}: " + ", ".join(f"{c or 'value'}: logpivot {x} vs {name_b} {y}" for c, (x, y) in d.items())
+
+    if q.top is None:
+        keys = set(a) | set(b)
+        diff = sorted((k for k in keys if a.get(k, {}) != b.get(k, {})), key=str)
+        cells = sum(len(v) for v in a.values())
+        ok = not diff
+        summary = (f"{len(a)} rows, {cells} non-zero cells equal" if ok else
+                   f"{len(diff)} of {len(keys)} rows differ (logpivot {len(a)} rows, {name_b} {len(b)})")
+        return {"agree": ok, "summary": summary, "sample": [cell_diff(k) for k in diff[:8]]}
+    ta = {k: sum(v.values()) for k, v in a.items()}
+    tb = {k: sum(v.values()) for k, v in b.items()}
+    la, lb = sorted(ta.values(), reverse=True), sorted(tb.values(), reverse=True)
+    sample = []
+    ok = la == lb
+    if not ok:
+        sample.append(f"row totals, largest first: logpivot {la[:12]}{' ...' if len(la) > 12 else ''} | "
+                      f"{name_b} {lb[:12]}{' ...' if len(lb) > 12 else ''} ({len(la)} vs {len(lb)} rows)")
+    boundary = min(la) if la else 0
+    strict = sorted({k for k, t in ta.items() if t > boundary} | {k for k, t in tb.items() if t > boundary}, key=str)
+    tied_both = [k for k in ta if ta[k] == boundary and k in tb]
+    diff = [k for k in strict + tied_both if a.get(k) != b.get(k)]
+    if diff:
+        ok = False
+        sample += [cell_diff(k) for k in diff[:8]]
+    ties = sum(1 for t in la if t == boundary)
+    summary = (f"top {len(la)} row totals equal, {len(strict)} rows above the boundary total {boundary} "
+               f"equal cell by cell ({ties} row(s) tied at it)" if ok else
+               f"{len(diff)} row(s) differ" + ("" if la == lb else "; the sorted row totals differ"))
+    return {"agree": ok, "summary": summary, "sample": sample}
+
+
+def check_agreement(q: Query, outs: dict) -> dict:
+    """outs: {tool key: (label, csv path or None when the step failed)} -> the verdict for the query."""
+    lab, lp_path = outs["logpivot"]
+    if lp_path is None or not lp_path.exists():
+        return {"verdict": "NOT CHECKED", "lines": ["logpivot failed: nothing to compare"], "problems": [],
+                "per_tool": {}}
+    a, problems = lp_table(lp_path, q)
+    lines, verdict = [], "AGREE"
+    per_tool = {"logpivot": "output problem" if problems else "-"}
+    for p in problems:
+        lines.append(f"logpivot output problem: {p}")
+    if problems:
+        verdict = "DIFFER"
+    peers_seen = 0
+    for key in ("duckdb", "polars"):
+        if key not in outs:
+            continue
+        label, path = outs[key]
+        if path is None or not path.exists():
+            lines.append(f"{label}: failed, not compared")
+            per_tool[key] = "failed"
+            continue
+        b, pp = peer_table(path, q)
+        lines += [f"{label} output problem: {p}" for p in pp]
+        c = compare_tables(q, a, b, label.split(" ")[0])
+        peers_seen += 1
+        lines.append(f"logpivot vs {label}: {'equal' if c['agree'] else 'DIFFERENT'}: {c['summary']}")
+        lines += [f"    {s}" for s in c["sample"]]
+        per_tool[key] = "agrees" if c["agree"] and not pp else "DIFFERS"
+        if per_tool[key] != "agrees":
+            verdict = "DIFFER"
+    if peers_seen == 0 and verdict == "AGREE":
+        verdict = "NOT CHECKED"
+        if not lines:
+            lines.append("peers skipped: nothing to compare")
+    return {"verdict": verdict, "lines": lines, "problems": problems, "rows": len(a), "per_tool": per_tool}
+
+
+# --- the report ------------------------------------------------------------------------------
+def fmt_spill(r: StepResult) -> str:
+    if not r.runs:
+        return "-"
+    checks = [run["check"] for run in r.runs]
+    if r.key == "logpivot":
+        sp = [c.get("spill", {}) for c in checks]
+        if any(s.get("spilled") is None for s in sp):
+            return "? (no spill line)"
+        if not any(s["spilled"] for s in sp):
+            return "none"
+        w = statistics.median(s["written"] or 0 for s in sp)
+        rd = statistics.median(s["read"] or 0 for s in sp)
+        runs = statistics.median(s.get("runs", 0) for s in sp)
+        return f"{fmt_mb(w)} written, {fmt_mb(rd)} read ({runs:g} runs)"
+    ws = [c.get("spill_write_bytes") for c in checks if c.get("spill_write_bytes") is not None]
+    if not ws:
+        return "?"
+    w = statistics.median(ws)
+    if w < MB:
+        return "none"
+    peaks = [c.get("temp_peak_bytes") for c in checks if c.get("temp_peak_bytes") is not None]
+    tail = f" (temp dir peak {fmt_mb(statistics.median(peaks))})" if peaks else ""
+    return f"{fmt_mb(w)} written{tail}"
+
+
+def render_query_table(queries: list, results: dict, agreement: dict) -> str:
+    hdr = ("| query | tool | wall s (median, min-max) | CPU s (user+sys) | peak RSS MB | spill "
+           "| rows out | result | logpivot wall speed-up |")
+    lines = [hdr, "|" + "---|" * 9]
+    for q in queries:
+        rs = results.get(q.num, [])
+        base = next((r for r in rs if r.key == "logpivot" and r.runs), None)
+        for i, r in enumerate(rs):
+            qlabel = q.title if i == 0 else ""
+            if r.failed:
+                lines.append(f"| {qlabel} | {r.label} | failed: {r.failed.replace('|', '/')[:200]} | | | | | | |")
+                continue
+            s = r.summary()
+            wall = f"{fmt_s(s['wall_s_median'])} ({fmt_s(s['wall_s_min'])}-{fmt_s(s['wall_s_max'])})"
+            speed = (f"{s['wall_s_median'] / base.summary()['wall_s_median']:.2f}x" if base else "-")
+            res = agreement.get(q.num, {}).get("per_tool", {}).get(r.key, "-")
+            lines.append(f"| {qlabel} | {r.label} | {wall} | {fmt_s(s['cpu_s_median'])} "
+                         f"| {s['peak_rss_bytes_median'] / MB:.0f} | {fmt_spill(r)} | {fmt_int(r.rows)} "
+                         f"| {res} | {speed} |")
+    return "\n".join(lines)
+
+
+def render_query_md(rep: dict, queries: list, results: dict, agreement: dict) -> str:
+    ds, mach = rep["dataset"], rep["machine"]
+    out = [f"### Queries: {ds['events']:,} events ({rep['cache']} page cache, median of {rep['runs']} "
+           f"run{'s' if rep['runs'] != 1 else ''}, each query its own process)", ""]
+    out.append(f"Measured {rep['date']} at logpivot commit `{rep['commit']}` (the binaries are those in "
+               f"`{rep['bin_dir']}`; their sha256 is under Versions) by `{rep['bench_command']}`; do not "
+               f"edit these numbers by hand.")
+    out.append("")
+    out.append(render_query_table(queries, results, agreement))
+    out.append("")
+    out.append("Results compared (logpivot's CSV against each peer's, as sets of keys -> numbers; top-N "
+               "queries by the totals of their rows, ties at the N-th allowed in any order):")
+    out.append("")
+    for q in queries:
+        ag = agreement.get(q.num, {})
+        out.append(f"- **{q.title}: {ag.get('verdict', '-')}**")
+        for l in ag.get("lines", []):
+            out.append(("    - " if l.startswith(" ") else "  - ") + l.strip().replace("|", "/"))
+    out.append("")
+    notes = []
+    notes.append(f"Dataset: `{ds['command']}` (seed {ds['seed']}): {ds['events']:,} events, "
+                 f"{ds['bytes']:,} bytes of NDJSON. Stores queried: " + "; ".join(rep["stores"]) + ".")
+    notes.append(
+        "Each figure is the median over the runs; every run is a fresh process (logpivot's CLI, or "
+        "`python peers.py ...` importing the library), so process start is included as a user "
+        "meets it; wall time is taken by the harness, user+sys CPU and peak RSS are the child's, "
+        f"measured with {RUSAGE_SOURCE}; MB = 10^6 bytes. The speed-up is the peer's wall time over "
+        "logpivot's. Every tool writes its result as CSV to a file (`bench-out/query-N/qK-TOOL.csv`); "
+        "rows out counts its data rows: logpivot's pivoted table (without the Total row), the peers' "
+        "long form (one row per key combination, as GROUP BY gives it).")
+    if rep["cache"] == "warm":
+        notes.append("Warm page cache: each run's store (logpivot's data directory, the .duckdb file, the "
+                     "Parquet file, the rules CSV) was read once just before it, so every tool reads from "
+                     "memory: the repeated-query case.")
+    else:
+        notes.append("Cold: `sync; echo 3 > /proc/sys/vm/drop_caches` before every run.")
+    notes.append(f"Query 2 is the UTC day {rep['day']}; query 3 is RuleID `{rep['rule']['id']}`, the 20th "
+                 f"most frequent rule ({rep['rule']['count']:,} events) by `{rep['rule']['command']}`.")
+    notes.append(
+        f"Spill: logpivot's figures are from its `--explain` line (`-- spilled N runs: X written, Y read`; "
+        f"`none` for `-- no spill`). The peers' are the bytes the process wrote to storage apart from its "
+        f"result file (/proc/self/io `write_bytes`, which counts temp files deleted before writeback too), "
+        f"under 1 MB shown as none; for DuckDB also the largest size of its temp directory seen by a "
+        f"20 ms sampler. No tool reports what it read back, except logpivot.")
+    notes.append(
+        f"Query 6: logpivot `--memory-limit {rep['memory_limit']} --spill-dir {rel(rep['spill_dir'])}`; "
+        f"DuckDB `SET memory_limit = '{rep['memory_limit']}'; SET temp_directory = "
+        f"'{rel(rep['spill_dir'])}'`; Polars has no memory budget: it runs the same plan with "
+        f"`collect(engine='streaming')`, its out-of-core engine (query 5 uses the default engine).")
+    for q in queries:
+        for r in results.get(q.num, []):
+            for run in r.runs:
+                left = run["check"].get("spill_dir_left")
+                if left:
+                    notes.append(f"{q.title}, {r.label}: LEFT {len(left)} entr(y/ies) in the spill "
+                                 f"directory after the run: {', '.join(left[:5])}")
+                    break
+    inner = []
+    for q in queries:
+        for r in results.get(q.num, []):
+            if r.key != "logpivot" and r.runs and r.summary().get("inner_s_median") is not None:
+                inner.append(f"{q.title.split('.')[0]} {r.label.split(' ')[0]} {fmt_s(r.summary()['inner_s_median'])}")
+    if inner:
+        notes.append("Seconds of the peers' wall time inside the library (query and CSV write; the rest is "
+                     "interpreter start and import): " + ", ".join(inner) + ".")
+    for f in rep.get("failures", []):
+        notes.append(f"FAILED: {f['label']} on {f['query']}: `{f['command']}`: {f['output'][:600]}")
+    notes.append(
+        f"Machine: {mach['nproc']} cores ({mach['cpu_model']}), {(mach['ram_bytes'] or 0) / 2**30:.1f} GiB "
+        f"RAM, Linux {mach['kernel']}; load average {rep['loadavg_start']} at the start, "
+        f"{rep['loadavg_end']} at the end (a shared machine: expect noise). DuckDB runs with `SET threads "
+        f"= {rep['threads']}`; Polars and logpivot use all cores. Versions: {rep['versions_text']}.")
+    out += [f"- {n}" for n in notes]
+    out += ["", "Commands (run from the repo root; the first run of each):", "", "```"]
+    for q in queries:
+        for r in results.get(q.num, []):
+            out.append(r.cmd)
+    out.append("```")
+    if rep.get("peer_code"):
+        out += ["", "What the peer commands run (tools/bench/peers.py; `{...}` are the parameters above):",
+                "", "```"]
+        out += rep["peer_code"]
+        out.append("```")
+    return "\n".join(out) + "\n"
+
+
+def peer_code_text(queries: list) -> list:
+    lines, seen = [], set()
+    for q in queries:
+        if q.name in seen:
+            continue
+        seen.add(q.name)
+        lines.append(f"-- {q.name} (query {', '.join(str(x.num) for x in queries if x.name == q.name)})")
+        lines += ["duckdb: " + l if i == 0 else "        " + l
+                  for i, l in enumerate(PEERS.DUCKDB_SQL[q.name].strip().splitlines())]
+        lines.append("polars: " + PEERS.POLARS_CODE[q.name])
+    return lines
+
+
+# --- the stores ------------------------------------------------------------------------------
+def ensure_stores(a, ds: dict, raw: Path, py, versions: dict, cache: str) -> dict:
+    """logpivot's data directory, the DuckDB table and the Parquet file that `ingest` leaves,
+    reused when present with the right row count, else made once the way `ingest` makes them."""
+    out, N = a.out, a.events
+    lp_bin = a.bin / "logpivot"
+    lp_dir = out / f"lp-{N}"
+    notes = []
+    threads = len(os.sched_getaffinity(0))
+
+    def lp_rows():
+        r = run_quiet([lp_bin, "inspect", "--json", "--data", rel(lp_dir)])
+        if r.returncode != 0:
+            return f"inspect failed: {r.stderr.strip()[:300]}"
+        return json.loads(r.stdout).get("rows")
+
+    state = lp_rows() if lp_dir.exists() and not a.reingest else None
+    if state == ds["events"]:
+        notes.append(f"`{rel(lp_dir)}` reused ({state:,} rows)")
+    else:
+        if state is not None:
+            log(f"{rel(lp_dir)} does not hold {ds['events']} rows ({state}): ingesting again")
+        res = run_step(lp_ingest_step(lp_bin, lp_dir, raw, ds, None), 1, cache, a.timeout)
+        if res.failed:
+            raise BenchError(f"logpivot ingest failed: {res.failed}")
+        notes.append(f"`{rel(lp_dir)}` made by `{res.cmd}` ({fmt_s(res.summary()['wall_s_median'])} s)")
+    db = out / f"duckdb-{N}.duckdb"
+    pq = out / f"polars-{N}.parquet"
+    if py is None:
+        return {"lp_dir": lp_dir, "db": db, "pq": pq, "notes": notes, "threads": threads}
+
+    def peer_rows(sub, path):
+        if not path.exists() or a.reingest:
+            return None
+        r = run_quiet([py, PEERS_PY, sub, rel(path)])
+        if r.returncode != 0:
+            return f"{sub} failed: {r.stderr.strip()[-300:]}"
+        return json.loads(r.stdout.strip().splitlines()[-1]).get("rows")
+
+    need = {}
+    for key, sub, path in (("duckdb", "duckdb-count", db), ("polars", "parquet-count", pq)):
+        st = peer_rows(sub, path)
+        if st == ds["events"]:
+            notes.append(f"`{rel(path)}` reused ({st:,} rows)")
+        else:
+            if st is not None:
+                log(f"{rel(path)} does not hold {ds['events']} rows ({st}): making it again")
+            need[key] = path
+    if need:
+        clean = out / "data" / f"events-{N}.clean.ndjson"
+        if clean.exists() and count_lines(clean) == ds["events"]:
+            kept = ds["events"]
+        else:
+            holder = {}
+            res = run_step(clean_step(raw, clean, holder), 1, cache, a.timeout)
+            if res.failed:
+                raise BenchError(f"the pre-clean failed: {res.failed}")
+            kept = check_clean(clean, holder, ds)["kept"]
+        if "duckdb" in need:
+            res = run_step(duck_ingest_step(py, db, clean, kept, versions, threads, None), 1, cache, a.timeout)
+            if res.failed:
+                raise BenchError(f"DuckDB ingest failed: {res.failed}")
+            notes.append(f"`{rel(db)}` made by `{res.cmd}`")
+        if "polars" in need:
+            res = run_step(polars_ingest_step(py, pq, clean, kept, versions, None), 1, cache, a.timeout)
+            if res.failed:
+                raise BenchError(f"Polars ingest failed: {res.failed}")
+            notes.append(f"`{rel(pq)}` made by `{res.cmd}`")
+    return {"lp_dir": lp_dir, "db": db, "pq": pq, "notes": notes, "threads": threads}
+
+
+def pick_rule(lp_bin: Path, lp_dir: Path, nth: int = 20) -> dict:
+    """The nth most frequent RuleID, by logpivot (an unmeasured run)."""
+    cmd = [lp_bin, "pivot", "--data", rel(lp_dir), "--rows", "RuleID", "--top", nth, "--format", "csv"]
+    r = run_quiet(cmd)
+    shown = shlex.join(map(str, cmd))
+    if r.returncode != 0:
+        raise BenchError(f"`{shown}` failed (exit {r.returncode}):\n{r.stderr.strip()[:2000]}")
+    rows = read_csv_rows_text(r.stdout)[1:]
+    if not rows:
+        raise BenchError(f"`{shown}` printed no rows:\n{r.stdout[:500]}")
+    row = rows[min(nth, len(rows)) - 1]
+    return {"id": row[0], "count": int(norm_num(row[1])), "rank": min(nth, len(rows)), "command": shown}
+
+
+def read_csv_rows_text(text: str) -> list:
+    import csv
+    import io
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def cmd_query(a) -> int:
+    if a.update_docs and a.skip_peers:
+        raise BenchError("--update-docs needs the peers in the table: drop --skip-peers")
+    out = a.out
+    out.mkdir(parents=True, exist_ok=True)
+    bin_dir = a.bin
+    for b in ("logpivot", "loggen"):
+        if not os.access(bin_dir / b, os.X_OK):
+            raise BenchError(f"{bin_dir / b} is missing or not executable (--bin DIR)")
+    lp_bin = bin_dir / "logpivot"
+    N = a.events
+    start_load = loadavg()
+    date = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    cache_req = getattr(a, "query_cache", None) or a.cache
+    spill_dir = a.spill_dir or (out / "spill")
+
+    ds = ensure_dataset(bin_dir, out, N, a.seed, a.regen)
+    raw = REPO / ds["file"] if not Path(ds["file"]).is_absolute() else Path(ds["file"])
+    py, versions = None, {}
+    if not a.skip_peers:
+        py = ensure_venv(out, a.upgrade_peers)
+        versions = peer_versions(py)
+    lpv = run_quiet([lp_bin, "--version"]).stdout.strip().removeprefix("logpivot").strip()
+    versions["logpivot"] = f"{lpv} (binary {bin_dir}/logpivot, sha256 {sha256_short(lp_bin)})"
+    cache = choose_cache_mode(cache_req)
+    log(f"cache mode: {cache}")
+
+    stores = ensure_stores(a, ds, raw, py, versions, cache)
+    qdir = out / f"query-{N}"
+    qdir.mkdir(parents=True, exist_ok=True)
+    # The map's file name is the key prefix (rules.csv -> rules.category): a copy named rules.csv.
+    rules = qdir / "rules.csv"
+    shutil.copyfile(REPO / ds["rules"] if not Path(ds["rules"]).is_absolute() else ds["rules"], rules)
+    rule = pick_rule(lp_bin, stores["lp_dir"])
+    log(f"query 3 uses RuleID {rule['id']} ({rule['count']} events, rank {rule['rank']})")
+    queries = build_queries(rules, a.day, rule["id"], a.memory_limit, spill_dir)
+    if a.queries:
+        want = {int(x) for x in a.queries.split(",") if x.strip()}
+        queries = [q for q in queries if q.num in want]
+    ctx = {"lp_bin": lp_bin, "lp_dir": stores["lp_dir"], "db": stores["db"], "pq": stores["pq"],
+           "py": py, "versions": versions, "threads": stores["threads"], "qdir": qdir,
+           "spill_dir": spill_dir, "rules": rules}
+
+    results, agreement, failures = {}, {}, []
+    for q in queries:
+        rs = []
+        for step in query_steps(q, ctx):
+            r = run_step(step, a.runs, cache, a.timeout)
+            rs.append(r)
+            if r.failed:
+                # The whole output, for the report: a failing logpivot query is a bug to fix.
+                m = measure(step.cmd, timeout=a.timeout)
+                text = (m.stderr.strip() + "\n" + m.stdout.strip()).strip()
+                failures.append({"query": q.title, "label": r.label, "command": r.cmd,
+                                 "exit": m.returncode, "output": text[:4000]})
+                bar = "!" * 78
+                print(f"\n{bar}\n{q.title}: {r.label} FAILED\ncommand: {r.cmd}\nexit {m.returncode}, output:\n"
+                      f"{text[:4000]}\n{bar}\n", file=sys.stderr, flush=True)
+        results[q.num] = rs
+        outs = {r.key: (r.label, (qdir / f"q{q.num}-{r.key}.csv") if not r.failed else None) for r in rs}
+        ag = check_agreement(q, outs)
+        agreement[q.num] = ag
+        if ag["verdict"] == "DIFFER":
+            bar = "!" * 78
+            print(f"\n{bar}\n{q.title}: RESULTS DIFFER\n" + "\n".join(ag["lines"]) + f"\n{bar}\n",
+                  file=sys.stderr, flush=True)
+        else:
+            log(f"{q.title}: {ag['verdict']}: " + " / ".join(l for l in ag["lines"] if not l.startswith(" ")))
+
+    bench_cmd = "python3 tools/bench/bench.py query " + shlex.join(
+        [f"--events={N}", f"--seed={a.seed}", f"--runs={a.runs}"]
+        + (["--skip-peers"] if a.skip_peers else [])
+        + ([f"--cache={cache_req}"] if cache_req != "warm" else [])
+        + ([f"--memory-limit={a.memory_limit}"] if a.memory_limit != "256MiB" else [])
+        + ([f"--day={a.day}"] if a.day != "2024-06-05" else [])
+        + ([f"--queries={a.queries}"] if a.queries else []))
+    vt = ", ".join(f"{k} {v}" for k, v in versions.items())
+    rep = {
+        "benchmark": "query", "date": date, "commit": git_commit(), "bench_command": bench_cmd,
+        "argv": sys.argv, "bin_dir": str(bin_dir), "rusage_source": RUSAGE_SOURCE, "runs": a.runs,
+        "cache": cache, "machine": machine_info(), "loadavg_start": start_load, "loadavg_end": loadavg(),
+        "versions": versions, "versions_text": vt, "dataset": ds, "stores": stores["notes"],
+        "threads": stores["threads"], "day": a.day, "rule": rule, "memory_limit": a.memory_limit,
+        "spill_dir": str(spill_dir), "failures": failures,
+        "peer_code": None if a.skip_peers else peer_code_text(queries),
+    }
+    md = render_query_md(rep, queries, results, agreement)
+    rep["queries"] = [dict(asdict(q), agreement=agreement.get(q.num),
+                           results=[dict(asdict(r), summary=r.summary()) for r in results.get(q.num, [])])
+                      for q in queries]
+    rep["markdown"] = md
+    md_path, json_path = out / f"query-{N}.md", out / f"query-{N}.json"
+    md_path.write_text(md)
+    json_path.write_text(json.dumps(rep, indent=2, default=str) + "\n")
+    print(md)
+    log(f"wrote {rel(md_path)} and {rel(json_path)}")
+    for q in queries:
+        log(f"{q.title}: {agreement[q.num]['verdict']}")
+    if failures:
+        log(f"FAILED step(s): " + ", ".join(f"{f['label']} on {f['query']}" for f in failures))
+    if a.update_docs:
+        update_docs("query", md)
+    return 0
+
+
+def cmd_all(a) -> int:
+    """ingest, then query on what ingest left (the query part runs warm unless --query-cache)."""
+    rc = cmd_ingest(a)
+    if rc != 0:
+        return rc
+    return cmd_query(a)
+
+
+# ============================================================================================
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="bench.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
-    def common(s):
+    def common(s, cache_default="auto"):
         s.add_argument("--events", type=int, default=1_000_000, help="events loggen generates (default 1000000)")
         s.add_argument("--seed", type=int, default=42, help="loggen seed (default 42)")
         s.add_argument("--runs", type=int, default=3, help="runs per step; figures are medians (default 3)")
@@ -939,8 +1640,9 @@ def main(argv=None) -> int:
         s.add_argument("--skip-peers", action="store_true", help="measure logpivot only")
         s.add_argument("--update-docs", action="store_true",
                        help="replace the marked section of docs/BENCHMARKS.md with the result")
-        s.add_argument("--cache", choices=("auto", "cold", "warm"), default="auto",
-                       help="auto: cold when the page cache can be dropped, else warm")
+        s.add_argument("--cache", choices=("auto", "cold", "warm"), default=cache_default,
+                       help="auto: cold when the page cache can be dropped, else warm "
+                            f"(default {cache_default})")
         s.add_argument("--regen", action="store_true", help="regenerate the dataset even if cached")
         s.add_argument("--upgrade-peers", action="store_true", help="pip install --upgrade the peers")
         s.add_argument("--timeout", type=float, default=3600, help="seconds per run before it is killed")
@@ -948,9 +1650,30 @@ def main(argv=None) -> int:
     s = sub.add_parser("ingest", help="ingest benchmark: logpivot vs DuckDB vs Polars")
     common(s)
     s.set_defaults(fn=cmd_ingest)
-    # Later: sub.add_parser("query", ...) with pivot query Steps on the ingested outputs
-    # (bench-out/lp-N, duckdb-N.duckdb, polars-N.parquet), and a spill variant taking
-    # --memory-limit and --spill-dir PATH.
+
+    def query_opts(s):
+        s.add_argument("--spill-dir", type=Path, default=None,
+                       help="where query 6 spills (logpivot --spill-dir, DuckDB temp_directory); "
+                            "relative to the repo root (default OUT/spill)")
+        s.add_argument("--memory-limit", default="256MiB",
+                       help="query 6's budget: logpivot --memory-limit and DuckDB memory_limit (default 256MiB)")
+        s.add_argument("--day", default="2024-06-05",
+                       help="query 2's UTC day, inside the data (default 2024-06-05)")
+        s.add_argument("--queries", default="", help="run only these queries, e.g. 1,5,6 (default all)")
+        s.add_argument("--reingest", action="store_true",
+                       help="make logpivot's data directory and the peers' stores again even if present")
+
+    s = sub.add_parser("query", help="query benchmark: 7 pivot queries, logpivot vs DuckDB vs Polars")
+    common(s, cache_default="warm")
+    query_opts(s)
+    s.set_defaults(fn=cmd_query)
+
+    s = sub.add_parser("all", help="ingest, then query")
+    common(s)
+    query_opts(s)
+    s.add_argument("--query-cache", choices=("auto", "cold", "warm"), default="warm",
+                   help="cache mode of the query part (default warm; --cache is the ingest part's)")
+    s.set_defaults(fn=cmd_all)
 
     a = p.parse_args(argv)
     if a.runs < 1 or a.events < 1:
@@ -958,6 +1681,9 @@ def main(argv=None) -> int:
     a.bin = a.bin.expanduser().resolve()
     a.out = a.out.expanduser()
     a.out = (a.out if a.out.is_absolute() else REPO / a.out).resolve()
+    if getattr(a, "spill_dir", None) is not None:
+        a.spill_dir = a.spill_dir.expanduser()
+        a.spill_dir = (a.spill_dir if a.spill_dir.is_absolute() else REPO / a.spill_dir).resolve()
     try:
         return a.fn(a)
     except CountMismatch as e:

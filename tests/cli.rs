@@ -1,0 +1,247 @@
+//! The `logpivot` command as a user runs it: output formats (CSV safe for spreadsheets, JSON
+//! lines, Arrow IPC readable by arrow), clear errors with a non-zero exit and an untouched data
+//! directory, the spill quota, named time zones across a DST change, and `--help` examples.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn logpivot(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_logpivot"))
+        .args(args)
+        .output()
+        .expect("run logpivot")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A small data directory with spreadsheet-hostile values and a fall-back night in New York.
+fn data(tmp: &Path) -> PathBuf {
+    let input = tmp.join("in.ndjson");
+    let mut f = std::fs::File::create(&input).expect("create");
+    let hostile = [
+        "=cmd|' /C calc'!A0",
+        "+1+1",
+        "-2",
+        "@SUM(A1)",
+        "plain, with comma",
+        "quote \" inside",
+    ];
+    // 2024-11-03 04:00Z .. 08:00Z every 10 minutes: 00:00 EDT .. 03:00 EST local.
+    let start = 1_730_606_400i64;
+    for i in 0..24 {
+        let t = start + i * 600;
+        writeln!(
+            f,
+            r#"{{"ts": {t}, "RuleID": "{}", "Path": {}, "n": {i}}}"#,
+            100 + i % 3,
+            serde_json::to_string(hostile[(i % 6) as usize]).expect("json")
+        )
+        .expect("write");
+    }
+    drop(f);
+    let dir = tmp.join("data");
+    ok(&logpivot(&[
+        "ingest",
+        "-q",
+        "--data",
+        dir.to_str().expect("utf8"),
+        input.to_str().expect("utf8"),
+    ]));
+    dir
+}
+
+#[test]
+fn csv_is_rfc4180_and_spreadsheet_safe() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let d = data(tmp.path());
+    let out = ok(&logpivot(&[
+        "pivot",
+        "--data",
+        d.to_str().expect("utf8"),
+        "--rows",
+        "Path",
+        "--cols",
+        "RuleID",
+        "--totals",
+        "--format",
+        "csv",
+        "--sort",
+        "Path",
+    ]));
+    let lines: Vec<&str> = out.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines[0], "Path,100,101,102,Total");
+    assert!(lines.contains(&"'+1+1,0,4,0,4"), "{out}");
+    assert!(lines.contains(&"'-2,0,0,4,4"), "{out}");
+    assert!(lines.contains(&"'=cmd|' /C calc'!A0,4,0,0,4"), "{out}");
+    assert!(lines.contains(&"'@SUM(A1),4,0,0,4"), "{out}");
+    assert!(lines.contains(&"\"plain, with comma\",0,4,0,4"), "{out}");
+    assert!(lines.contains(&"\"quote \"\" inside\",0,0,4,4"), "{out}");
+    assert_eq!(*lines.last().expect("total"), "Total,8,8,8,24");
+}
+
+#[test]
+fn json_lines_and_arrow_ipc() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let d = data(tmp.path());
+    let ds = d.to_str().expect("utf8");
+    let out = ok(&logpivot(&[
+        "pivot", "--data", ds, "--rows", "RuleID", "--value", "count", "--value", "sum(n)",
+        "--format", "json", "--sort", "RuleID",
+    ]));
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["RuleID"], "100");
+    assert_eq!(rows[0]["count"], 8);
+    assert_eq!(
+        rows[0]["sum(n)"],
+        0.0 + 3.0 + 6.0 + 9.0 + 12.0 + 15.0 + 18.0 + 21.0
+    );
+    let arrow_path = tmp.path().join("out.arrow");
+    ok(&logpivot(&[
+        "pivot",
+        "--data",
+        ds,
+        "--rows",
+        "RuleID",
+        "--format",
+        "arrow",
+        "--output",
+        arrow_path.to_str().expect("utf8"),
+    ]));
+    let f = std::fs::File::open(&arrow_path).expect("open arrow");
+    let reader = arrow::ipc::reader::FileReader::try_new(f, None).expect("arrow file");
+    let batches: Vec<_> = reader.map(|b| b.expect("batch")).collect();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
+    assert_eq!(batches[0].schema().field(0).name(), "RuleID");
+}
+
+#[test]
+fn errors_are_one_clear_line_and_leave_the_data_alone() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let d = data(tmp.path());
+    let ds = d.to_str().expect("utf8");
+    let manifest_before = std::fs::read(d.join("MANIFEST")).expect("manifest");
+    let spill_dir = tmp.path().join("spill");
+    let spill_s = spill_dir.to_str().expect("utf8");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--rows", "Pathh"], "unknown field `Pathh`"),
+        (&["--rows", "Path", "--where", "n >="], "--where"),
+        (
+            &["--rows", "Path", "--memory-limit", "12 parsecs"],
+            "invalid size",
+        ),
+        (
+            &["--rows", "Path", "--join", "nope.csv:RuleID=id"],
+            "nope.csv",
+        ),
+        (&["--rows", "Path", "--from", "last tuesday"], "--from"),
+        (
+            &[
+                "--rows",
+                "Path,n",
+                "--memory-limit",
+                "1K",
+                "--max-spill",
+                "10",
+                "--spill-dir",
+                spill_s,
+            ],
+            "max-spill",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut full = vec!["pivot", "--data", ds];
+        full.extend_from_slice(args);
+        let out = logpivot(&full);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
+    assert_eq!(
+        std::fs::read(d.join("MANIFEST")).expect("manifest"),
+        manifest_before
+    );
+    let spill = tmp.path().join("spill");
+    let left = std::fs::read_dir(&spill).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "spill files removed after the error");
+    let out = logpivot(&[
+        "pivot",
+        "--data",
+        tmp.path().join("none").to_str().expect("utf8"),
+        "--rows",
+        "x",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a logpivot data directory"));
+}
+
+#[test]
+fn hourly_buckets_in_a_named_zone_across_fall_back() {
+    if !Path::new("/usr/share/zoneinfo/America/New_York").exists() {
+        eprintln!("skipped: no /usr/share/zoneinfo (apt-get install tzdata)");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let d = data(tmp.path());
+    let out = ok(&logpivot(&[
+        "pivot",
+        "--data",
+        d.to_str().expect("utf8"),
+        "--rows",
+        "ts:1h",
+        "--tz",
+        "America/New_York",
+        "--sort",
+        "ts:1h",
+        "--format",
+        "csv",
+    ]));
+    let lines: Vec<&str> = out.split("\r\n").filter(|l| !l.is_empty()).collect();
+    // 4 UTC hours = 00:00 EDT, 01:00 EDT, 01:00 EST (the repeated hour), 02:00 EST.
+    assert_eq!(
+        lines,
+        [
+            "ts:1h,count",
+            "2024-11-03T00:00:00-04:00,6",
+            "2024-11-03T01:00:00-04:00,6",
+            "2024-11-03T01:00:00-05:00,6",
+            "2024-11-03T02:00:00-05:00,6"
+        ]
+    );
+    let out = ok(&logpivot(&[
+        "pivot",
+        "--data",
+        d.to_str().expect("utf8"),
+        "--rows",
+        "hour(ts)",
+        "--tz",
+        "America/New_York",
+        "--sort",
+        "hour(ts)",
+        "--format",
+        "csv",
+    ]));
+    assert!(
+        out.contains("\r\n1,12\r\n"),
+        "both 01:00 hours fall in hour 1: {out}"
+    );
+}
+
+#[test]
+fn help_has_examples() {
+    for cmd in ["ingest", "pivot", "inspect", "demo"] {
+        let out = ok(&logpivot(&[cmd, "--help"]));
+        assert!(out.contains("Examples:"), "{cmd} --help lacks examples");
+    }
+}
