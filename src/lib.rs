@@ -24,3 +24,12 @@ pub mod store;
 pub mod synth;
 
 pub use error::{Error, Result};
+
+/// Set by a Ctrl-C handler (the CLI installs one): long operations stop at the next check,
+/// return [`Error::Interrupted`], and clean up (spill files are removed as their owner drops).
+pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Has Ctrl-C been pressed?
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed)
+}

@@ -140,7 +140,7 @@ impl<'a> InputReader<'a> {
     fn run_ndjson(&mut self, emit: &mut dyn FnMut(Chunk) -> Result<()>) -> Result<()> {
         let chunk = self.cfg.chunk_bytes;
         loop {
-            if self.abort.load(Ordering::Relaxed) {
+            if self.abort.load(Ordering::Relaxed) || crate::interrupted() {
                 return Err(Error::Interrupted);
             }
             self.refill(chunk)?;
@@ -265,7 +265,7 @@ impl<'a> InputReader<'a> {
         // Bytes of `buf` already scanned.
         let mut scanned = 0usize;
         loop {
-            if self.abort.load(Ordering::Relaxed) {
+            if self.abort.load(Ordering::Relaxed) || crate::interrupted() {
                 return Err(Error::Interrupted);
             }
             let want = (self.buf.len() + self.cfg.chunk_bytes).max(self.cfg.chunk_bytes);

@@ -124,6 +124,9 @@ struct IdColumn {
     decoder: Decoder,
     /// For a multi-valued key (`extract`): `ids[row]` indexes these lists of value ids.
     lists: Option<Vec<Vec<u64>>>,
+    /// Decoded values of dictionary codes, filled on first use (one allocation per distinct
+    /// value per segment, not per group).
+    cache: std::cell::RefCell<Vec<Option<KeyValue>>>,
 }
 
 /// Identity of an exploded source: keys from the same `extract(...)` move in lockstep.
@@ -141,6 +144,29 @@ impl IdColumn {
             ids,
             decoder,
             lists: None,
+            cache: Default::default(),
+        }
+    }
+
+    /// Decode an id, through the per-segment cache for dictionary codes.
+    fn decode(&self, id: u64, joins: &[Join]) -> KeyValue {
+        let Decoder::Dict(d) = &self.decoder else {
+            return self.decoder.decode(id, joins);
+        };
+        if id == NULL_ID || id as usize >= d.len() {
+            return self.decoder.decode(id, joins);
+        }
+        let mut cache = self.cache.borrow_mut();
+        if cache.is_empty() {
+            cache.resize(d.len(), None);
+        }
+        match &cache[id as usize] {
+            Some(v) => v.clone(),
+            None => {
+                let v = self.decoder.decode(id, joins);
+                cache[id as usize] = Some(v.clone());
+                v
+            }
         }
     }
 
@@ -249,6 +275,7 @@ fn time_ids(
             .collect(),
         decoder: Decoder::SmallInt,
         lists: None,
+        cache: Default::default(),
     })
 }
 
@@ -354,6 +381,7 @@ fn extract_ids(
         ids,
         decoder: Decoder::Texts(texts.values),
         lists: Some(lists),
+        cache: Default::default(),
     })
 }
 
@@ -398,6 +426,7 @@ fn joined_column_ids(
             values: out.values,
         },
         lists,
+        cache: Default::default(),
     })
 }
 
@@ -527,11 +556,9 @@ impl LocalState {
             LocalState::Min(m) => AggState::Min(m),
             LocalState::Max(m) => AggState::Max(m),
             LocalState::Distinct(s) => match input {
-                ValueInput::Ids(col) => AggState::Distinct(
-                    s.into_iter()
-                        .map(|id| col.decoder.decode(id, joins))
-                        .collect(),
-                ),
+                ValueInput::Ids(col) => {
+                    AggState::Distinct(s.into_iter().map(|id| col.decode(id, joins)).collect())
+                }
                 _ => AggState::Distinct(HashSet::new()),
             },
         }
@@ -710,7 +737,7 @@ fn globalize(
         let key: Vec<KeyValue> = ids
             .iter()
             .zip(keys)
-            .map(|(&id, col)| col.decoder.decode(id, &plan.joins))
+            .map(|(&id, col)| col.decode(id, &plan.joins))
             .collect();
         let mut g: Vec<AggState> = Vec::with_capacity(states.len() + 1);
         g.push(AggState::Count(count));

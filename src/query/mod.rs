@@ -401,6 +401,9 @@ impl<'a> Aggregator<'a> {
     }
 
     fn add(&mut self, g: exec::Partial) -> Result<()> {
+        if crate::interrupted() {
+            return Err(Error::Interrupted);
+        }
         let has_col = self.has_col();
         for (k, s) in g {
             if has_col {
@@ -408,16 +411,16 @@ impl<'a> Aggregator<'a> {
                     *self.col_counts.entry(c.clone()).or_insert(0) += n;
                 }
             }
-            match self.groups.get_mut(&k) {
-                Some(cur) => {
-                    for (a, b) in cur.iter_mut().zip(s) {
+            match self.groups.entry(k) {
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    for (a, b) in e.get_mut().iter_mut().zip(s) {
                         self.bytes += b.heap_bytes();
                         a.merge(b);
                     }
                 }
-                None => {
-                    self.bytes += group_bytes(&k, &s);
-                    self.groups.insert(k, s);
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    self.bytes += group_bytes(e.key(), &s);
+                    e.insert(s);
                 }
             }
         }

@@ -98,9 +98,30 @@ fn format_of(p: &KeyPart) -> KeyFormat {
     }
 }
 
+/// A row under construction: sparse cells (column index, states), so a wide pivot costs
+/// memory only for the cells that have events.
 struct RowAcc {
-    cells: Vec<Option<Vec<AggState>>>,
+    keys: Vec<KeyValue>,
+    cells: Vec<(u32, Vec<AggState>)>,
     total: Vec<AggState>,
+    events: u64,
+}
+
+impl RowAcc {
+    fn dense(self, ncols: usize) -> PivotRow {
+        let mut cells: Vec<Option<Vec<AggState>>> = vec![None; ncols];
+        for (ci, st) in self.cells {
+            if let Some(slot) = cells.get_mut(ci as usize) {
+                *slot = Some(st);
+            }
+        }
+        PivotRow {
+            keys: self.keys,
+            cells,
+            total: self.total,
+            events: self.events,
+        }
+    }
 }
 
 /// Accumulates complete rows.
@@ -112,7 +133,7 @@ pub struct PivotBuilder<'a> {
     col_index: HashMap<KeyValue, usize>,
     columns: Vec<Option<KeyValue>>,
     other: Option<usize>,
-    rows: Vec<PivotRow>,
+    rows: Vec<RowAcc>,
     totals: Option<PivotRow>,
     total_rows: u64,
 }
@@ -172,11 +193,12 @@ impl<'a> PivotBuilder<'a> {
     pub fn add_groups(&mut self, groups: Groups) {
         if !self.has_col {
             for (k, states) in groups {
-                let r = RowAcc {
+                self.push_row(RowAcc {
+                    keys: k,
                     cells: Vec::new(),
                     total: states,
-                };
-                self.push_row(k, r);
+                    events: 0,
+                });
             }
             self.prune();
             return;
@@ -188,34 +210,36 @@ impl<'a> PivotBuilder<'a> {
             let ci = match &col {
                 Some(c) => self.col_index.get(c).copied().or(self.other).unwrap_or(0),
                 None => 0,
-            };
+            } as u32;
             k.truncate(n);
-            let ncols = self.ncols();
             let row = acc.entry(k).or_insert_with(|| RowAcc {
-                cells: vec![None; ncols],
+                keys: Vec::new(),
+                cells: Vec::new(),
                 total: self.plan.new_states(),
+                events: 0,
             });
             for (a, b) in row.total.iter_mut().zip(&states) {
                 a.merge_ref(b);
             }
-            match &mut row.cells[ci] {
-                Some(cell) => {
+            match row.cells.iter_mut().find(|c| c.0 == ci) {
+                Some((_, cell)) => {
                     for (a, b) in cell.iter_mut().zip(states) {
                         a.merge(b);
                     }
                 }
-                slot @ None => *slot = Some(states),
+                None => row.cells.push((ci, states)),
             }
         }
-        for (keys, r) in acc {
-            self.push_row(keys, r);
+        for (k, mut r) in acc {
+            r.keys = k;
+            self.push_row(r);
         }
         self.prune();
     }
 
-    fn push_row(&mut self, keys: Vec<KeyValue>, r: RowAcc) {
+    fn push_row(&mut self, mut r: RowAcc) {
         self.total_rows += 1;
-        let events = match r.total.first() {
+        r.events = match r.total.first() {
             Some(AggState::Count(c)) => *c,
             _ => 0,
         };
@@ -227,32 +251,26 @@ impl<'a> PivotBuilder<'a> {
                 total: self.plan.new_states(),
                 events: 0,
             });
-            t.events += events;
+            t.events += r.events;
             for (a, b) in t.total.iter_mut().zip(&r.total) {
                 a.merge_ref(b);
             }
-            for (tc, rc) in t.cells.iter_mut().zip(&r.cells) {
-                if let Some(rc) = rc {
-                    match tc {
-                        Some(tc) => {
-                            for (a, b) in tc.iter_mut().zip(rc) {
-                                a.merge_ref(b);
-                            }
+            for (ci, rc) in &r.cells {
+                match t.cells.get_mut(*ci as usize) {
+                    Some(Some(tc)) => {
+                        for (a, b) in tc.iter_mut().zip(rc) {
+                            a.merge_ref(b);
                         }
-                        None => *tc = Some(rc.clone()),
                     }
+                    Some(slot) => *slot = Some(rc.clone()),
+                    None => {}
                 }
             }
         }
-        self.rows.push(PivotRow {
-            keys,
-            cells: r.cells,
-            total: r.total,
-            events,
-        });
+        self.rows.push(r);
     }
 
-    fn compare(&self, a: &PivotRow, b: &PivotRow) -> std::cmp::Ordering {
+    fn compare(&self, a: &RowAcc, b: &RowAcc) -> std::cmp::Ordering {
         let key_pos = match &self.req.sort {
             SortBy::Key(label) => self.plan.keys.iter().position(|k| &k.label == label),
             SortBy::Total => None,
@@ -311,7 +329,12 @@ impl<'a> PivotBuilder<'a> {
             }
             r
         };
-        let rows = self.rows.into_iter().map(strip).collect();
+        let ncols = self.columns.len();
+        let rows = self
+            .rows
+            .into_iter()
+            .map(|r| strip(r.dense(ncols)))
+            .collect();
         let totals = self.totals.map(strip);
         let n = self.plan.n_row_keys;
         PivotTable {

@@ -14,6 +14,13 @@ use clap::Parser;
 
 fn main() {
     let cli = args::Cli::parse();
+    // Ctrl-C: stop at the next check and clean up (spill files, temp segments) instead of dying.
+    let _ = ctrlc::set_handler(|| {
+        if logpivot::interrupted() {
+            std::process::exit(130);
+        }
+        logpivot::INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
     let result = match cli.command {
         args::Command::Ingest(a) => ingest_cmd::run(a),
         args::Command::Inspect(a) => inspect_cmd::run(a),
@@ -25,6 +32,6 @@ fn main() {
             std::process::exit(0);
         }
         eprintln!("logpivot: {e:#}");
-        std::process::exit(1);
+        std::process::exit(if logpivot::interrupted() { 130 } else { 1 });
     }
 }
