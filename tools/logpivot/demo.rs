@@ -29,7 +29,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(root)?;
     let events_path = root.join("demo-events.ndjson");
-    let rules_path = root.join("demo-rules.csv");
+    let rules_path = root.join("rules.csv");
     writeln!(
         out,
         "# 1. generate {} Cloudflare firewall events (seed {})",
@@ -73,9 +73,115 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         human_bytes(s.bytes_in),
         human_bytes(s.bytes_on_disk)
     )?;
-    writeln!(out, "# 3. what is in the data directory")?;
-    writeln!(out, "$ logpivot inspect --data {}", root.display())?;
+    writeln!(
+        out,
+        "# 3. what is in the data directory (logpivot inspect --data {} shows every column)",
+        root.display()
+    )?;
     let report = logpivot::store::inspect::inspect(&dir, None, false)?;
-    crate::inspect_cmd::print_report(&mut out, &report, false)?;
+    writeln!(
+        out,
+        "{} events in {} segments, {} on disk, {} columns, time {} .. {}\n",
+        thousands(report.rows),
+        report.segments.iter().filter(|s| s.file.is_some()).count(),
+        human_bytes(report.bytes),
+        report.columns.len(),
+        report.min_time.as_deref().unwrap_or("-"),
+        report.max_time.as_deref().unwrap_or("-")
+    )?;
+    let d = root.display().to_string();
+    let rules = rules_path.display().to_string();
+    let queries: Vec<(String, Vec<String>)> = vec![
+        (
+            "4. rule categories by action (enrichment join; unknown rule ids stay visible)".into(),
+            vec![
+                "--join".into(),
+                format!("{rules}:RuleID=rule_id"),
+                "--rows".into(),
+                "rules.category".into(),
+                "--cols".into(),
+                "Action".into(),
+                "--cols-top".into(),
+                "5".into(),
+                "--totals".into(),
+            ],
+        ),
+        (
+            "5. events per day by source".into(),
+            vec![
+                "--rows".into(),
+                "Datetime:1d".into(),
+                "--cols".into(),
+                "Source".into(),
+                "--cols-top".into(),
+                "4".into(),
+                "--sort".into(),
+                "Datetime:1d".into(),
+            ],
+        ),
+        (
+            "6. one rule over time, answered from the bitmap index".into(),
+            vec![
+                "--where".into(),
+                "Source = waf and Action = block".into(),
+                "--rows".into(),
+                "ClientCountry".into(),
+                "--top".into(),
+                "5".into(),
+            ],
+        ),
+        (
+            "7. who hit hardest, with distinct IPs (the attack window stands out)".into(),
+            vec![
+                "--rows".into(),
+                "ClientRequestUserAgent".into(),
+                "--value".into(),
+                "count".into(),
+                "--value".into(),
+                "count_distinct(ClientIP)".into(),
+                "--where".into(),
+                "Action = block".into(),
+                "--top".into(),
+                "5".into(),
+            ],
+        ),
+    ];
+    for (title, args) in queries {
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if a.contains(' ') || a.contains('(') {
+                    format!("'{a}'")
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        writeln!(out, "# {title}")?;
+        writeln!(out, "$ logpivot pivot --data {d} {}", shown.join(" "))?;
+        let mut full = vec![
+            "logpivot".to_string(),
+            "pivot".into(),
+            "--data".into(),
+            d.clone(),
+        ];
+        full.extend(args);
+        let parsed = <crate::args::Cli as clap::Parser>::try_parse_from(&full)?;
+        if let crate::args::Command::Pivot(p) = parsed.command {
+            let req = crate::pivot_cmd::request(&p)?;
+            let table = logpivot::query::pivot(&dir, &req)?;
+            logpivot::query::output::write(
+                &table,
+                logpivot::query::output::Format::Table,
+                &mut out,
+                160,
+            )?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "Next: logpivot pivot --help, logpivot inspect --data {d}, and README.md."
+    )?;
     Ok(())
 }
