@@ -132,6 +132,9 @@ fn key_spec(k: MKey) -> String {
 
 type Filter = (&'static str, fn(&Event) -> bool);
 
+/// A filter expression and the model's predicate for it.
+type ModelFilter = (String, Box<dyn Fn(&Event) -> bool>);
+
 fn filters() -> Vec<Filter> {
     vec![
         ("Action in (block, challenge)", |e| {
@@ -182,7 +185,7 @@ type Cells = BTreeMap<(Vec<String>, String), (u64, HashSet<String>, f64, f64, f6
 struct Query {
     rows: Vec<MKey>,
     col: Option<MKey>,
-    filter: Option<(String, Box<dyn Fn(&Event) -> bool>)>,
+    filter: Option<ModelFilter>,
     from: Option<i64>,
     to: Option<i64>,
 }
@@ -317,7 +320,7 @@ fn random_query(rng: &mut Rng, f: &Fixture, rules: &[String]) -> Query {
     ];
     let nrows = 1 + (rng.next() % 2) as usize;
     let rows: Vec<MKey> = (0..nrows).map(|_| rng.pick(&keys)).collect();
-    let col = (rng.next() % 2 == 0).then(|| {
+    let col = rng.next().is_multiple_of(2).then(|| {
         rng.pick(&[
             MKey::Field("Action"),
             MKey::Field("Source"),
@@ -326,7 +329,7 @@ fn random_query(rng: &mut Rng, f: &Fixture, rules: &[String]) -> Query {
         ])
     });
     let fs = filters();
-    let filter: Option<(String, Box<dyn Fn(&Event) -> bool>)> = match rng.next() % 4 {
+    let filter: Option<ModelFilter> = match rng.next() % 4 {
         0 => None,
         1 => {
             let r1 = rules[(rng.next() % 5) as usize].clone();
@@ -345,7 +348,7 @@ fn random_query(rng: &mut Rng, f: &Fixture, rules: &[String]) -> Query {
             Some((s.to_string(), Box::new(p)))
         }
     };
-    let (from, to) = if rng.next() % 3 == 0 {
+    let (from, to) = if rng.next().is_multiple_of(3) {
         let t0 = f.events.iter().map(time_ns).min().unwrap_or(0);
         // Not minute-aligned on purpose: edge minutes are checked row by row.
         let a = t0 + (rng.next() % 20_000) as i64 * 7_919_000_000;

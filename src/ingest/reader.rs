@@ -183,7 +183,11 @@ impl<'a> InputReader<'a> {
         records: Option<Vec<Rec>>,
         emit: &mut dyn FnMut(Chunk) -> Result<()>,
     ) -> Result<()> {
-        let data: Vec<u8> = self.buf[..n].to_vec();
+        // Hand the buffer itself over as the chunk and keep only the tail: no copy of the chunk.
+        let mut tail = Vec::with_capacity(self.cfg.chunk_bytes + 4096);
+        tail.extend_from_slice(&self.buf[n..]);
+        self.buf.truncate(n);
+        let data: Vec<u8> = std::mem::replace(&mut self.buf, tail);
         let lines = count_newlines(&data);
         let range = Range {
             start: self.buf_start,
@@ -191,7 +195,6 @@ impl<'a> InputReader<'a> {
             first_line: self.buf_line,
             lines,
         };
-        self.buf.drain(..n);
         self.buf_start += n as u64;
         self.buf_line += lines;
         emit(Chunk {

@@ -160,8 +160,21 @@ impl SegmentReader {
                 ));
             }
             prev = Some(&c.name);
-            if let Some(b) = c.blocks.iter().find(|b| b.rows as usize > super::BLOCK_ROWS) {
-                return Err(Error::corrupt(path, b.region.offset, format!("block of column `{}` claims {} rows (at most {} allowed)", c.name, b.rows, super::BLOCK_ROWS)));
+            if let Some(b) = c
+                .blocks
+                .iter()
+                .find(|b| b.rows as usize > super::BLOCK_ROWS)
+            {
+                return Err(Error::corrupt(
+                    path,
+                    b.region.offset,
+                    format!(
+                        "block of column `{}` claims {} rows (at most {} allowed)",
+                        c.name,
+                        b.rows,
+                        super::BLOCK_ROWS
+                    ),
+                ));
             }
             let rows: u64 = c.blocks.iter().map(|b| b.rows as u64).sum();
             if rows != self.meta.rows {

@@ -23,7 +23,7 @@ pub enum Command {
     /// Show what a data directory holds: segments, columns, indexes, rejects.
     Inspect(InspectArgs),
     /// Pivot tables: group by keys, count and aggregate, join rule maps, filter.
-    Pivot(PivotArgs),
+    Pivot(Box<PivotArgs>),
     /// Generate sample events, ingest them and show the result: a one-command tour.
     Demo(DemoArgs),
 }

@@ -24,7 +24,7 @@ fn main() {
     let result = match cli.command {
         args::Command::Ingest(a) => ingest_cmd::run(a),
         args::Command::Inspect(a) => inspect_cmd::run(a),
-        args::Command::Pivot(a) => pivot_cmd::run(a),
+        args::Command::Pivot(a) => pivot_cmd::run(*a),
         args::Command::Demo(a) => demo::run(a),
     };
     if let Err(e) = result {
