@@ -268,11 +268,15 @@ fn time_ids(
     f: impl Fn(i64) -> i64,
 ) -> Result<IdColumn> {
     let ts = times(seg, src, sel)?;
+    // Only selected rows are ever read: compute the (possibly costly) bucket for those alone.
+    let mut ids = vec![NULL_ID; ts.len()];
+    for row in sel.iter() {
+        if let Some(Some(t)) = ts.get(row) {
+            ids[row] = f(*t) as u64;
+        }
+    }
     Ok(IdColumn {
-        ids: ts
-            .iter()
-            .map(|t| t.map_or(NULL_ID, |t| f(t) as u64))
-            .collect(),
+        ids,
         decoder: Decoder::SmallInt,
         lists: None,
         cache: Default::default(),

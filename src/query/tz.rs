@@ -166,6 +166,11 @@ impl Tz {
         &self.name
     }
 
+    /// True when the zone is UTC at every instant (no transitions, offset 0).
+    pub fn is_fixed_utc(&self) -> bool {
+        self.initial == 0 && self.trans.is_empty() && self.rule.is_none()
+    }
+
     /// UTC offset in seconds in force at the UTC instant `utc_secs`.
     pub fn offset_at(&self, utc_secs: i64) -> i32 {
         if let Some(rule) = self.rule_at(utc_secs) {
@@ -803,6 +808,16 @@ fn clamp_ns(v: i128) -> i64 {
 /// align the local wall clock, so the repeated hour of a fall-back change
 /// yields two distinct buckets. See the module doc for the exact rules.
 pub fn bucket_start(utc_ns: i64, width_ns: i64, tz: &Tz) -> i64 {
+    if tz.is_fixed_utc()
+        && width_ns > 0
+        && width_ns <= 86_400_000_000_000
+        && 86_400_000_000_000 % width_ns == 0
+    {
+        // UTC and a width that divides a day: plain floor division (when it cannot overflow).
+        if let Some(b) = utc_ns.div_euclid(width_ns).checked_mul(width_ns) {
+            return b;
+        }
+    }
     if width_ns <= 0 {
         return utc_ns;
     }

@@ -85,8 +85,16 @@ pub fn encode_segment(
         rows: rows as u64,
         ..SegmentMeta::default()
     };
+    let twin = time_twin(&columns);
+    let mut shared: Option<Vec<BlockMeta>> = None;
     for (name, col) in columns {
-        let (cmeta, idx) = encode_column(&mut out, &name, col, opts);
+        let in_pair =
+            twin.as_deref() == Some(name.as_str()) || (twin.is_some() && name == TIME_COLUMN);
+        let reuse = if in_pair { shared.clone() } else { None };
+        let (cmeta, idx) = encode_column(&mut out, &name, col, opts, reuse);
+        if in_pair && shared.is_none() {
+            shared = Some(cmeta.blocks.clone());
+        }
         if let Some(i) = idx {
             meta.indexes.push(i);
         }
@@ -124,11 +132,37 @@ fn validity_slice(col: &ColumnBuilder, start: usize, end: usize) -> Option<Vec<b
     }
 }
 
+/// The int64 column whose values (and nulls) equal `_time` row for row, if any: Cloudflare's
+/// unixnano `Datetime` is the event time itself. The two columns then share their block
+/// regions, so the time is stored once.
+fn time_twin(columns: &[(String, ColumnBuilder)]) -> Option<String> {
+    let (_, t) = columns.iter().find(|(n, _)| n == TIME_COLUMN)?;
+    let ColumnData::Time(tv) = &t.data else {
+        return None;
+    };
+    columns.iter().find_map(|(n, c)| {
+        let ColumnData::Int(v) = &c.data else {
+            return None;
+        };
+        let same = c.nulls == t.nulls
+            && v.len() == tv.len()
+            && c.valid == t.valid
+            && v.iter()
+                .zip(tv)
+                .enumerate()
+                .all(|(i, (a, b))| a == b || !t.is_valid(i));
+        same.then(|| n.clone())
+    })
+}
+
+/// Encode one column; with `reuse`, point its blocks at already written regions of a column
+/// holding the same values instead of writing them again.
 fn encode_column(
     out: &mut Out,
     name: &str,
     mut col: ColumnBuilder,
     opts: &WriteOptions,
+    reuse: Option<Vec<BlockMeta>>,
 ) -> (ColumnMeta, Option<IndexMeta>) {
     let ty = col.column_type();
     let mut cmeta = ColumnMeta {
@@ -165,13 +199,18 @@ fn encode_column(
         ColumnData::Int(v) | ColumnData::Time(v) => Values::Int(v),
         ColumnData::Float(v) => Values::Float(v),
     };
-    let mut start = 0;
-    while start < len {
-        let end = (start + BLOCK_ROWS).min(len);
-        cmeta
-            .blocks
-            .push(encode_one_block(out, &col, &values, start, end));
-        start = end;
+    match reuse {
+        Some(blocks) => cmeta.blocks = blocks,
+        None => {
+            let mut start = 0;
+            while start < len {
+                let end = (start + BLOCK_ROWS).min(len);
+                cmeta
+                    .blocks
+                    .push(encode_one_block(out, &col, &values, start, end));
+                start = end;
+            }
+        }
     }
     let index = build_index(out, name, &col, &values, ty, opts, cmeta.cardinality);
     (cmeta, index)
