@@ -82,13 +82,28 @@ fn event_time(v: &JsonValue<'_>) -> Option<i64> {
 struct EventSink<'a> {
     b: &'a mut SegmentBuilder,
     sel: &'a TimeSelector,
+    /// Time-field rank per builder column index (computed once per column, not per field).
+    ranks: &'a mut Vec<Option<Option<u8>>>,
     best: u8,
     time: Option<i64>,
 }
 
 impl RecordSink for EventSink<'_> {
     fn field(&mut self, path: &str, value: JsonValue<'_>) {
-        if let Some(rank) = self.sel.rank(path) {
+        // `_time`, `_file` and `_line` are reserved for derived columns; fields of those
+        // names move aside to `_time#2` etc.
+        let name = match path {
+            TIME_COLUMN => "_time#2",
+            FILE_COLUMN => "_file#2",
+            LINE_COLUMN => "_line#2",
+            other => other,
+        };
+        let idx = self.b.index_of(name);
+        if self.ranks.len() <= idx {
+            self.ranks.resize(idx + 1, None);
+        }
+        let rank = *self.ranks[idx].get_or_insert_with(|| self.sel.rank(path));
+        if let Some(rank) = rank {
             if rank < self.best {
                 if let Some(t) = event_time(&value) {
                     self.best = rank;
@@ -105,15 +120,7 @@ impl RecordSink for EventSink<'_> {
             JsonValue::Str(s) => Value::Str(s),
             JsonValue::Json(s) => Value::Json(s),
         };
-        // `_time`, `_file` and `_line` are reserved for derived columns; fields of those
-        // names move aside to `_time#2` etc.
-        let name = match path {
-            TIME_COLUMN => "_time#2",
-            FILE_COLUMN => "_file#2",
-            LINE_COLUMN => "_line#2",
-            other => other,
-        };
-        self.b.set(name, v);
+        self.b.set_at(idx, name, v);
     }
 }
 
@@ -128,6 +135,7 @@ pub struct Worker<'a> {
     ranges: Vec<(usize, Range, u64, u64, u64)>,
     flushes: u64,
     repaired_buf: String,
+    ranks: Vec<Option<Option<u8>>>,
 }
 
 impl<'a> Worker<'a> {
@@ -143,6 +151,7 @@ impl<'a> Worker<'a> {
             ranges: Vec::new(),
             flushes: 0,
             repaired_buf: String::new(),
+            ranks: Vec::new(),
         }
     }
 
@@ -271,6 +280,7 @@ impl<'a> Worker<'a> {
         let mut sink = EventSink {
             b: &mut self.builder,
             sel: &self.shared.time,
+            ranks: &mut self.ranks,
             best: u8::MAX,
             time: None,
         };
@@ -295,6 +305,7 @@ impl<'a> Worker<'a> {
     /// Encode and write what the builder holds; hand back the batch.
     pub fn flush(&mut self) -> Result<Flushed> {
         let builder = std::mem::take(&mut self.builder);
+        self.ranks.clear();
         let rows = builder.rows();
         let segment = if rows > 0 {
             let (rows, cols) = builder.finish();

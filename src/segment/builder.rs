@@ -29,44 +29,93 @@ pub enum Value<'a> {
 }
 
 /// Interns strings of one column and hands out dense codes in first-seen order.
+///
+/// The strings live in one arena (no allocation per distinct string); the hash table holds
+/// (hash, code) pairs and compares against the arena.
 #[derive(Default)]
 pub struct Interner {
-    map: HashMap<Box<[u8]>, u32, ahash::RandomState>,
+    table: hashbrown::HashTable<(u64, u32)>,
+    /// End offset of each code's bytes in `arena`.
+    ends: Vec<usize>,
+    arena: Vec<u8>,
+    hasher: ahash::RandomState,
     bytes: usize,
 }
 
 impl Interner {
+    fn slice(&self, code: u32) -> &[u8] {
+        let i = code as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.arena[start..self.ends[i]]
+    }
+
     fn intern(&mut self, s: &[u8]) -> u32 {
-        if let Some(&code) = self.map.get(s) {
+        let h = self.hasher.hash_one(s);
+        let (arena, ends) = (&self.arena, &self.ends);
+        let slice = |c: u32| {
+            let i = c as usize;
+            let start = if i == 0 { 0 } else { ends[i - 1] };
+            &arena[start..ends[i]]
+        };
+        if let Some(&(_, code)) = self.table.find(h, |&(hh, c)| hh == h && slice(c) == s) {
             return code;
         }
-        let code = self.map.len() as u32;
+        let code = self.ends.len() as u32;
+        self.arena.extend_from_slice(s);
+        self.ends.push(self.arena.len());
         self.bytes += s.len();
-        self.map.insert(s.into(), code);
+        self.table.insert_unique(h, (h, code), |&(hh, _)| hh);
         code
     }
 
     /// Number of distinct strings.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.ends.len()
     }
 
     /// True when no string was interned.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.ends.is_empty()
     }
 
     /// Sorted distinct strings and the remapping old code -> sorted position.
-    pub fn into_sorted(self) -> (Vec<Box<[u8]>>, Vec<u32>) {
-        let mut items: Vec<(Box<[u8]>, u32)> = self.map.into_iter().collect();
-        items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut remap = vec![0u32; items.len()];
-        let mut out = Vec::with_capacity(items.len());
-        for (pos, (s, old)) in items.into_iter().enumerate() {
+    pub fn into_sorted(self) -> (SortedStrings, Vec<u32>) {
+        let mut order: Vec<u32> = (0..self.ends.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.slice(a).cmp(self.slice(b)));
+        let mut remap = vec![0u32; order.len()];
+        for (pos, &old) in order.iter().enumerate() {
             remap[old as usize] = pos as u32;
-            out.push(s);
         }
-        (out, remap)
+        (
+            SortedStrings {
+                interner: self,
+                order,
+            },
+            remap,
+        )
+    }
+}
+
+/// The distinct strings of a column in sorted order (borrowing the interner's arena).
+pub struct SortedStrings {
+    interner: Interner,
+    order: Vec<u32>,
+}
+
+impl SortedStrings {
+    /// Number of strings.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The strings in sorted order.
+    pub fn items(&self) -> Vec<&[u8]> {
+        self.order.iter().map(|&c| self.interner.slice(c)).collect()
     }
 }
 
@@ -314,7 +363,7 @@ impl ColumnBuilder {
             ColumnData::Bool(v) => v.len(),
             ColumnData::Int(v) | ColumnData::Time(v) => v.len() * 8,
             ColumnData::Float(v) => v.len() * 8,
-            ColumnData::Str { codes, dict } => codes.len() * 4 + dict.bytes + dict.len() * 40,
+            ColumnData::Str { codes, dict } => codes.len() * 4 + dict.bytes + dict.len() * 24,
         };
         data + self.valid.len() * 8
     }
@@ -399,7 +448,18 @@ impl SegmentBuilder {
     /// Set `name` in the current row. A key that already has a value in this row (a duplicate
     /// key in the JSON object) goes to `name#2`, `name#3`, ... so no value is lost.
     pub fn set(&mut self, name: &str, v: Value<'_>) {
-        let mut idx = self.column_index(name);
+        let idx = self.column_index(name);
+        self.set_at(idx, name, v);
+    }
+
+    /// The column index of `name` (created if new); stable until the builder is finished.
+    pub fn index_of(&mut self, name: &str) -> usize {
+        self.column_index(name)
+    }
+
+    /// Set column `idx` (which must be `index_of(name)`) in the current row.
+    pub fn set_at(&mut self, idx: usize, name: &str, v: Value<'_>) {
+        let mut idx = idx;
         if self.columns[idx].1.len > self.rows {
             idx = self.duplicate_index(name);
         }

@@ -216,8 +216,8 @@ fn encode_column(
     (cmeta, index)
 }
 
-fn encode_dict(out: &mut Out, sorted: &[Box<[u8]>]) -> Region {
-    let items: Vec<&[u8]> = sorted.iter().map(|s| &s[..]).collect();
+fn encode_dict(out: &mut Out, sorted: &crate::segment::builder::SortedStrings) -> Region {
+    let items: Vec<&[u8]> = sorted.items();
     let mut raw = Vec::new();
     strings::encode_dict(&items, &mut raw);
     let level = out.level.max(3);
