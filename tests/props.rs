@@ -21,6 +21,17 @@ proptest! {
     }
 
     #[test]
+    fn few_distinct_wide_ints_round_trip(pool in prop::collection::vec(any::<i64>(), 1..40), picks in prop::collection::vec(any::<usize>(), 0..3000)) {
+        let values: Vec<i64> = picks.iter().map(|p| pool[p % pool.len()]).collect();
+        let mut buf = Vec::new();
+        ints::encode_i64(&values, &mut buf);
+        let mut out = Vec::new();
+        let used = ints::decode_i64(&buf, values.len(), &mut out).expect("decode");
+        prop_assert_eq!(used, buf.len());
+        prop_assert_eq!(out, values);
+    }
+
+    #[test]
     fn sorted_times_round_trip_small(start in 1_600_000_000_000_000_000i64..1_800_000_000_000_000_000, steps in prop::collection::vec(0i64..5_000_000_000, 0..3000)) {
         let mut t = start;
         let values: Vec<i64> = steps.iter().map(|s| { t += s; t }).collect();

@@ -6,6 +6,9 @@
 //! * `ForBitpack`:   `[1] min:i64 width:u8 bits((v - min) as u64)`
 //! * `DeltaBitpack`: `[2] first:i64 base:u64 width:u8 bits(zigzag(v[i]-v[i-1]) - base)`
 //!   for i in 1..n (all subtraction wrapping)
+//! * `Dictionary`:   `[3] k:varint <k sorted distinct values as a nested Constant/FOR/Delta
+//!   encoding> width:u8 bits(index of v in the distinct values)`: for blocks with few distinct
+//!   values spread over a wide range (ASNs, status codes), chosen only when smaller
 //!
 //! and the codec-less lengths layout `base:u64 width:u8 bits(len - base)`.
 //! The value count `n` is not stored; the caller keeps it.
@@ -23,6 +26,7 @@ pub enum IntCodec {
     Constant = 0,
     ForBitpack = 1,
     DeltaBitpack = 2,
+    Dictionary = 3,
 }
 
 impl TryFrom<u8> for IntCodec {
@@ -34,6 +38,7 @@ impl TryFrom<u8> for IntCodec {
             0 => Ok(Self::Constant),
             1 => Ok(Self::ForBitpack),
             2 => Ok(Self::DeltaBitpack),
+            3 => Ok(Self::Dictionary),
             _ => Err(DecodeError::UnknownCodec {
                 offset: 0,
                 kind: "int",
@@ -101,17 +106,79 @@ fn pick(values: &[i64], s: &Stats) -> IntCodec {
     }
 }
 
+/// Bytes of the Constant/FOR/Delta encoding `pick` would choose for `values`.
+fn encoded_size(values: &[i64]) -> usize {
+    let s = stats(values);
+    match pick(values, &s) {
+        IntCodec::Constant => 9,
+        IntCodec::DeltaBitpack => 18 + packed_len(values.len().saturating_sub(1), delta_width(&s)),
+        _ => 10 + packed_len(values.len(), for_width(&s)),
+    }
+}
+
+/// Most distinct values a dictionary block may have.
+const MAX_DICT: usize = 4096;
+
+/// The sorted distinct values, if there are at most [`MAX_DICT`] of them.
+fn distinct(values: &[i64]) -> Option<Vec<i64>> {
+    let mut seen: std::collections::HashSet<i64> = std::collections::HashSet::with_capacity(256);
+    for &v in values {
+        if seen.insert(v) && seen.len() > MAX_DICT {
+            return None;
+        }
+    }
+    let mut d: Vec<i64> = seen.into_iter().collect();
+    d.sort_unstable();
+    Some(d)
+}
+
 /// Append the smallest encoding of `values` (id byte, params, bits).
 /// Empty input encodes as `Constant(0)`.
 pub fn encode_i64(values: &[i64], out: &mut Vec<u8>) {
     let s = stats(values);
     let codec = pick(values, &s);
+    if codec != IntCodec::Constant && values.len() >= 64 {
+        let best = match codec {
+            IntCodec::ForBitpack => packed_len(values.len(), for_width(&s)),
+            _ => packed_len(values.len() - 1, delta_width(&s)),
+        };
+        // A dictionary pays off when its index width is well below the chosen width.
+        if best > values.len() / 2 {
+            if let Some(d) = distinct(values) {
+                let iw = bits_needed(d.len().saturating_sub(1) as u64);
+                let dict_size = 12 + encoded_size(&d) + packed_len(values.len(), iw);
+                if dict_size < best {
+                    encode_dict(values, &d, iw, out);
+                    return;
+                }
+            }
+        }
+    }
     put_u8(out, codec as u8);
     match codec {
         IntCodec::Constant => put_i64_le(out, s.min),
-        IntCodec::ForBitpack => encode_for(values, &s, out),
+        IntCodec::ForBitpack | IntCodec::Dictionary => encode_for(values, &s, out),
         IntCodec::DeltaBitpack => encode_delta(values, &s, out),
     }
+}
+
+fn encode_dict(values: &[i64], dict: &[i64], width: u8, out: &mut Vec<u8>) {
+    put_u8(out, IntCodec::Dictionary as u8);
+    super::bytes::put_varint_u64(out, dict.len() as u64);
+    let s = stats(dict);
+    let inner = pick(dict, &s);
+    put_u8(out, inner as u8);
+    match inner {
+        IntCodec::Constant => put_i64_le(out, s.min),
+        IntCodec::DeltaBitpack => encode_delta(dict, &s, out),
+        _ => encode_for(dict, &s, out),
+    }
+    put_u8(out, width);
+    let idx: Vec<u64> = values
+        .iter()
+        .map(|v| dict.binary_search(v).unwrap_or(0) as u64)
+        .collect();
+    pack(&idx, width, out);
 }
 
 fn encode_for(values: &[i64], s: &Stats, out: &mut Vec<u8>) {
@@ -153,8 +220,59 @@ pub fn decode_i64(data: &[u8], n: usize, out: &mut Vec<i64>) -> Result<usize> {
             read_packed(&mut r, n, out, |u| base.wrapping_add(u as i64))?;
         }
         IntCodec::DeltaBitpack => decode_delta(&mut r, n, out)?,
+        IntCodec::Dictionary => decode_dict(&mut r, n, out)?,
     }
     Ok(r.pos())
+}
+
+fn decode_dict(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<i64>) -> Result<()> {
+    let at = r.pos();
+    let k = r.read_varint_u64()?;
+    if k == 0 || k > MAX_DICT as u64 {
+        return Err(DecodeError::Invalid {
+            offset: at,
+            what: "int dictionary size out of range",
+        });
+    }
+    let inner_at = r.pos();
+    let inner = IntCodec::try_from(r.read_u8()?).map_err(|e| e.offset_by(inner_at))?;
+    let mut dict = Vec::with_capacity(k as usize);
+    match inner {
+        IntCodec::Constant => {
+            let v = r.read_i64_le()?;
+            dict.extend(std::iter::repeat_n(v, k as usize));
+        }
+        IntCodec::ForBitpack => {
+            let base = r.read_i64_le()?;
+            read_packed(r, k as usize, &mut dict, |u| base.wrapping_add(u as i64))?;
+        }
+        IntCodec::DeltaBitpack => decode_delta(r, k as usize, &mut dict)?,
+        IntCodec::Dictionary => {
+            return Err(DecodeError::Invalid {
+                offset: inner_at,
+                what: "nested int dictionary",
+            })
+        }
+    }
+    let (width, bits, bits_at) = read_width_and_bits(r, n)?;
+    let mut bad = false;
+    let before = out.len();
+    unpack_map(bits, width, n, out, |u| match dict.get(u as usize) {
+        Some(&v) => v,
+        None => {
+            bad = true;
+            0
+        }
+    })
+    .map_err(|e| e.offset_by(bits_at))?;
+    if bad {
+        out.truncate(before);
+        return Err(DecodeError::Invalid {
+            offset: bits_at,
+            what: "int dictionary index out of range",
+        });
+    }
+    Ok(())
 }
 
 fn decode_delta(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<i64>) -> Result<()> {

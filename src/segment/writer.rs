@@ -347,6 +347,6 @@ fn build_index(
     Some(IndexMeta {
         column: name.to_string(),
         kind,
-        region: out.region(&blob, false),
+        region: out.region(&blob, true),
     })
 }
