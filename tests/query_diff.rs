@@ -539,3 +539,48 @@ fn unknown_fields_and_bad_filters_are_clear_errors() {
     assert!(e.contains("/nonexistent/map.csv"), "{e}");
     let _ = Path::new("x");
 }
+
+#[test]
+fn minute_index_counts_equal_the_scan() {
+    let f = fixture();
+    let rules = top_rules(&f);
+    let zones: Vec<Option<String>> = if Path::new("/usr/share/zoneinfo/Europe/Berlin").exists() {
+        vec![None, Some("Europe/Berlin".into()), Some("+05:30".into())]
+    } else {
+        vec![None, Some("+05:30".into())]
+    };
+    for key in ["Datetime:1h", "Datetime:1d", "Datetime:7m", "_time:15m"] {
+        for filter in [
+            None,
+            Some(format!("RuleID = {}", rules[3])),
+            Some("Action = block".to_string()),
+        ] {
+            for tz in &zones {
+                let req = PivotRequest {
+                    rows: vec![key.into()],
+                    // flatten_result reads five values.
+                    values: vec!["count".into(); 5],
+                    filters: filter.iter().cloned().collect(),
+                    from: Some("2024-06-03T05:17:00Z".into()),
+                    tz: tz.clone(),
+                    ..PivotRequest::default()
+                };
+                let fast = pivot(&f.dir, &req).expect("fast");
+                let scan = pivot(
+                    &f.dir,
+                    &PivotRequest {
+                        use_indexes: false,
+                        ..req.clone()
+                    },
+                )
+                .expect("scan");
+                assert!(fast.stats.time_index_segments > 0);
+                assert_eq!(
+                    flatten_result(&fast),
+                    flatten_result(&scan),
+                    "{key} {filter:?} {tz:?}"
+                );
+            }
+        }
+    }
+}

@@ -613,6 +613,11 @@ pub fn process_segment(
     if report.selected == 0 {
         return Ok(report);
     }
+    if let Some(partial) = minute_index_counts(plan, seg, &sel)? {
+        report.filter.time_index_used = true;
+        emit(partial)?;
+        return Ok(report);
+    }
     let keys: Vec<IdColumn> = plan
         .keys
         .iter()
@@ -629,6 +634,81 @@ pub fn process_segment(
         .collect::<Result<_>>()?;
     aggregate(plan, &sel, &keys, &inputs, emit)?;
     Ok(report)
+}
+
+/// Index-only aggregation: counts per time bucket straight from the per-minute time index
+/// (|minute bitmap ∩ selection|), without decoding `_time`. Taken when the only key is a bucket
+/// of the event time whose width is whole minutes, every value is a count, and every minute's
+/// zone offset is whole minutes; otherwise None (the general path runs).
+fn minute_index_counts(plan: &Plan, seg: &SegmentReader, sel: &Bits) -> Result<Option<Partial>> {
+    let minute = crate::index::MINUTE_NS;
+    let [key] = plan.keys.as_slice() else {
+        return Ok(None);
+    };
+    let KeyPart::Bucket {
+        src: TimeSource::Derived,
+        width_ns,
+    } = &key.part
+    else {
+        return Ok(None);
+    };
+    if !plan.use_indexes
+        || width_ns % minute != 0
+        || plan.values.iter().any(|v| v.func != AggFn::Count)
+    {
+        return Ok(None);
+    }
+    let Some(im) = seg
+        .meta()
+        .index(TIME_COLUMN, crate::segment::IndexKind::TimeMinutes)
+    else {
+        return Ok(None);
+    };
+    let bytes = seg.index_bytes(im)?;
+    let kb = crate::index::KeyedBitmaps::parse(&bytes)
+        .map_err(|e| Error::decode(seg.path(), im.region.offset, e))?;
+    let all = sel.count() == seg.meta().rows;
+    let sel_rb: roaring::RoaringBitmap = if all {
+        roaring::RoaringBitmap::new()
+    } else {
+        sel.iter().map(|r| r as u32).collect()
+    };
+    let mut counts: HashMap<i64, u64> = HashMap::new();
+    let mut timed = 0u64;
+    for pos in 0..kb.len() {
+        let t0 = kb.key(pos).saturating_mul(minute);
+        if plan.tz.offset_at(t0.div_euclid(1_000_000_000)) % 60 != 0 {
+            return Ok(None);
+        }
+        let bm = kb
+            .bitmap(pos)
+            .map_err(|e| Error::decode(seg.path(), im.region.offset, e))?;
+        let n = if all {
+            bm.len()
+        } else {
+            bm.intersection_len(&sel_rb)
+        };
+        if n > 0 {
+            *counts
+                .entry(tz::bucket_start(t0, *width_ns, &plan.tz))
+                .or_insert(0) += n;
+            timed += n;
+        }
+    }
+    let groups = |n: u64| {
+        std::iter::once(AggState::Count(n))
+            .chain(plan.values.iter().map(|_| AggState::Count(n)))
+            .collect::<Vec<_>>()
+    };
+    let mut out: Partial = counts
+        .into_iter()
+        .map(|(b, n)| (vec![KeyValue::Time(b)], groups(n)))
+        .collect();
+    let untimed = sel.count().saturating_sub(timed);
+    if untimed > 0 {
+        out.push((vec![KeyValue::Null], groups(untimed)));
+    }
+    Ok(Some(out))
 }
 
 type LocalTable = HashMap<Vec<u64>, (u64, Vec<LocalState>), ahash::RandomState>;
