@@ -126,8 +126,9 @@ impl Default for PivotRequest {
 
 /// A quarter of physical memory (or 1 GiB when unknown).
 pub fn default_memory_limit() -> u64 {
-    let total = std::fs::read_to_string("/proc/meminfo")
+    let total = crate::io::read_file(std::path::Path::new("/proc/meminfo"))
         .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
         .and_then(|m| {
             m.lines()
                 .find(|l| l.starts_with("MemTotal:"))
