@@ -32,7 +32,7 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
     let summary = summary?;
     let mut out = std::io::stdout().lock();
     if a.json {
-        serde_json::to_writer_pretty(&mut out, &summary)?;
+        serde_json::to_writer_pretty(&mut out, &summary).map_err(std::io::Error::from)?;
         writeln!(out)?;
     } else if !a.quiet {
         print_summary(&mut out, &summary)?;

@@ -13,7 +13,7 @@ pub fn run(a: InspectArgs) -> anyhow::Result<()> {
     let report = inspect(&dir, a.segment, a.verify)?;
     let mut out = std::io::stdout().lock();
     if a.json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
+        serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::from)?;
         writeln!(out)?;
     } else {
         print_report(&mut out, &report, a.verify)?;

@@ -61,8 +61,13 @@ pub fn thousands(n: u64) -> String {
 /// Is this error (somewhere in its chain) a closed pipe?
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        let io = c
+            .downcast_ref::<std::io::Error>()
+            .or(match c.downcast_ref::<logpivot::Error>() {
+                Some(logpivot::Error::Io { error, .. }) => Some(error),
+                _ => None,
+            });
+        io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
 
