@@ -245,3 +245,57 @@ fn help_has_examples() {
         assert!(out.contains("Examples:"), "{cmd} --help lacks examples");
     }
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().expect("tmp");
+    // Enough output (50k rows) to overflow the pipe buffer after the reader is gone.
+    let input = tmp.path().join("many.ndjson");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&input).expect("create"));
+    for i in 0..50_000 {
+        writeln!(f, r#"{{"n": {i}}}"#).expect("write");
+    }
+    drop(f);
+    let d = tmp.path().join("many");
+    ok(&logpivot(&[
+        "ingest",
+        "-q",
+        "--data",
+        d.to_str().expect("utf8"),
+        input.to_str().expect("utf8"),
+    ]));
+    for format in ["table", "csv", "json"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_logpivot"))
+            .args([
+                "pivot",
+                "--data",
+                d.to_str().expect("utf8"),
+                "--rows",
+                "n",
+                "--format",
+                format,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut first = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut first)
+            .expect("read");
+        // The reader is dropped here: the rest of the output hits a closed pipe.
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
