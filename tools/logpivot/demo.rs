@@ -120,7 +120,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             ],
         ),
         (
-            "6. one rule over time, answered from the bitmap index".into(),
+            "6. blocked WAF events by country (filters on dictionary codes)".into(),
             vec![
                 "--where".into(),
                 "Source = waf and Action = block".into(),
@@ -131,7 +131,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             ],
         ),
         (
-            "7. who hit hardest, with distinct IPs (the attack window stands out)".into(),
+            "7. blocked user agents, with their distinct client IPs".into(),
             vec![
                 "--rows".into(),
                 "ClientRequestUserAgent".into(),
