@@ -702,11 +702,15 @@ fn minute_index_counts(plan: &Plan, seg: &SegmentReader, sel: &Bits) -> Result<O
     };
     let mut out: Partial = counts
         .into_iter()
-        .map(|(b, n)| (vec![KeyValue::Time(b)], groups(n)))
+        .map(|(b, n)| {
+            let k = vec![KeyValue::Time(b)];
+            (key_hash(&k), k, groups(n))
+        })
         .collect();
     let untimed = sel.count().saturating_sub(timed);
     if untimed > 0 {
-        out.push((vec![KeyValue::Null], groups(untimed)));
+        let k = vec![KeyValue::Null];
+        out.push((key_hash(&k), k, groups(untimed)));
     }
     Ok(Some(out))
 }
@@ -807,8 +811,17 @@ fn aggregate(
     Ok(())
 }
 
-/// Partial groups of one morsel; keys are unique within it (decoders are injective).
-pub type Partial = Vec<(Vec<KeyValue>, Vec<AggState>)>;
+/// Partial groups of one morsel, each with the hash of its key (computed here, on the worker
+/// threads, and reused by the merge); keys are unique within a partial (decoders are injective).
+pub type Partial = Vec<(u64, Vec<KeyValue>, Vec<AggState>)>;
+
+/// The hash of a group key used by the merge (fixed seeds: stable within a process).
+pub fn key_hash(key: &[KeyValue]) -> u64 {
+    static STATE: std::sync::OnceLock<ahash::RandomState> = std::sync::OnceLock::new();
+    STATE
+        .get_or_init(|| ahash::RandomState::with_seeds(11, 22, 33, 44))
+        .hash_one(key)
+}
 
 fn globalize(
     plan: &Plan,
@@ -831,7 +844,7 @@ fn globalize(
                 .zip(inputs)
                 .map(|(s, i)| s.globalize(i, &plan.joins)),
         );
-        out.push((key, g));
+        out.push((key_hash(&key), key, g));
     }
     out
 }

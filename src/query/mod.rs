@@ -376,7 +376,8 @@ fn describe(plan: &Plan, req: &PivotRequest) -> Vec<String> {
 struct Aggregator<'a> {
     plan: &'a Plan,
     req: &'a PivotRequest,
-    groups: Groups,
+    /// Groups with their key hashes (from the workers), so growth never re-hashes keys.
+    groups: hashbrown::HashTable<(u64, Vec<value::KeyValue>, Vec<value::AggState>)>,
     bytes: usize,
     budget: usize,
     spill: Option<Spill>,
@@ -388,7 +389,7 @@ impl<'a> Aggregator<'a> {
         Aggregator {
             plan,
             req,
-            groups: Groups::default(),
+            groups: hashbrown::HashTable::new(),
             bytes: 0,
             // Leave room for partial tables in flight and the final merge of one partition.
             budget: (req.memory_limit as usize / 2).max(1 << 10),
@@ -406,22 +407,22 @@ impl<'a> Aggregator<'a> {
             return Err(Error::Interrupted);
         }
         let has_col = self.has_col();
-        for (k, s) in g {
+        for (h, k, s) in g {
             if has_col {
                 if let (Some(c), Some(value::AggState::Count(n))) = (k.last(), s.first()) {
                     *self.col_counts.entry(c.clone()).or_insert(0) += n;
                 }
             }
-            match self.groups.entry(k) {
-                std::collections::hash_map::Entry::Occupied(mut e) => {
-                    for (a, b) in e.get_mut().iter_mut().zip(s) {
+            match self.groups.find_mut(h, |e| e.0 == h && e.1 == k) {
+                Some(e) => {
+                    for (a, b) in e.2.iter_mut().zip(s) {
                         self.bytes += b.heap_bytes();
                         a.merge(b);
                     }
                 }
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    self.bytes += group_bytes(e.key(), &s);
-                    e.insert(s);
+                None => {
+                    self.bytes += group_bytes(&k, &s);
+                    self.groups.insert_unique(h, (h, k, s), |e| e.0);
                 }
             }
         }
@@ -441,7 +442,7 @@ impl<'a> Aggregator<'a> {
             )?);
         }
         if let Some(s) = self.spill.as_mut() {
-            s.write(&mut self.groups)?;
+            s.write(self.groups.drain().map(|(_, k, st)| (k, st)))?;
         }
         self.bytes = 0;
         Ok(())
@@ -452,10 +453,10 @@ impl<'a> Aggregator<'a> {
         match self.spill.take() {
             None => {
                 stats.groups = self.groups.len() as u64;
-                builder.add_groups(std::mem::take(&mut self.groups));
+                builder.add_groups(self.groups.drain().map(|(_, k, st)| (k, st)));
             }
             Some(mut sp) => {
-                sp.write(&mut self.groups)?;
+                sp.write(self.groups.drain().map(|(_, k, st)| (k, st)))?;
                 for p in 0..spill::PARTITIONS {
                     let g = sp.read_partition(p)?;
                     stats.groups += g.len() as u64;

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use super::exec::Plan;
 use super::plan::KeyPart;
-use super::spill::Groups;
 use super::tz::Tz;
 use super::value::{AggState, KeyValue};
 use super::{PivotRequest, QueryStats};
@@ -190,7 +189,8 @@ impl<'a> PivotBuilder<'a> {
     }
 
     /// Add a table of groups whose rows are complete (all of a row's groups are in it).
-    pub fn add_groups(&mut self, groups: Groups) {
+    pub fn add_groups(&mut self, groups: impl IntoIterator<Item = (Vec<KeyValue>, Vec<AggState>)>) {
+        let groups = groups.into_iter();
         if !self.has_col {
             for (k, states) in groups {
                 self.push_row(RowAcc {
@@ -204,7 +204,8 @@ impl<'a> PivotBuilder<'a> {
             return;
         }
         let n = self.plan.n_row_keys;
-        let mut acc: HashMap<Vec<KeyValue>, RowAcc, ahash::RandomState> = HashMap::default();
+        let mut acc: HashMap<Vec<KeyValue>, RowAcc, ahash::RandomState> =
+            HashMap::with_capacity_and_hasher(groups.size_hint().0, Default::default());
         for (mut k, states) in groups {
             let col = k.pop();
             let ci = match &col {

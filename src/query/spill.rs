@@ -78,9 +78,12 @@ impl Spill {
     }
 
     /// Write every group of `groups` to its partition and empty the table.
-    pub fn write(&mut self, groups: &mut Groups) -> Result<()> {
+    pub fn write(
+        &mut self,
+        groups: impl Iterator<Item = (Vec<KeyValue>, Vec<AggState>)>,
+    ) -> Result<()> {
         let mut bufs: Vec<(Vec<u8>, u32)> = (0..PARTITIONS).map(|_| (Vec::new(), 0)).collect();
-        for (k, states) in groups.drain() {
+        for (k, states) in groups {
             let p = self.partition(&k);
             let (buf, n) = &mut bufs[p];
             crate::codec::bytes::put_varint_u64(buf, k.len() as u64);
