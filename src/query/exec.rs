@@ -560,10 +560,10 @@ impl LocalState {
             LocalState::Min(m) => AggState::Min(m),
             LocalState::Max(m) => AggState::Max(m),
             LocalState::Distinct(s) => match input {
-                ValueInput::Ids(col) => {
-                    AggState::Distinct(s.into_iter().map(|id| col.decode(id, joins)).collect())
-                }
-                _ => AggState::Distinct(HashSet::new()),
+                ValueInput::Ids(col) => AggState::Distinct(Box::new(
+                    s.into_iter().map(|id| col.decode(id, joins)).collect(),
+                )),
+                _ => AggState::Distinct(Box::default()),
             },
         }
     }

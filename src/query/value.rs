@@ -60,11 +60,18 @@ impl KeyValue {
 #[derive(Clone, Debug, PartialEq)]
 pub enum AggState {
     Count(u64),
-    Sum { sum: f64, n: u64 },
+    Sum {
+        sum: f64,
+        n: u64,
+    },
     Min(Option<f64>),
     Max(Option<f64>),
-    Avg { sum: f64, n: u64 },
-    Distinct(HashSet<KeyValue>),
+    Avg {
+        sum: f64,
+        n: u64,
+    },
+    /// Boxed so the common states stay small (24 bytes).
+    Distinct(Box<HashSet<KeyValue>>),
 }
 
 impl AggState {
@@ -76,7 +83,7 @@ impl AggState {
             AggFn::Min => AggState::Min(None),
             AggFn::Max => AggState::Max(None),
             AggFn::Avg => AggState::Avg { sum: 0.0, n: 0 },
-            AggFn::CountDistinct => AggState::Distinct(HashSet::new()),
+            AggFn::CountDistinct => AggState::Distinct(Box::default()),
         }
     }
 
@@ -94,9 +101,9 @@ impl AggState {
             (AggState::Distinct(a), AggState::Distinct(b)) => {
                 if a.len() < b.len() {
                     let small = std::mem::replace(a, b);
-                    a.extend(small);
+                    a.extend(*small);
                 } else {
-                    a.extend(b);
+                    a.extend(*b);
                 }
             }
             _ => {}
@@ -228,7 +235,7 @@ pub fn put_state(out: &mut Vec<u8>, s: &AggState) {
         AggState::Distinct(set) => {
             b::put_u8(out, 5);
             b::put_varint_u64(out, set.len() as u64);
-            for k in set {
+            for k in set.iter() {
                 put_key(out, k);
             }
         }
@@ -269,7 +276,7 @@ pub fn get_state(r: &mut ByteReader<'_>) -> Result<AggState, DecodeError> {
             for _ in 0..n {
                 set.insert(get_key(r)?);
             }
-            AggState::Distinct(set)
+            AggState::Distinct(Box::new(set))
         }
         id => {
             return Err(DecodeError::UnknownCodec {
@@ -310,7 +317,7 @@ mod tests {
             AggState::Min(None),
             AggState::Max(Some(3.0)),
             AggState::Avg { sum: 4.0, n: 2 },
-            AggState::Distinct(keys.iter().cloned().collect()),
+            AggState::Distinct(Box::new(keys.iter().cloned().collect())),
         ];
         let mut buf = Vec::new();
         for k in &keys {
