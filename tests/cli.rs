@@ -146,6 +146,7 @@ fn errors_are_one_clear_line_and_leave_the_data_alone() {
             "nope.csv",
         ),
         (&["--rows", "Path", "--from", "last tuesday"], "--from"),
+        (&["--rows", "Path", "--sort", "RuleID"], "--sort"),
         (
             &[
                 "--rows",

@@ -42,8 +42,8 @@ pub struct IngestOptions {
     pub inputs: Vec<PathBuf>,
     /// The time field; None = automatic (`Datetime`, `timestamp`, `@timestamp`, `ts`, `time`).
     pub time_field: Option<String>,
-    /// Columns to build a value (rule-ID) index on; None = keep the data directory's setting
-    /// (`RuleID` for a new one).
+    /// Columns to add to the data directory's value (rule-ID) index list (`RuleID` for a new
+    /// one); None = keep the list.
     pub index_columns: Option<Vec<String>>,
     pub threads: usize,
     /// Make the first bad record fatal.
@@ -264,7 +264,12 @@ fn finish_summary(store: &StoreWriter, summary: &mut IngestSummary) {
 fn apply_settings(store: &mut StoreWriter, opts: &IngestOptions) -> Result<()> {
     let m = store.manifest_mut();
     if let Some(idx) = &opts.index_columns {
-        m.index_columns = idx.clone();
+        // Additive: a column indexed once stays indexed for later ingests into the directory.
+        for c in idx {
+            if !m.index_columns.contains(c) {
+                m.index_columns.push(c.clone());
+            }
+        }
     }
     if let Some(tf) = &opts.time_field {
         m.time_field = Some(tf.clone());

@@ -208,6 +208,14 @@ pub fn plan(req: &PivotRequest, schema: &Schema) -> Result<Plan> {
     if let Some(c) = &req.cols {
         keys.push(plan::resolve_key(c, schema, &joins)?);
     }
+    if let pivot::SortBy::Key(label) = &req.sort {
+        if !keys.iter().take(req.rows.len()).any(|k| &k.label == label) {
+            return Err(Error::invalid(format!(
+                "invalid --sort `{label}`: use `total` or one of the row keys ({})",
+                req.rows.join(", ")
+            )));
+        }
+    }
     let values = if req.values.is_empty() {
         vec![plan::resolve_value("count", schema, &joins)?]
     } else {

@@ -153,7 +153,8 @@ pub struct IngestArgs {
     /// Default: the first of Datetime, timestamp, @timestamp, ts, time that an event has.
     #[arg(long, value_name = "NAME")]
     pub time_field: Option<String>,
-    /// Columns to build a bitmap index on, comma-separated (default: RuleID).
+    /// Columns to build a bitmap index on, comma-separated; added to the data directory's list,
+    /// which starts as RuleID.
     #[arg(long, value_delimiter = ',', value_name = "FIELD,...")]
     pub index: Option<Vec<String>>,
     /// Parser threads (default: all cores).
