@@ -21,7 +21,7 @@ use crate::io::{spill_err, SpillDir};
 use super::value::{get_key, get_state, put_key, put_state, AggState, KeyValue};
 
 /// Number of hash partitions.
-pub const PARTITIONS: usize = 32;
+pub const PARTITIONS: usize = 256;
 
 /// A group table: key parts -> aggregate states.
 pub type Groups = HashMap<Vec<KeyValue>, Vec<AggState>, ahash::RandomState>;
@@ -106,7 +106,7 @@ impl Spill {
     }
 
     fn write_frame(&mut self, p: usize, raw: &[u8], n: u32) -> Result<()> {
-        let path = self.dir.path().join(format!("part-{p:02}.run"));
+        let path = self.dir.path().join(format!("part-{p:03}.run"));
         let compressed = zstd::bulk::compress(raw, 1).map_err(|e| spill_err(&path, &e))?;
         let total = self.bytes_written + compressed.len() as u64 + 20;
         if let Some(max) = self.max_bytes {
@@ -120,7 +120,7 @@ impl Spill {
             }
         }
         if self.files[p].is_none() {
-            self.files[p] = Some(self.dir.create_file(&format!("part-{p:02}.run"))?);
+            self.files[p] = Some(self.dir.create_file(&format!("part-{p:03}.run"))?);
         }
         let f = self.files[p]
             .as_mut()
@@ -143,7 +143,7 @@ impl Spill {
             return Ok(out);
         };
         drop(f);
-        let name = format!("part-{p:02}.run");
+        let name = format!("part-{p:03}.run");
         let path = self.dir.path().join(&name);
         let mut r = std::io::BufReader::new(self.dir.open_file(&name)?);
         let mut head = [0u8; 20];
