@@ -15,6 +15,10 @@ between the `<!-- ingest:begin -->` and `<!-- ingest:end -->` markers.
     python3 tools/bench/bench.py query  [same flags] [--spill-dir DIR] [--memory-limit SIZE]
                                         [--day D] [--queries 1,5,6] [--reingest]
     python3 tools/bench/bench.py all    [the flags of both]: ingest, then query
+    python3 tools/bench/bench.py scale  [--sizes 1000000,10000000,100000000] [--deadline HH:MM]
+                                        [query flags]: logpivot alone at growing N, ingest
+                                        streamed from loggen through a pipe, then the query set;
+                                        growth ratios, docs/scale.png (`<!-- scale:begin/end -->`)
 
 `query` runs 7 pivot queries (join+pivot, a day's time series, one rule, value counts, a
 high-cardinality top 100, the same under a memory budget that spills, distinct counts) with
@@ -1615,6 +1619,413 @@ def cmd_query(a) -> int:
     return 0
 
 
+# ============================================================================================
+# bench.py scale: logpivot alone at growing N (ingest from a pipe, then the query set)
+# ============================================================================================
+SCALE_QUERY_ORDER = (1, 2, 3, 4, 7, 5, 6)  # the cheap ones first: a deadline cuts the slow ones
+
+
+def measure_pipe(producer: list, consumer: list, producer_err: Path,
+                 timeout: Optional[float] = None) -> Measurement:
+    """`producer 2>producer_err | consumer` under bash (pipefail). Wall time is the harness's,
+    around the whole pipeline (the consumer cannot end before the producer); user/sys CPU and
+    peak RSS are the consumer's alone, from GNU time put around it inside the pipeline."""
+    with tempfile.NamedTemporaryFile(prefix="bench-time-pipe-", suffix=".txt") as tf:
+        timed = ([GNU_TIME, "-f", "%e %U %S %M", "-o", tf.name] if GNU_TIME else []) + [str(c) for c in consumer]
+        script = (f"set -o pipefail; {shlex.join(str(c) for c in producer)} "
+                  f"2>{shlex.quote(str(producer_err))} | {shlex.join(timed)}")
+        m = measure(["bash", "-c", script], timeout=timeout)
+        m.cmd = [script]
+        if GNU_TIME:
+            lines = [l for l in Path(tf.name).read_text(errors="replace").splitlines() if l.strip()]
+            try:
+                e, u, sy, mr = lines[-1].split()
+                m.user_s, m.sys_s, m.maxrss_kib = float(u), float(sy), int(mr)
+                m.stdout += f"\n{{\"consumer_wall_s\": {float(e)}}}\n"
+            except (IndexError, ValueError):
+                pass
+    return m
+
+
+def mem_available() -> Optional[int]:
+    try:
+        m = re.search(r"^MemAvailable:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.M)
+        return int(m.group(1)) * 1024 if m else None
+    except OSError:
+        return None
+
+
+def parse_deadline(text: Optional[str]) -> Optional[float]:
+    """--deadline: HH:MM (UTC, the next such time) or an ISO date-time -> epoch seconds."""
+    if not text:
+        return None
+    now = _dt.datetime.now(_dt.timezone.utc)
+    if re.fullmatch(r"\d{1,2}:\d{2}", text):
+        h, mi = map(int, text.split(":"))
+        t = now.replace(hour=h, minute=mi, second=0, microsecond=0)
+        if t <= now:
+            t += _dt.timedelta(days=1)
+        return t.timestamp()
+    t = _dt.datetime.fromisoformat(text)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=_dt.timezone.utc)
+    return t.timestamp()
+
+
+def scale_ingest(a, lp_bin: Path, loggen: Path, N: int, sdir: Path, lp_dir: Path, timeout) -> dict:
+    remove(lp_dir)
+    sdir.mkdir(parents=True, exist_ok=True)
+    rules_src = sdir / "rules-loggen.csv"
+    err = sdir / "loggen.stderr"
+    producer = [loggen, "--events", N, "--seed", a.seed, "--rules", rel(rules_src)]
+    consumer = [lp_bin, "ingest", "--quiet", "--data", rel(lp_dir), "-"]
+    shown = f"{shlex.join(map(str, producer))} | {shlex.join(map(str, consumer))}"
+    log(f"scale {N:,}: ingest: {shown}")
+    m = measure_pipe(producer, consumer, err, timeout=timeout)
+    gen = err.read_text(errors="replace") if err.exists() else ""
+    if not m.ok():
+        raise BenchError(f"scale ingest of {N} events failed: {m.brief_error()}\nloggen: {gen[-1000:]}")
+    mt = LOGGEN_SUMMARY.search(gen)
+    if not mt:
+        raise BenchError(f"cannot read loggen's summary line:\n{gen[-2000:]}")
+    r = run_quiet([lp_bin, "inspect", "--json", "--data", rel(lp_dir)])
+    if r.returncode != 0:
+        raise BenchError(f"logpivot inspect failed: {r.stderr.strip()[:500]}")
+    j = json.loads(r.stdout)
+    rows = j.get("rows")
+    if rows != N:
+        raise CountMismatch(f"scale ingest: logpivot holds {rows} rows, expected {N} (`{shown}`)")
+    in_bytes = int(mt.group(4))
+    res = {
+        "command": shown, "wall_s": m.wall_s, "consumer_wall_s": m.last_json().get("consumer_wall_s"),
+        "user_s": m.user_s, "sys_s": m.sys_s, "cpu_s": m.cpu_s, "rss_bytes": m.rss_bytes,
+        "input_bytes": in_bytes, "malformed": int(mt.group(3)), "rows": rows, "rejects": j.get("rejects"),
+        "segments": len(j.get("segments", [])), "segments_bytes": path_bytes(lp_dir / "segments"),
+        "dir_bytes": path_bytes(lp_dir), "mb_per_s": in_bytes / MB / m.wall_s, "events_per_s": N / m.wall_s,
+        "rules_src": rel(rules_src),
+    }
+    if res["rejects"] != res["malformed"]:
+        log(f"note: logpivot rejected {res['rejects']} lines, loggen says {res['malformed']} malformed")
+    log(f"scale {N:,}: ingest wall {m.wall_s:.1f}s cpu {m.cpu_s:.1f}s rss {m.rss_bytes / MB:.0f}MB "
+        f"segments {fmt_mb(res['segments_bytes'])} ({res['mb_per_s']:.0f} MB/s)")
+    return res
+
+
+def fmt_ratio(x):
+    return "-" if x is None else f"{x:.2f}x"
+
+
+def render_scale_md(rep: dict) -> str:
+    sizes = rep["sizes"]
+    L = []
+    done = [s for s in sizes if s.get("ingest")]
+    L.append(f"### Scale: logpivot from {fmt_int(done[0]['events']) if done else '-'} to "
+             f"{fmt_int(done[-1]['events']) if done else '-'} events (ingest from a pipe, then the query set)\n")
+    L.append(f"Measured {rep['date']} at logpivot commit `{rep['commit']}` (binaries in `{rep['bin_dir']}`, "
+             f"logpivot sha256 `{rep['lp_sha']}`) by `{rep['bench_command']}`; do not edit these numbers by hand. "
+             f"Machine: {rep['machine_text']}.\n")
+    L.append("logpivot only: DuckDB and Polars are not run at these sizes (see the ingest and query sections "
+             "for them at 1M). Each size is ingested from loggen's stdout through a pipe, with no input file, "
+             f"into a fresh data directory: `{rep['ingest_template']}`. Wall time is the whole pipeline's "
+             "(logpivot cannot finish before loggen, which shares the cores); CPU and peak RSS are the "
+             f"logpivot process's alone ({rep['rusage_source']} inside the pipeline). MB/s is loggen's output "
+             "(10^6 bytes) over the wall time; on disk is the data directory's `segments/`. Every ingest is "
+             "checked: `logpivot inspect --json` `rows` equals N. "
+             f"The queries are `bench.py query`'s logpivot commands (query 6 with `--memory-limit "
+             f"{rep['memory_limit']} --spill-dir {rep['spill_dir']}`), warm page cache, median of "
+             f"{rep['runs']} run(s); query 3 filters RuleID `{rep['rule']}` at every size. "
+             "Spill is from `--explain`'s `-- spilled N runs` line. logpivot reads segments through mmap, so a "
+             "query's peak RSS includes the file-backed segment pages it touched (page cache, reclaimable), "
+             "not only its heap: a full scan's RSS grows with the data even when its working set does not.\n")
+    if rep.get("status"):
+        L.append(f"**{rep['status']}**\n")
+    for s in sizes:
+        N = s["events"]
+        ing = s.get("ingest")
+        L.append(f"#### {fmt_int(N)} events\n")
+        if not ing:
+            L.append(f"Not measured: {s.get('skipped', 'not reached')}.\n")
+            continue
+        L.append("| ingest | wall s | MB/s | events/s | CPU s (user+sys) | peak RSS MB | on disk (segments/) | input NDJSON |")
+        L.append("|---|---|---|---|---|---|---|---|")
+        L.append(f"| logpivot ingest - | {fmt_s(ing['wall_s'])} | {ing['mb_per_s']:.0f} | {fmt_int(ing['events_per_s'])} | "
+                 f"{fmt_s(ing['cpu_s'])} | {ing['rss_bytes'] / MB:.0f} | {fmt_mb(ing['segments_bytes'])} | "
+                 f"{fmt_mb(ing['input_bytes'])} |")
+        L.append("")
+        L.append("| query | wall s (median) | CPU s | peak RSS MB | spill | rows out |")
+        L.append("|---|---|---|---|---|---|")
+        for q in s.get("queries", []):
+            if q.get("skipped"):
+                L.append(f"| {q['title']} | skipped: {q['skipped']} | - | - | - | - |")
+            elif q.get("failed"):
+                L.append(f"| {q['title']} | FAILED: {q['failed']} | - | - | - | - |")
+            else:
+                L.append(f"| {q['title']} | {fmt_s(q['wall_s'])} | {fmt_s(q['cpu_s'])} | {q['rss_bytes'] / MB:.0f} | "
+                         f"{q['spill']} | {fmt_int(q['rows'])} |")
+        L.append("")
+    if len(done) >= 2:
+        pairs = list(zip(done, done[1:]))
+        def short(n):
+            for div, suf in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
+                if n >= div and n % div == 0:
+                    return f"{n // div}{suf}"
+            return fmt_int(n)
+        hdr = " | ".join(f"{short(b['events'])} / {short(a_['events'])}" for a_, b in pairs)
+        L.append("#### Growth\n")
+        L.append(f"Ratio of each figure to the one at the size before. Time and disk: linear or better when the ratio "
+                 f"is at most 1.05x the growth in N (10.5 per 10x); peak RSS: flat when within 1.5x.\n")
+        L.append(f"| figure | {hdr} | verdict |")
+        L.append("|---|" + "---|" * len(pairs) + "---|")
+
+        def row(label, get, kind):
+            rs, verdicts = [], []
+            for a_, b in pairs:
+                x, y = get(a_), get(b)
+                if x is None or y is None or x <= 0:
+                    rs.append(None)
+                    continue
+                r = y / x
+                rs.append(r)
+                g = b["events"] / a_["events"]
+                if kind == "time":
+                    verdicts.append("linear or better" if r <= 1.05 * g else "superlinear")
+                else:
+                    verdicts.append("flat" if r <= 1.5 else "grows")
+            if not verdicts:
+                v = "-"
+            elif kind == "time":
+                v = "linear or better" if all(x == "linear or better" for x in verdicts) else \
+                    "SUPERLINEAR (" + ", ".join(verdicts) + ")"
+            else:
+                v = "flat" if all(x == "flat" for x in verdicts) else "GROWS with N (" + ", ".join(verdicts) + ")"
+            L.append(f"| {label} | " + " | ".join(fmt_ratio(r) for r in rs) + f" | {v} |")
+
+        def qget(num, k):
+            def f(s):
+                for q in s.get("queries", []):
+                    if q["num"] == num and not q.get("skipped") and not q.get("failed"):
+                        return q[k]
+                return None
+            return f
+
+        row("ingest wall time", lambda s: s["ingest"]["wall_s"], "time")
+        titles = {q["num"]: q["title"] for s in done for q in s.get("queries", [])}
+        for num in sorted(titles):
+            row(f"query {titles[num]}: wall time", qget(num, "wall_s"), "time")
+        row("on disk (segments/)", lambda s: s["ingest"]["segments_bytes"], "time")
+        row("ingest peak RSS", lambda s: s["ingest"]["rss_bytes"], "rss")
+        for num in sorted(titles):
+            row(f"query {titles[num]}: peak RSS", qget(num, "rss_bytes"), "rss")
+        L.append("")
+    if rep.get("plot"):
+        L.append("![scale](scale.png)\n")
+    for n in rep.get("notes", []):
+        L.append(f"- {n}")
+    return "\n".join(L).rstrip() + "\n"
+
+
+SCALE_PLOT = r'''
+import json, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+rep = json.load(open(sys.argv[1]))
+sizes = [s for s in rep["sizes"] if s.get("ingest")]
+N = [s["events"] for s in sizes]
+fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 5.2))
+a1.plot(N, [s["ingest"]["wall_s"] for s in sizes], "o-", lw=2.5, color="black", label="ingest (pipe)")
+titles = {}
+for s in sizes:
+    for q in s.get("queries", []):
+        titles[q["num"]] = q["title"]
+def series(num, k):
+    xs, ys = [], []
+    for s in sizes:
+        for q in s.get("queries", []):
+            if q["num"] == num and q.get(k) is not None and not q.get("skipped") and not q.get("failed"):
+                xs.append(s["events"]); ys.append(max(q[k], 1e-3))
+    return xs, ys
+for num in sorted(titles):
+    xs, ys = series(num, "wall_s")
+    if xs:
+        a1.plot(xs, ys, "o--", label="query " + titles[num])
+if len(N) >= 1:
+    ref = sizes[0]["ingest"]["wall_s"]
+    a1.plot(N, [ref * n / N[0] for n in N], ":", color="grey", label="linear from first ingest")
+a1.set_xscale("log"); a1.set_yscale("log"); a1.set_xlabel("events (N)"); a1.set_ylabel("wall time, s")
+a1.set_title("logpivot: time vs N (log-log)"); a1.grid(True, which="both", alpha=0.3); a1.legend(fontsize=7)
+a2.plot(N, [s["ingest"]["rss_bytes"] / 1e6 for s in sizes], "o-", lw=2.5, color="black", label="ingest")
+for num in sorted(titles):
+    xs, ys = series(num, "rss_bytes")
+    if xs:
+        a2.plot(xs, [y / 1e6 for y in ys], "o--", label="query " + titles[num])
+a2.set_xscale("log"); a2.set_yscale("log"); a2.set_xlabel("events (N)"); a2.set_ylabel("peak RSS, MB")
+a2.set_title("logpivot: peak RSS vs N"); a2.grid(True, which="both", alpha=0.3); a2.legend(fontsize=7)
+fig.suptitle("bench.py scale (" + rep["date"] + ", commit " + rep["commit"] + ")", fontsize=9)
+fig.tight_layout()
+fig.savefig(sys.argv[2], dpi=110)
+'''
+
+
+def scale_plot(out: Path, json_path: Path, png: Path) -> bool:
+    py = out / "venv" / "bin" / "python"
+    try:
+        if not py.exists():
+            ensure_venv(out, False)
+        if run_quiet([py, "-c", "import matplotlib"]).returncode != 0:
+            log("installing matplotlib into the bench venv")
+            r = run_quiet([py, "-m", "pip", "install", "--quiet", "matplotlib"])
+            if r.returncode != 0:
+                log(f"pip install matplotlib failed: {r.stderr.strip()[-500:]}")
+                return False
+        r = run_quiet([py, "-c", SCALE_PLOT, json_path, png])
+        if r.returncode != 0:
+            log(f"plot failed: {r.stderr.strip()[-1500:]}")
+            return False
+        log(f"wrote {rel(png)}")
+        return True
+    except Exception as e:  # a plot is not worth losing the numbers for
+        log(f"plot failed: {e}")
+        return False
+
+
+def cmd_scale(a) -> int:
+    out = a.out
+    out.mkdir(parents=True, exist_ok=True)
+    bin_dir = a.bin
+    for b in ("logpivot", "loggen"):
+        if not os.access(bin_dir / b, os.X_OK):
+            raise BenchError(f"{bin_dir / b} is missing or not executable (--bin DIR)")
+    lp_bin, loggen = bin_dir / "logpivot", bin_dir / "loggen"
+    sizes = [int(x.replace("_", "")) for x in a.sizes.split(",") if x.strip()]
+    deadline = parse_deadline(a.deadline)
+    spill_dir = a.spill_dir or (out / "spill")
+    runs = a.runs
+    date = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    mi = machine_info()
+    bench_cmd = "python3 tools/bench/bench.py scale " + shlex.join(
+        [f"--sizes={','.join(map(str, sizes))}", f"--seed={a.seed}", f"--runs={runs}",
+         f"--memory-limit={a.memory_limit}"] + ([f"--deadline={a.deadline}"] if a.deadline else []))
+    rep = {
+        "benchmark": "scale", "date": date, "commit": git_commit(), "bench_command": bench_cmd,
+        "argv": sys.argv, "bin_dir": str(bin_dir), "lp_sha": sha256_short(lp_bin),
+        "loggen_sha": sha256_short(loggen), "rusage_source": RUSAGE_SOURCE, "runs": runs,
+        "machine": mi, "machine_text": ", ".join(f"{k} {v}" for k, v in mi.items() if not isinstance(v, (dict, list))),
+        "memory_limit": a.memory_limit, "spill_dir": rel(spill_dir), "rule": None,
+        "ingest_template": f"loggen --events N --seed {a.seed} | logpivot ingest --quiet --data "
+                           f"{rel(out)}/scale-N -",
+        "sizes": [{"events": n} for n in sizes], "notes": [], "status": None, "plot": False,
+    }
+    tag = "-".join(map(str, sizes))
+    json_path, md_path = out / f"scale-{tag}.json", out / f"scale-{tag}.md"
+    png = DOCS.parent / "scale.png"
+
+    def left():
+        return None if deadline is None else deadline - time.time()
+
+    def tmo():
+        l = left()
+        return a.timeout if l is None else max(1.0, min(a.timeout, l))
+
+    def write(final: bool):
+        rep["loadavg_end"] = loadavg()
+        measured = [s for s in rep["sizes"] if s.get("ingest")]
+        if not final:
+            rep["status"] = "Partial: the run is still going; sizes below without figures are not done yet."
+        json_path.write_text(json.dumps(rep, indent=2, default=str) + "\n")
+        if a.update_docs and len(measured) >= 1:
+            rep["plot"] = scale_plot(out, json_path, png)
+        md = render_scale_md(rep)
+        md_path.write_text(md)
+        json_path.write_text(json.dumps(dict(rep, markdown=md), indent=2, default=str) + "\n")
+        if a.update_docs:
+            update_docs("scale", md)
+        return md
+
+    prev = prev2 = None  # the sizes before: their figures extrapolate this one's (deadline, memory)
+    rule = None
+    for s in rep["sizes"]:
+        N = s["events"]
+        lp_dir = out / f"scale-{N}"
+        sdir = out / f"scale-work-{N}"
+        if prev and left() is not None:
+            est = prev["ingest"]["wall_s"] * N / prev["events"] * 1.1
+            if est > left():
+                s["skipped"] = (f"the ingest would take ~{est / 60:.0f} min (10x the size before, +10%) "
+                                f"and only {max(0, left()) / 60:.0f} min were left before --deadline {a.deadline}")
+                log(f"scale {N:,}: skipped: {s['skipped']}")
+                rep["notes"].append(f"{fmt_int(N)} events skipped: {s['skipped']}.")
+                continue
+        s["ingest"] = scale_ingest(a, lp_bin, loggen, N, sdir, lp_dir, tmo())
+        s["queries"] = []
+        write(False)
+        # The rule map loggen wrote beside the stream, copied as rules.csv (keys rules.category).
+        rules = sdir / "rules.csv"
+        shutil.copyfile(REPO / s["ingest"]["rules_src"], rules)
+        if rule is None:
+            rule = pick_rule(lp_bin, lp_dir)
+            rep["rule"] = f"{rule['id']} (rank {rule['rank']} at {fmt_int(N)} events)"
+            log(f"query 3 uses RuleID {rule['id']} at every size")
+        queries = {q.num: q for q in build_queries(rules, a.day, rule["id"], a.memory_limit, spill_dir)}
+        want = [n for n in SCALE_QUERY_ORDER if n in queries]
+        if a.queries:
+            keep = {int(x) for x in a.queries.split(",") if x.strip()}
+            want = [n for n in want if n in keep]
+        ctx = {"lp_bin": lp_bin, "lp_dir": lp_dir, "db": None, "pq": None, "py": None, "versions": {},
+               "threads": None, "qdir": sdir, "spill_dir": spill_dir, "rules": rules}
+        for num in want:
+            q = queries[num]
+            entry = {"num": num, "title": q.title.split(". ", 1)[-1] if False else q.title}
+            pq_ = next((x for x in (prev or {}).get("queries", []) if x["num"] == num and x.get("wall_s")), None)
+            if pq_ and left() is not None:
+                est = pq_["wall_s"] * runs * N / prev["events"] * 1.2
+                if est > left():
+                    entry["skipped"] = (f"~{est / 60:.0f} min expected, {max(0, left()) / 60:.0f} min left "
+                                        f"before --deadline {a.deadline}")
+                    log(f"scale {N:,}: {q.title}: skipped: {entry['skipped']}")
+                    rep["notes"].append(f"{fmt_int(N)} events, query {q.title}: skipped ({entry['skipped']}).")
+                    s["queries"].append(entry)
+                    continue
+            # Memory guard: a query whose peak RSS, grown as it grew between the two sizes before
+            # (or with N when there is one size before), would pass 80% of MemAvailable is skipped
+            # rather than run into the OOM killer of a machine without swap.
+            if pq_ and pq_.get("rss_bytes"):
+                pp = next((x for x in (prev2 or {}).get("queries", [])
+                           if x["num"] == num and x.get("rss_bytes")), None)
+                growth = max(1.0, pq_["rss_bytes"] / pp["rss_bytes"]) if pp else N / prev["events"]
+                est_rss, avail = pq_["rss_bytes"] * growth, mem_available()
+                if avail and est_rss > 0.8 * avail:
+                    entry["skipped"] = (f"peak RSS expected ~{est_rss / 1e9:.0f} GB ({pq_['rss_bytes'] / MB:.0f} MB "
+                                        f"at {fmt_int(prev['events'])} x {growth:.1f}), over 80% of the "
+                                        f"{avail / 1e9:.0f} GB available")
+                    log(f"scale {N:,}: {q.title}: skipped: {entry['skipped']}")
+                    rep["notes"].append(f"{fmt_int(N)} events, query {q.title}: skipped ({entry['skipped']}).")
+                    s["queries"].append(entry)
+                    continue
+            step = query_steps(q, ctx)[0]
+            r = run_step(step, runs, "warm", tmo())
+            entry["command"] = r.cmd
+            if r.failed:
+                entry["failed"] = r.failed
+                rep["notes"].append(f"{fmt_int(N)} events, query {q.title}: FAILED ({r.failed}): `{r.cmd}`")
+            else:
+                sm = r.summary()
+                entry.update(wall_s=sm["wall_s_median"], wall_min=sm["wall_s_min"], wall_max=sm["wall_s_max"],
+                             cpu_s=sm["cpu_s_median"], rss_bytes=sm["peak_rss_bytes_median"], rows=r.rows,
+                             spill=fmt_spill(r), explain=r.runs[-1]["check"].get("explain"),
+                             spill_dir_left=r.runs[-1]["check"].get("spill_dir_left"))
+            s["queries"].append(entry)
+            write(False)
+        s["queries"].sort(key=lambda e: e["num"])
+        prev2, prev = prev, s
+        write(False)
+    rep["status"] = None
+    md = write(True)
+    print(md)
+    log(f"wrote {rel(md_path)} and {rel(json_path)}")
+    return 0
+
+
 def cmd_all(a) -> int:
     """ingest, then query on what ingest left (the query part runs warm unless --query-cache)."""
     rc = cmd_ingest(a)
@@ -1674,6 +2085,16 @@ def main(argv=None) -> int:
     s.add_argument("--query-cache", choices=("auto", "cold", "warm"), default="warm",
                    help="cache mode of the query part (default warm; --cache is the ingest part's)")
     s.set_defaults(fn=cmd_all)
+
+    s = sub.add_parser("scale", help="logpivot alone at growing N: ingest from a pipe, then the query set")
+    common(s, cache_default="warm")
+    query_opts(s)
+    s.set_defaults(fn=cmd_scale, runs=1, memory_limit="512MiB")
+    s.add_argument("--sizes", default="1000000,10000000,100000000",
+                   help="comma-separated event counts (default 1000000,10000000,100000000)")
+    s.add_argument("--deadline", default=None,
+                   help="HH:MM UTC (or ISO date-time): skip a size or query whose time, extrapolated "
+                        "from the size before, would run past it")
 
     a = p.parse_args(argv)
     if a.runs < 1 or a.events < 1:
