@@ -53,6 +53,19 @@ impl MappedFile {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Drop this process's resident pages of the mapping. They stay in the page cache and are
+    /// faulted back in on the next access, so a query that scans many segments does not grow
+    /// its RSS by the size of everything it has read.
+    pub fn release_pages(&self) {
+        if let Some(m) = &self.map {
+            // SAFETY: the mapping is a read-only shared mapping of a file that is never modified
+            // (see `open`). MADV_DONTNEED only removes this process's page-table entries; the
+            // next access re-reads the same bytes from the page cache or the file, so no
+            // reference into the map sees different data and nothing is lost.
+            let _ = unsafe { m.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
+    }
 }
 
 /// Create a directory and its parents.

@@ -306,6 +306,7 @@ pub fn run(
                 let mut emit =
                     |g: exec::Partial| tx.send(Ok(Msg::Groups(g))).map_err(|_| Error::Interrupted);
                 let r = process_segment(plan, schema, seg, &mut emit);
+                seg.release_pages();
                 let stop = r.is_err();
                 if tx.send(r.map(Msg::Done)).is_err() || stop {
                     break;

@@ -219,6 +219,11 @@ impl SegmentReader {
         self.file.path()
     }
 
+    /// Release the resident pages of the mapping (after a scan of this segment).
+    pub fn release_pages(&self) {
+        self.file.release_pages();
+    }
+
     /// Size of the file in bytes.
     pub fn file_len(&self) -> u64 {
         self.file.bytes().len() as u64
