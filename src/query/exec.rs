@@ -233,32 +233,39 @@ fn times(seg: &SegmentReader, src: &TimeSource, sel: &Bits) -> Result<Vec<Option
         TimeSource::Column(c) => c.as_str(),
     };
     let col = column_ids(seg, name, false, sel)?;
-    let per_code: Option<Vec<Option<i64>>> = match &col.decoder {
+    Ok(map_rows(&col, time::parse_time_str, |id| {
+        match &col.decoder {
+            Decoder::Time => Some(id as i64),
+            Decoder::Int { .. } => time::from_epoch_int(id as i64),
+            Decoder::Float { .. } => time::from_epoch_f64(f64::from_bits(id)),
+            _ => None,
+        }
+    }))
+}
+
+/// Map each row's id to a value: dictionary entries through `from_text`, once per entry (not
+/// per row); other ids through `other`. Null ids map to None.
+fn map_rows<T: Copy>(
+    col: &IdColumn,
+    from_text: impl Fn(&str) -> Option<T>,
+    other: impl Fn(u64) -> Option<T>,
+) -> Vec<Option<T>> {
+    let per_code: Option<Vec<Option<T>>> = match &col.decoder {
         Decoder::Dict(d) => Some(
             d.iter()
-                .map(|s| time::parse_time_str(&String::from_utf8_lossy(s)))
+                .map(|s| from_text(&String::from_utf8_lossy(s)))
                 .collect(),
         ),
         _ => None,
     };
-    Ok(col
-        .ids
+    col.ids
         .iter()
-        .map(|&id| {
-            if id == NULL_ID {
-                return None;
-            }
-            match &col.decoder {
-                Decoder::Time => Some(id as i64),
-                Decoder::Int { .. } => time::from_epoch_int(id as i64),
-                Decoder::Float { .. } => time::from_epoch_f64(f64::from_bits(id)),
-                Decoder::Dict(_) => per_code
-                    .as_ref()
-                    .and_then(|p| p.get(id as usize).copied().flatten()),
-                _ => None,
-            }
+        .map(|&id| match (&per_code, id) {
+            (_, NULL_ID) => None,
+            (Some(p), id) => p.get(id as usize).copied().flatten(),
+            (None, id) => other(id),
         })
-        .collect())
+        .collect()
 }
 
 fn time_ids(
@@ -462,38 +469,21 @@ fn numbers(
     sel: &Bits,
 ) -> Result<Vec<Option<f64>>> {
     let col = key_ids(seg, part, plan, sel)?;
-    let per_code: Option<Vec<Option<f64>>> = match &col.decoder {
-        Decoder::Dict(d) => Some(
-            d.iter()
-                .map(|s| String::from_utf8_lossy(s).trim().parse::<f64>().ok())
-                .collect(),
-        ),
-        _ => None,
-    };
-    Ok(col
-        .ids
-        .iter()
-        .map(|&id| {
-            if id == NULL_ID {
-                return None;
-            }
-            match &col.decoder {
-                Decoder::Dict(_) => per_code
-                    .as_ref()
-                    .and_then(|p| p.get(id as usize).copied().flatten()),
-                Decoder::Int { .. } | Decoder::SmallInt | Decoder::Time => Some(id as i64 as f64),
-                Decoder::Float { .. } => Some(f64::from_bits(id)),
-                Decoder::Bool { .. } => Some(id as f64),
-                Decoder::Joined { .. } | Decoder::Texts(_) => {
-                    match col.decoder.decode(id, &plan.joins) {
-                        KeyValue::Str(s) => s.trim().parse().ok(),
-                        _ => None,
-                    }
-                }
-                Decoder::Null => None,
-            }
-        })
-        .collect())
+    Ok(map_rows(
+        &col,
+        |t| t.trim().parse::<f64>().ok(),
+        |id| match &col.decoder {
+            Decoder::Int { .. } | Decoder::SmallInt | Decoder::Time => Some(id as i64 as f64),
+            Decoder::Float { .. } => Some(f64::from_bits(id)),
+            Decoder::Bool { .. } => Some(id as f64),
+            Decoder::Joined { .. } | Decoder::Texts(_) => match col.decoder.decode(id, &plan.joins)
+            {
+                KeyValue::Str(s) => s.trim().parse().ok(),
+                _ => None,
+            },
+            Decoder::Null | Decoder::Dict(_) => None,
+        },
+    ))
 }
 
 /// Inputs of one value spec within a segment.
