@@ -183,8 +183,12 @@ fn fnv64(data: &[u8]) -> u64 {
 
 /// Identity of an input file: a hash of its first 64 KiB and their length.
 pub fn fingerprint(path: &Path) -> Result<String> {
-    let prefix = io::read_prefix(path)?;
-    Ok(format!("{:016x}-{}", fnv64(&prefix), prefix.len()))
+    Ok(fingerprint_of(&io::read_prefix(path)?))
+}
+
+/// The fingerprint of an input's first raw bytes (see [`fingerprint`]).
+fn fingerprint_of(prefix: &[u8]) -> String {
+    format!("{:016x}-{}", fnv64(prefix), prefix.len())
 }
 
 /// Decompressed first bytes of an input, to detect its shape.
@@ -293,10 +297,16 @@ fn plan_inputs(
     for path in files {
         let display = path.display().to_string();
         let stdin = path.as_os_str() == "-";
+        // The first raw bytes give both the identity and the compression.
+        let prefix = if stdin {
+            Vec::new()
+        } else {
+            io::read_prefix(&path)?
+        };
         let (fp, raw_size) = if stdin {
             (format!("stdin-{}-{}", std::process::id(), now_nanos()), 0)
         } else {
-            (fingerprint(&path)?, io::file_len(&path)?)
+            (fingerprint_of(&prefix), io::file_len(&path)?)
         };
         if !seen.insert(fp.clone()) {
             summary.skipped.push((
@@ -330,11 +340,7 @@ fn plan_inputs(
                 e.committed.clone()
             }
             None => {
-                let compression = if stdin {
-                    io::Compression::None
-                } else {
-                    io::Compression::detect(&io::read_prefix(&path)?)
-                };
+                let compression = io::Compression::detect(&prefix);
                 store.manifest_mut().inputs.push(InputEntry {
                     path: display.clone(),
                     fingerprint: fp.clone(),
