@@ -10,6 +10,8 @@
 //! - [`segment`]: column builders, the segment writer and the validating reader;
 //! - [`store`]: the data directory, manifest, writer lock and commit protocol;
 //! - [`ingest`]: the parallel pipeline from JSON inputs to committed segments;
+//! - [`query`]: filters, enrichment joins and pivot tables within a memory budget (spill);
+//! - [`stats`]: contrast of a suspect set with a baseline, and per-event scoring;
 //! - [`synth`]: a deterministic generator of Cloudflare firewall events for demos and benches.
 
 pub mod codec;
@@ -20,6 +22,7 @@ pub mod io;
 pub mod json;
 pub mod query;
 pub mod segment;
+pub mod stats;
 pub mod store;
 pub mod synth;
 

@@ -37,9 +37,23 @@ pub struct Plan {
     pub joins: Vec<Join>,
     pub tz: Tz,
     pub use_indexes: bool,
+    /// Grouping sets (indexes into `keys`): when not empty, every selected event is counted
+    /// once per set, under the key `[Int(set index), the set's values..., Null padding]`,
+    /// so one scan serves several group-bys (contrast counts every field in one pass).
+    /// Empty: the usual single grouping by all keys.
+    pub grouping_sets: Vec<Vec<usize>>,
 }
 
 impl Plan {
+    /// Width of an emitted group key.
+    pub fn key_width(&self) -> usize {
+        if self.grouping_sets.is_empty() {
+            self.keys.len()
+        } else {
+            1 + self.grouping_sets.iter().map(Vec::len).max().unwrap_or(0)
+        }
+    }
+
     /// The state vector of a new group: a hidden event count, then each value.
     pub fn new_states(&self) -> Vec<AggState> {
         std::iter::once(AggState::Count(0))
@@ -458,6 +472,9 @@ fn key_ids(seg: &SegmentReader, part: &KeyPart, plan: &Plan, sel: &Bits) -> Resu
             prefix,
             suffix,
         } => extract_ids(seg, name, prefix, suffix, sel, &plan.joins),
+        KeyPart::Flag(_) => Err(Error::invalid(
+            "a filter flag is a value input, not a group key",
+        )),
     }
 }
 
@@ -491,6 +508,8 @@ enum ValueInput {
     None,
     Ids(IdColumn),
     Numbers(Vec<Option<f64>>),
+    /// Rows matching a [`KeyPart::Flag`] expression.
+    Flag(Bits),
 }
 
 /// Local (segment) aggregate state.
@@ -517,6 +536,7 @@ impl LocalState {
 
     fn update(&mut self, input: &ValueInput, row: usize) {
         match (self, input) {
+            (LocalState::Count(c), ValueInput::Flag(b)) => *c += u64::from(b.get(row)),
             (LocalState::Count(c), _) => *c += 1,
             (LocalState::Distinct(s), ValueInput::Ids(col)) => {
                 for &id in col.values_of(row) {
@@ -559,19 +579,16 @@ impl LocalState {
     }
 }
 
-/// Process one segment, handing partial group tables to `emit`.
-pub fn process_segment(
+/// The rows of one segment a plan selects (time range, then filter), or None when the
+/// segment's time range or the filter leaves nothing. `report` records what was done.
+fn select_rows(
     plan: &Plan,
-    schema: &Schema,
-    seg: &SegmentReader,
-    emit: &mut dyn FnMut(Partial) -> Result<()>,
-) -> Result<SegmentReport> {
-    let meta = seg.meta();
+    f: &mut SegmentFilter<'_>,
+    report: &mut SegmentReport,
+) -> Result<Option<Bits>> {
+    let meta = f.seg.meta();
     let n = meta.rows as usize;
-    let mut report = SegmentReport {
-        rows: n as u64,
-        ..SegmentReport::default()
-    };
+    report.rows = n as u64;
     if plan.from.is_some() || plan.to.is_some() {
         let (lo, hi) = (plan.from.unwrap_or(i64::MIN), plan.to.unwrap_or(i64::MAX));
         let outside = match (meta.min_time, meta.max_time) {
@@ -580,15 +597,9 @@ pub fn process_segment(
         };
         if outside {
             report.pruned = true;
-            return Ok(report);
+            return Ok(None);
         }
     }
-    let mut f = SegmentFilter {
-        seg,
-        schema,
-        use_indexes: plan.use_indexes,
-        stats: FilterStats::default(),
-    };
     let mut sel = Bits::ones(n);
     if plan.from.is_some() || plan.to.is_some() {
         sel = f.time_range(plan.from, plan.to)?;
@@ -598,12 +609,31 @@ pub fn process_segment(
             sel.and(&f.eval(e)?);
         }
     }
-    report.filter = f.stats;
     report.selected = sel.count();
-    if report.selected == 0 {
+    Ok((report.selected > 0).then_some(sel))
+}
+
+/// Process one segment, handing partial group tables to `emit`.
+pub fn process_segment(
+    plan: &Plan,
+    schema: &Schema,
+    seg: &SegmentReader,
+    emit: &mut dyn FnMut(Partial) -> Result<()>,
+) -> Result<SegmentReport> {
+    let mut report = SegmentReport::default();
+    let mut f = SegmentFilter {
+        seg,
+        schema,
+        use_indexes: plan.use_indexes,
+        stats: FilterStats::default(),
+    };
+    let selected = select_rows(plan, &mut f, &mut report);
+    let Some(sel) = selected? else {
+        report.filter = f.stats;
         return Ok(report);
-    }
+    };
     if let Some(partial) = minute_index_counts(plan, seg, &sel)? {
+        report.filter = f.stats;
         report.filter.time_index_used = true;
         emit(partial)?;
         return Ok(report);
@@ -618,12 +648,69 @@ pub fn process_segment(
         .iter()
         .map(|v| match (&v.field, v.func) {
             (None, _) => Ok(ValueInput::None),
+            (Some(KeyPart::Flag(e)), _) => {
+                let mut b = f.eval(e)?;
+                b.and(&sel);
+                Ok(ValueInput::Flag(b))
+            }
             (Some(p), AggFn::CountDistinct) => key_ids(seg, p, plan, &sel).map(ValueInput::Ids),
             (Some(p), _) => numbers(seg, p, plan, &sel).map(ValueInput::Numbers),
         })
         .collect::<Result<_>>()?;
+    report.filter = f.stats;
     aggregate(plan, &sel, &keys, &inputs, emit)?;
     Ok(report)
+}
+
+/// Row-wise access to the key values of the rows a plan selects in one segment, for
+/// consumers that work per event (scoring) rather than per group.
+pub struct SegmentRows {
+    selected: Bits,
+    cols: Vec<IdColumn>,
+}
+
+impl SegmentRows {
+    /// Select rows and decode the plan's keys for them; None when no row is selected.
+    pub fn new(
+        plan: &Plan,
+        schema: &Schema,
+        seg: &SegmentReader,
+    ) -> Result<(SegmentReport, Option<SegmentRows>)> {
+        let mut report = SegmentReport::default();
+        let mut f = SegmentFilter {
+            seg,
+            schema,
+            use_indexes: plan.use_indexes,
+            stats: FilterStats::default(),
+        };
+        let selected = select_rows(plan, &mut f, &mut report)?;
+        report.filter = f.stats;
+        let Some(selected) = selected else {
+            return Ok((report, None));
+        };
+        let cols = plan
+            .keys
+            .iter()
+            .map(|k| key_ids(seg, &k.part, plan, &selected))
+            .collect::<Result<_>>()?;
+        Ok((report, Some(SegmentRows { selected, cols })))
+    }
+
+    /// The selected rows, ascending.
+    pub fn rows(&self) -> impl Iterator<Item = usize> + '_ {
+        self.selected.iter()
+    }
+
+    /// Segment-local ids of key `key` at `row` (several for a multi-valued key). Equal ids
+    /// mean equal values within this segment, so callers can memoise per id.
+    pub fn ids(&self, key: usize, row: usize) -> &[u64] {
+        self.cols[key].values_of(row)
+    }
+
+    /// The value of a local id of key `key`.
+    pub fn value(&self, plan: &Plan, key: usize, id: u64) -> KeyValue {
+        self.cols[key].decode(id, &plan.joins)
+    }
 }
 
 /// Index-only aggregation: counts per time bucket straight from the per-minute time index
@@ -635,6 +722,9 @@ fn minute_index_counts(plan: &Plan, seg: &SegmentReader, sel: &Bits) -> Result<O
     let [key] = plan.keys.as_slice() else {
         return Ok(None);
     };
+    if !plan.grouping_sets.is_empty() {
+        return Ok(None);
+    }
     let KeyPart::Bucket {
         src: TimeSource::Derived,
         width_ns,
@@ -644,7 +734,10 @@ fn minute_index_counts(plan: &Plan, seg: &SegmentReader, sel: &Bits) -> Result<O
     };
     if !plan.use_indexes
         || width_ns % minute != 0
-        || plan.values.iter().any(|v| v.func != AggFn::Count)
+        || plan
+            .values
+            .iter()
+            .any(|v| v.func != AggFn::Count || v.field.is_some())
     {
         return Ok(None);
     }
@@ -731,12 +824,14 @@ fn update_group(
     }
 }
 
-/// Update the groups of `row`, expanding multi-valued keys.
+/// Update the groups of `row`, expanding multi-valued keys. `cols[k]` fills `buf[off + k]`.
+#[allow(clippy::too_many_arguments)]
 fn explode(
     plan: &Plan,
     local: &mut LocalTable,
     buf: &mut Vec<u64>,
-    keys: &[IdColumn],
+    cols: &[&IdColumn],
+    off: usize,
     multi: &[Vec<usize>],
     inputs: &[ValueInput],
     row: usize,
@@ -747,16 +842,52 @@ fn explode(
     };
     let n = first
         .iter()
-        .map(|&k| keys[k].values_of(row).len())
+        .map(|&k| cols[k].values_of(row).len())
         .max()
         .unwrap_or(1);
     for i in 0..n {
         for &k in first {
-            let vals = keys[k].values_of(row);
-            buf[k] = vals.get(i).copied().unwrap_or(NULL_ID);
+            let vals = cols[k].values_of(row);
+            buf[off + k] = vals.get(i).copied().unwrap_or(NULL_ID);
         }
-        explode(plan, local, buf, keys, rest, inputs, row);
+        explode(plan, local, buf, cols, off, rest, inputs, row);
     }
+}
+
+/// One grouping set within a segment: its key columns and multi-valued groups.
+struct SetView<'a> {
+    cols: Vec<&'a IdColumn>,
+    /// Multi-valued keys (positions in `cols`), grouped by the extract they come from
+    /// (lockstep within a group, cartesian product across groups).
+    multi: Vec<Vec<usize>>,
+}
+
+fn set_views<'a>(plan: &Plan, keys: &'a [IdColumn]) -> Vec<SetView<'a>> {
+    let sets: Vec<Vec<usize>> = if plan.grouping_sets.is_empty() {
+        vec![(0..keys.len()).collect()]
+    } else {
+        plan.grouping_sets.clone()
+    };
+    sets.into_iter()
+        .map(|set| {
+            let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+            for (pos, &i) in set.iter().enumerate() {
+                if keys[i].lists.is_none() {
+                    continue;
+                }
+                let src =
+                    explode_source(&plan.keys[i].part, plan).unwrap_or_else(|| format!("{i}"));
+                match groups.iter_mut().find(|g| g.0 == src) {
+                    Some(g) => g.1.push(pos),
+                    None => groups.push((src, vec![pos])),
+                }
+            }
+            SetView {
+                cols: set.iter().map(|&i| &keys[i]).collect(),
+                multi: groups.into_iter().map(|g| g.1).collect(),
+            }
+        })
+        .collect()
 }
 
 fn aggregate(
@@ -766,37 +897,31 @@ fn aggregate(
     inputs: &[ValueInput],
     emit: &mut dyn FnMut(Partial) -> Result<()>,
 ) -> Result<()> {
-    let mut local: HashMap<Vec<u64>, (u64, Vec<LocalState>), ahash::RandomState> =
-        HashMap::default();
-    let mut buf: Vec<u64> = vec![0; keys.len()];
+    let mut local: LocalTable = HashMap::default();
+    let tagged = !plan.grouping_sets.is_empty();
+    let off = usize::from(tagged);
+    let width = plan.key_width();
+    let views = set_views(plan, keys);
+    let mut buf: Vec<u64> = Vec::with_capacity(width);
     let mut in_morsel = 0usize;
-    // Multi-valued keys, grouped by the extract they come from (lockstep within a group,
-    // cartesian product across groups).
-    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-    for (i, k) in plan.keys.iter().enumerate() {
-        if keys[i].lists.is_none() {
-            continue;
-        }
-        let src = explode_source(&k.part, plan).unwrap_or_else(|| format!("{i}"));
-        match groups.iter_mut().find(|g| g.0 == src) {
-            Some(g) => g.1.push(i),
-            None => groups.push((src, vec![i])),
-        }
-    }
-    let multi: Vec<Vec<usize>> = groups.into_iter().map(|g| g.1).collect();
     for row in sel.iter() {
-        for (k, col) in buf.iter_mut().zip(keys) {
-            *k = col.ids[row];
+        for (si, v) in views.iter().enumerate() {
+            buf.clear();
+            if tagged {
+                buf.push(si as u64);
+            }
+            buf.extend(v.cols.iter().map(|c| c.ids[row]));
+            buf.resize(width, NULL_ID);
+            explode(plan, &mut local, &mut buf, &v.cols, off, &v.multi, inputs, row);
         }
-        explode(plan, &mut local, &mut buf, keys, &multi, inputs, row);
         in_morsel += 1;
         if in_morsel >= MORSEL_ROWS {
-            emit(globalize(plan, keys, inputs, &mut local))?;
+            emit(globalize(plan, &views, inputs, &mut local))?;
             in_morsel = 0;
         }
     }
     if !local.is_empty() {
-        emit(globalize(plan, keys, inputs, &mut local))?;
+        emit(globalize(plan, &views, inputs, &mut local))?;
     }
     Ok(())
 }
@@ -815,17 +940,28 @@ pub fn key_hash(key: &[KeyValue]) -> u64 {
 
 fn globalize(
     plan: &Plan,
-    keys: &[IdColumn],
+    views: &[SetView<'_>],
     inputs: &[ValueInput],
-    local: &mut HashMap<Vec<u64>, (u64, Vec<LocalState>), ahash::RandomState>,
+    local: &mut LocalTable,
 ) -> Partial {
+    let tagged = !plan.grouping_sets.is_empty();
     let mut out = Partial::with_capacity(local.len());
     for (ids, (count, states)) in local.drain() {
-        let key: Vec<KeyValue> = ids
-            .iter()
-            .zip(keys)
-            .map(|(&id, col)| col.decode(id, &plan.joins))
-            .collect();
+        let (view, rest) = match (tagged, ids.split_first()) {
+            (true, Some((&si, rest))) => (views.get(si as usize), rest),
+            _ => (views.first(), &ids[..]),
+        };
+        let Some(view) = view else { continue };
+        let mut key: Vec<KeyValue> = Vec::with_capacity(ids.len());
+        if tagged {
+            key.push(KeyValue::Int(ids[0] as i64));
+        }
+        for (j, &id) in rest.iter().enumerate() {
+            key.push(match view.cols.get(j) {
+                Some(col) => col.decode(id, &plan.joins),
+                None => KeyValue::Null,
+            });
+        }
         let mut g: Vec<AggState> = Vec::with_capacity(states.len() + 1);
         g.push(AggState::Count(count));
         g.extend(

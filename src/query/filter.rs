@@ -206,6 +206,19 @@ impl SegmentFilter<'_> {
                 .map(|v| time::parse_time_str(&v.text))
                 .collect();
             if let Some(ts) = times {
+                // A one-sided bound is a time range: the minute index answers it.
+                if let ([t], true) = (ts.as_slice(), self.use_indexes) {
+                    let range = match op {
+                        CmpOp::Ge => Some((Some(*t), None)),
+                        CmpOp::Gt => t.checked_add(1).map(|f| (Some(f), None)),
+                        CmpOp::Lt => Some((None, Some(*t))),
+                        CmpOp::Le => t.checked_add(1).map(|h| (None, Some(h))),
+                        _ => None,
+                    };
+                    if let Some((from, to)) = range {
+                        return self.time_range(from, to);
+                    }
+                }
                 return self.leaf(TIME_COLUMN, &Leaf::Time(op, ts));
             }
         }

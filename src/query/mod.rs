@@ -16,6 +16,7 @@ pub mod csvmap;
 pub mod exec;
 pub mod expr;
 pub mod filter;
+pub mod frame;
 pub mod output;
 pub mod pivot;
 pub mod plan;
@@ -164,7 +165,7 @@ pub struct QueryStats {
     pub plan: Vec<String>,
 }
 
-fn load_joins(reqs: &[JoinRequest], schema: &Schema) -> Result<Vec<Join>> {
+pub fn load_joins(reqs: &[JoinRequest], schema: &Schema) -> Result<Vec<Join>> {
     let mut out = Vec::new();
     for r in reqs {
         let bytes = crate::io::read_maybe_gzip(&r.path)?;
@@ -193,6 +194,17 @@ fn load_joins(reqs: &[JoinRequest], schema: &Schema) -> Result<Vec<Join>> {
         });
     }
     Ok(out)
+}
+
+/// Parse a filter expression (the `--where` language) and check its field names.
+pub fn parse_filter(text: &str, schema: &Schema, flag: &str) -> Result<expr::Expr> {
+    let e = expr::parse(text).map_err(|e| Error::invalid(format!("invalid {flag} `{text}`: {e}")))?;
+    for name in e.fields() {
+        if !schema.is_time_name(name) {
+            schema.resolve(name)?;
+        }
+    }
+    Ok(e)
 }
 
 /// Resolve a request into a plan against the open segments.
@@ -224,17 +236,11 @@ pub fn plan(req: &PivotRequest, schema: &Schema) -> Result<Plan> {
             .map(|v| plan::resolve_value(v, schema, &joins))
             .collect::<Result<_>>()?
     };
-    let mut parsed = Vec::new();
-    for f in &req.filters {
-        let e =
-            expr::parse(f).map_err(|e| Error::invalid(format!("invalid --where `{f}`: {e}")))?;
-        for name in e.fields() {
-            if !schema.is_time_name(name) {
-                schema.resolve(name)?;
-            }
-        }
-        parsed.push(e);
-    }
+    let parsed = req
+        .filters
+        .iter()
+        .map(|f| parse_filter(f, schema, "--where"))
+        .collect::<Result<Vec<_>>>()?;
     let tz = match &req.tz {
         Some(name) => plan::load_tz(name)?,
         None => tz::Tz::utc(),
@@ -257,6 +263,7 @@ pub fn plan(req: &PivotRequest, schema: &Schema) -> Result<Plan> {
         joins,
         tz,
         use_indexes: req.use_indexes,
+        grouping_sets: Vec::new(),
     })
 }
 
@@ -287,9 +294,37 @@ pub fn run(
     segs: &[SegmentReader],
     req: &PivotRequest,
 ) -> Result<PivotTable> {
+    let mut builder: Option<pivot::PivotBuilder<'_>> = None;
+    let mut stats = run_groups(plan, schema, segs, req, &mut |col_counts, groups| {
+        builder
+            .get_or_insert_with(|| pivot::PivotBuilder::new(plan, req, col_counts))
+            .add_groups(groups);
+    })?;
+    stats.plan = describe(plan, req);
+    let builder =
+        builder.unwrap_or_else(|| pivot::PivotBuilder::new(plan, req, &Default::default()));
+    Ok(builder.finish(stats))
+}
+
+/// Complete groups: key, then the hidden event count and one state per value.
+pub type GroupIter<'a> = dyn Iterator<Item = (Vec<value::KeyValue>, Vec<value::AggState>)> + 'a;
+
+/// Counts per column value (of the `--cols` key), gathered while merging.
+pub type ColCounts = std::collections::HashMap<value::KeyValue, u64>;
+
+/// Execute a plan over open segments and hand the complete groups to `sink`: in one batch
+/// when they fit the memory budget, else one spill partition at a time (every group of a
+/// row key is in the same batch). The state vector of a group is the hidden event count,
+/// then one state per value.
+pub fn run_groups(
+    plan: &Plan,
+    schema: &Schema,
+    segs: &[SegmentReader],
+    req: &PivotRequest,
+    sink: &mut dyn FnMut(&ColCounts, &mut GroupIter<'_>),
+) -> Result<QueryStats> {
     let mut stats = QueryStats {
         segments: segs.len() as u64,
-        plan: describe(plan, req),
         ..QueryStats::default()
     };
     let mut agg = Aggregator::new(plan, req);
@@ -317,14 +352,7 @@ pub fn run(
         for msg in rx.iter() {
             match msg {
                 Ok(Msg::Groups(g)) => agg.add(g)?,
-                Ok(Msg::Done(r)) => {
-                    stats.segments_pruned += u64::from(r.pruned);
-                    stats.rows_total += r.rows;
-                    stats.rows_selected += r.selected;
-                    stats.index_lookups += r.filter.index_lookups;
-                    stats.time_index_segments += u64::from(r.filter.time_index_used);
-                    stats.columns_decoded += r.filter.columns_decoded;
-                }
+                Ok(Msg::Done(r)) => stats.add_segment(&r),
                 Err(e) => {
                     // Stop the workers: draining ends when they see the closed channel.
                     drop(rx);
@@ -334,7 +362,20 @@ pub fn run(
         }
         Ok(())
     })?;
-    agg.finish(stats)
+    agg.finish(&mut stats, sink)?;
+    Ok(stats)
+}
+
+impl QueryStats {
+    /// Add what one segment's scan did.
+    pub fn add_segment(&mut self, r: &exec::SegmentReport) {
+        self.segments_pruned += u64::from(r.pruned);
+        self.rows_total += r.rows;
+        self.rows_selected += r.selected;
+        self.index_lookups += r.filter.index_lookups;
+        self.time_index_segments += u64::from(r.filter.time_index_used);
+        self.columns_decoded += r.filter.columns_decoded;
+    }
 }
 
 enum Msg {
@@ -457,19 +498,25 @@ impl<'a> Aggregator<'a> {
         Ok(())
     }
 
-    fn finish(mut self, mut stats: QueryStats) -> Result<PivotTable> {
-        let mut builder = pivot::PivotBuilder::new(self.plan, self.req, &self.col_counts);
+    fn finish(
+        mut self,
+        stats: &mut QueryStats,
+        sink: &mut dyn FnMut(&ColCounts, &mut GroupIter<'_>),
+    ) -> Result<()> {
         match self.spill.take() {
             None => {
                 stats.groups = self.groups.len() as u64;
-                builder.add_groups(self.groups.drain().map(|(_, k, st)| (k, st)));
+                sink(
+                    &self.col_counts,
+                    &mut self.groups.drain().map(|(_, k, st)| (k, st)),
+                );
             }
             Some(mut sp) => {
                 sp.write(self.groups.drain().map(|(_, k, st)| (k, st)))?;
                 for p in 0..spill::PARTITIONS {
                     let g = sp.read_partition(p)?;
                     stats.groups += g.len() as u64;
-                    builder.add_groups(g);
+                    sink(&self.col_counts, &mut g.into_iter());
                 }
                 stats.spill_runs = sp.runs;
                 stats.spill_bytes_written = sp.bytes_written;
@@ -477,7 +524,7 @@ impl<'a> Aggregator<'a> {
                 stats.spill_dir = Some(sp.path().display().to_string());
             }
         }
-        Ok(builder.finish(stats))
+        Ok(())
     }
 }
 

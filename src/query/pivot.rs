@@ -89,7 +89,8 @@ pub fn key_text(v: &KeyValue, fmt: &KeyFormat, tz: &Tz) -> String {
     }
 }
 
-fn format_of(p: &KeyPart) -> KeyFormat {
+/// How a key of this kind prints.
+pub fn format_of(p: &KeyPart) -> KeyFormat {
     match p {
         KeyPart::Bucket { .. } => KeyFormat::Time,
         KeyPart::Weekday { .. } => KeyFormat::Weekday,

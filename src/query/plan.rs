@@ -159,6 +159,10 @@ pub enum KeyPart {
         prefix: String,
         suffix: String,
     },
+    /// Whether the event matches a filter expression: as a value input, `count` then counts
+    /// only matching events (contrast counts the suspect set this way, in the same pass as
+    /// the baseline).
+    Flag(Box<super::expr::Expr>),
 }
 
 /// A key as the user wrote it and what it resolved to.
@@ -189,6 +193,7 @@ pub struct ValueSpec {
 }
 
 /// A loaded enrichment map.
+#[derive(Clone)]
 pub struct Join {
     /// The name used in keys: the map file's stem (`rules` for rules.csv).
     pub alias: String,

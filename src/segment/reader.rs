@@ -361,34 +361,69 @@ impl SegmentReader {
     /// Decode a whole column into cells (`None` = null).
     pub fn column_cells(&self, col: usize) -> Result<Vec<Option<Cell>>> {
         let c = self.column_meta(col)?;
-        let ty = c.ty;
         let dict = self.dictionary(col)?;
         let mut out = Vec::with_capacity(self.meta.rows as usize);
         for bi in 0..c.blocks.len() {
             let b = self.block(col, bi)?;
             for i in 0..b.values.len() {
-                if !b.is_valid(i) {
-                    out.push(None);
-                    continue;
-                }
-                out.push(Some(match (&b.values, ty) {
-                    (Values::Bool(v), _) => Cell::Bool(v[i]),
-                    (Values::Int(v), super::ColumnType::Time) => Cell::Time(v[i]),
-                    (Values::Int(v), _) => Cell::Int(v[i]),
-                    (Values::Float(v), _) => Cell::Float(v[i]),
-                    (Values::Codes(v), _) => {
-                        let s = dict.get(v[i]).ok_or_else(|| {
-                            Error::corrupt(
-                                self.path(),
-                                c.dict.map_or(0, |d| d.offset),
-                                format!("dictionary code {} out of range", v[i]),
-                            )
-                        })?;
-                        Cell::Str(String::from_utf8_lossy(s).into_owned())
-                    }
-                }));
+                out.push(self.cell(c, &dict, &b, i)?);
             }
         }
         Ok(out)
+    }
+
+    /// All non-null cells of the given rows, as (column index, cell) per row in the order
+    /// asked; each needed block is decoded once however many of the rows it holds.
+    pub fn row_cells(&self, rows: &[usize]) -> Result<Vec<Vec<(usize, Cell)>>> {
+        let mut out = vec![Vec::new(); rows.len()];
+        for (ci, c) in self.meta.columns.iter().enumerate() {
+            let dict = self.dictionary(ci)?;
+            let mut start = 0usize;
+            for (bi, bm) in c.blocks.iter().enumerate() {
+                let end = start + bm.rows as usize;
+                let wanted: Vec<usize> = (0..rows.len())
+                    .filter(|&k| (start..end).contains(&rows[k]))
+                    .collect();
+                if !wanted.is_empty() {
+                    let b = self.block(ci, bi)?;
+                    for k in wanted {
+                        if let Some(cell) = self.cell(c, &dict, &b, rows[k] - start)? {
+                            out[k].push((ci, cell));
+                        }
+                    }
+                }
+                start = end;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Row `i` of a decoded block as a cell (`None` = null).
+    fn cell(
+        &self,
+        c: &super::ColumnMeta,
+        dict: &Dictionary,
+        b: &Block,
+        i: usize,
+    ) -> Result<Option<Cell>> {
+        if i >= b.values.len() || !b.is_valid(i) {
+            return Ok(None);
+        }
+        Ok(Some(match (&b.values, c.ty) {
+            (Values::Bool(v), _) => Cell::Bool(v[i]),
+            (Values::Int(v), super::ColumnType::Time) => Cell::Time(v[i]),
+            (Values::Int(v), _) => Cell::Int(v[i]),
+            (Values::Float(v), _) => Cell::Float(v[i]),
+            (Values::Codes(v), _) => {
+                let s = dict.get(v[i]).ok_or_else(|| {
+                    Error::corrupt(
+                        self.path(),
+                        c.dict.map_or(0, |d| d.offset),
+                        format!("dictionary code {} out of range", v[i]),
+                    )
+                })?;
+                Cell::Str(String::from_utf8_lossy(s).into_owned())
+            }
+        }))
     }
 }

@@ -24,6 +24,12 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Pivot tables: group by keys, count and aggregate, join rule maps, filter.
     Pivot(Box<PivotArgs>),
+    /// Rank the field values over-represented in a suspect set (e.g. an attack window) against
+    /// a baseline: counts, smoothed probability, G-test, q-value, JLH.
+    Contrast(Box<ContrastArgs>),
+    /// Score events by how much their field values look like the suspect set (SpamBayes-style
+    /// chi-square combining) and list the top ones with what drove their score.
+    Score(Box<ScoreArgs>),
     /// Generate sample events, ingest them and show the result: a one-command tour.
     Demo(DemoArgs),
 }
@@ -68,13 +74,6 @@ pub struct PivotArgs {
     /// End of the time range (exclusive).
     #[arg(long, value_name = "TIME")]
     pub to: Option<String>,
-    /// Enrich with a CSV map: MAP.csv:FIELD=COLUMN (repeatable). Its columns are keys named
-    /// after the file: rules.csv -> rules.category.
-    #[arg(long = "join", value_name = "MAP.csv:FIELD=COLUMN")]
-    pub joins: Vec<String>,
-    /// Label for events whose join key has no row in the map (one per --join, in order).
-    #[arg(long = "unmatched", value_name = "LABEL")]
-    pub unmatched: Vec<String>,
     /// Keep the N largest rows (exact).
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
@@ -87,6 +86,20 @@ pub struct PivotArgs {
     /// Row order: `total` (descending, the default) or a row key (ascending).
     #[arg(long, default_value = "total", value_name = "KEY|total")]
     pub sort: String,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Joins, time zone, output, memory and threads: shared by pivot, contrast and score.
+#[derive(Args, Debug)]
+pub struct EngineArgs {
+    /// Enrich with a CSV map: MAP.csv:FIELD=COLUMN (repeatable). Its columns are keys named
+    /// after the file: rules.csv -> rules.category.
+    #[arg(long = "join", value_name = "MAP.csv:FIELD=COLUMN")]
+    pub joins: Vec<String>,
+    /// Label for events whose join key has no row in the map (one per --join, in order).
+    #[arg(long = "unmatched", value_name = "LABEL")]
+    pub unmatched: Vec<String>,
     /// Time zone of time buckets, hour() and weekday(): UTC (default), +05:30, Europe/Berlin.
     #[arg(long, value_name = "ZONE")]
     pub tz: Option<String>,
@@ -115,6 +128,92 @@ pub struct PivotArgs {
     /// Do not use bitmap indexes (for comparisons; results are identical).
     #[arg(long, hide = true)]
     pub no_index: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "The suspect and baseline sets use the --where filter language; the baseline defaults to
+every event outside the suspect set. Each value of each field is counted in both sets and
+ranked by Robinson's smoothed probability f that an event with it is suspect (--sort f),
+or by the G-test (--sort g) or Elastic's JLH (--sort jlh). Columns: counts and rates in both
+sets, f, G, its p-value, the Benjamini-Hochberg q-value over all values tested, and JLH.
+Default fields: columns with at most 10,000 distinct values (and not mostly unique), plus
+hour() of the event time. See docs/STATISTICS.md.
+
+Examples:
+  logpivot contrast --suspect 'Datetime >= 2024-06-05T19:12:00Z and Datetime < 2024-06-05T21:12:00Z'
+  logpivot contrast --suspect 'Datetime >= 2024-06-05T19:12:00Z and Datetime < 2024-06-05T21:12:00Z' \
+      --fields ClientRequestUserAgent,ClientASN,ClientRequestPath --pairs --top 20
+  logpivot contrast --suspect 'ClientIP = 203.0.113.9' --baseline 'not ClientIP = 203.0.113.9' --format csv
+  logpivot contrast --suspect 'Hostname = WORKSTATION5' --fields Channel,EventID,SourceName"
+)]
+pub struct ContrastArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// The suspect events (filter expression), e.g. a time window.
+    #[arg(long, required = true, value_name = "EXPR")]
+    pub suspect: String,
+    /// The known-good events (default: every event outside the suspect set).
+    #[arg(long, value_name = "EXPR")]
+    pub baseline: Option<String>,
+    /// Fields to compare, comma-separated (any pivot key: hour(F), rules.category, ...).
+    #[arg(long, value_name = "F,...")]
+    pub fields: Vec<String>,
+    /// Also compare every pair of the fields (e.g. user agent x ASN).
+    #[arg(long)]
+    pub pairs: bool,
+    /// Test only values seen at least N times in the suspect set.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub min_count: u64,
+    /// Show the N best values (0 = all tested values).
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    pub top: usize,
+    /// Ranking: f (smoothed probability, default), g (G-test, over-represented first), jlh.
+    #[arg(long, default_value = "f", value_parser = ["f", "g", "jlh"])]
+    pub sort: String,
+    /// Restrict both sets (repeatable; and-ed).
+    #[arg(long = "where", short = 'w', value_name = "EXPR")]
+    pub filters: Vec<String>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Learns, per value of each field, the smoothed probability f that an event with it is
+suspect (as `contrast` reports), then scores each event by combining the f of its values
+with Fisher/Robinson chi-square combining, as SpamBayes scores a message from its words.
+Values with f within 0.1 of 0.5 are ignored. A score near 1 means the event looks like the
+suspect set, near 0 like the baseline; 0.5 means no evidence either way.
+
+Examples:
+  logpivot score --suspect 'Datetime >= 2024-06-05T19:12:00Z and Datetime < 2024-06-05T21:12:00Z' \
+      --fields ClientRequestUserAgent,ClientASN,ClientIP,ClientRequestPath,'hour(Datetime)'
+  logpivot score --suspect '...' --where 'Datetime >= 2024-06-08' --threshold 0.99 --format csv -o hits.csv"
+)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// The suspect events (filter expression), e.g. a time window.
+    #[arg(long, required = true, value_name = "EXPR")]
+    pub suspect: String,
+    /// The known-good events (default: every event outside the suspect set).
+    #[arg(long, value_name = "EXPR")]
+    pub baseline: Option<String>,
+    /// Fields whose values are the evidence, comma-separated (default: as contrast).
+    #[arg(long, value_name = "F,...")]
+    pub fields: Vec<String>,
+    /// Score only these events (repeatable; and-ed); default all.
+    #[arg(long = "where", short = 'w', value_name = "EXPR")]
+    pub filters: Vec<String>,
+    /// List the N best events (default 20; with --threshold, all above it unless given).
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+    /// List events scoring at least P (0..1).
+    #[arg(long, value_name = "P")]
+    pub threshold: Option<f64>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// Where the data directory is.

@@ -8,6 +8,7 @@ mod demo_gen;
 mod ingest_cmd;
 mod inspect_cmd;
 mod pivot_cmd;
+mod stats_cmd;
 mod util;
 
 use clap::Parser;
@@ -25,6 +26,8 @@ fn main() {
         args::Command::Ingest(a) => ingest_cmd::run(a),
         args::Command::Inspect(a) => inspect_cmd::run(a),
         args::Command::Pivot(a) => pivot_cmd::run(*a),
+        args::Command::Contrast(a) => stats_cmd::run_contrast(*a),
+        args::Command::Score(a) => stats_cmd::run_score(*a),
         args::Command::Demo(a) => demo::run(a),
     };
     if let Err(e) = result {

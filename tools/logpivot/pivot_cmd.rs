@@ -3,30 +3,21 @@
 use std::io::Write;
 
 use logpivot::query::output::{write, Format};
-use logpivot::query::{pivot, JoinRequest, PivotRequest, PivotTable, SortBy};
+use logpivot::query::{pivot, JoinRequest, PivotRequest, PivotTable, QueryStats, SortBy};
 use logpivot::store::DataDir;
 
-use crate::args::PivotArgs;
+use crate::args::{EngineArgs, PivotArgs};
 use crate::util::{human_bytes, parse_size, thousands};
 
 /// Build the library request from the flags.
 pub fn request(a: &PivotArgs) -> anyhow::Result<PivotRequest> {
-    let mut joins = Vec::new();
-    for (i, j) in a.joins.iter().enumerate() {
-        let mut jr = JoinRequest::parse(j)?;
-        if let Some(label) = a.unmatched.get(i).or(a.unmatched.last()) {
-            jr.unmatched = label.clone();
-        }
-        joins.push(jr);
-    }
-    let mut req = PivotRequest {
+    Ok(PivotRequest {
         rows: a.rows.iter().flat_map(|r| split_keys(r)).collect(),
         cols: a.cols.clone(),
         values: a.values.clone(),
         filters: a.filters.clone(),
         from: a.from.clone(),
         to: a.to.clone(),
-        joins,
         top: a.top,
         cols_top: a.cols_top,
         totals: a.totals,
@@ -35,19 +26,79 @@ pub fn request(a: &PivotArgs) -> anyhow::Result<PivotRequest> {
         } else {
             SortBy::Key(a.sort.clone())
         },
-        tz: a.tz.clone(),
-        spill_dir: a.spill_dir.clone(),
-        max_spill: a.max_spill.as_deref().map(parse_size).transpose()?,
-        use_indexes: !a.no_index,
+        ..engine_request(&a.engine)?
+    })
+}
+
+/// The engine part of a request (joins, zone, memory, spill, threads, indexes).
+pub fn engine_request(e: &EngineArgs) -> anyhow::Result<PivotRequest> {
+    let mut joins = Vec::new();
+    for (i, j) in e.joins.iter().enumerate() {
+        let mut jr = JoinRequest::parse(j)?;
+        if let Some(label) = e.unmatched.get(i).or(e.unmatched.last()) {
+            jr.unmatched = label.clone();
+        }
+        joins.push(jr);
+    }
+    let mut req = PivotRequest {
+        joins,
+        tz: e.tz.clone(),
+        spill_dir: e.spill_dir.clone(),
+        max_spill: e.max_spill.as_deref().map(parse_size).transpose()?,
+        use_indexes: !e.no_index,
         ..PivotRequest::default()
     };
-    if let Some(m) = &a.memory_limit {
+    if let Some(m) = &e.memory_limit {
         req.memory_limit = parse_size(m)?;
     }
-    if let Some(t) = a.threads {
+    if let Some(t) = e.threads {
         req.threads = t.max(1);
     }
     Ok(req)
+}
+
+/// The output format and terminal width of the flags.
+pub fn format_and_width(e: &EngineArgs) -> (Format, usize) {
+    let format = match (e.format.as_str(), e.output.is_some()) {
+        ("csv", _) => Format::Csv,
+        ("json", _) => Format::Json,
+        ("arrow", true) => Format::ArrowFile,
+        ("arrow", false) => Format::ArrowStream,
+        _ => Format::Table,
+    };
+    let width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(160);
+    (format, width)
+}
+
+/// Run `write` against `--output FILE` or stdout.
+pub fn with_output(
+    e: &EngineArgs,
+    write: &mut dyn FnMut(&mut dyn Write) -> logpivot::Result<()>,
+) -> anyhow::Result<()> {
+    match &e.output {
+        Some(p) => {
+            let mut f = std::io::BufWriter::new(
+                std::fs::File::create(p)
+                    .map_err(|err| anyhow::anyhow!("{}: {err}", p.display()))?,
+            );
+            write(&mut f)?;
+            f.flush()?;
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            write(&mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+/// Split the comma lists of repeated flags.
+pub fn split_all(v: &[String]) -> Vec<String> {
+    v.iter().flat_map(|r| split_keys(r)).collect()
 }
 
 /// Split `A,B` at commas outside parentheses and quotes; the parts are kept verbatim.
@@ -90,30 +141,9 @@ pub fn run(a: PivotArgs) -> anyhow::Result<()> {
     let dir = DataDir::new(&a.data.data);
     let started = std::time::Instant::now();
     let table = pivot(&dir, &req)?;
-    let format = match (a.format.as_str(), a.output.is_some()) {
-        ("csv", _) => Format::Csv,
-        ("json", _) => Format::Json,
-        ("arrow", true) => Format::ArrowFile,
-        ("arrow", false) => Format::ArrowStream,
-        _ => Format::Table,
-    };
-    let width = std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(160);
-    match &a.output {
-        Some(p) => {
-            let mut f = std::io::BufWriter::new(std::fs::File::create(p)?);
-            write(&table, format, &mut f, width)?;
-            f.flush()?;
-        }
-        None => {
-            let mut out = std::io::stdout().lock();
-            write(&table, format, &mut out, width)?;
-            out.flush()?;
-        }
-    }
-    if a.explain {
+    let (format, width) = format_and_width(&a.engine);
+    with_output(&a.engine, &mut |out| write(&table, format, out, width))?;
+    if a.engine.explain {
         explain(&table, started.elapsed().as_secs_f64());
     }
     Ok(())
@@ -125,11 +155,17 @@ fn explain(t: &PivotTable, secs: f64) {
     for line in &s.plan {
         eprintln!("   {line}");
     }
+    explain_scan(s);
+    eprintln!("-- output rows {} of {}", t.rows.len(), t.total_rows);
+    eprintln!("-- {secs:.3} s");
+}
+
+/// What the scans of a query did (summed over its passes), to stderr.
+pub fn explain_scan(s: &QueryStats) {
     eprintln!(
-        "-- segments {} ({} pruned by time range), rows {} scanned of {} -> {} selected",
+        "-- segments {} ({} pruned by time range), rows {} scanned -> {} selected",
         s.segments,
         s.segments_pruned,
-        thousands(s.rows_selected),
         thousands(s.rows_total),
         thousands(s.rows_selected)
     );
@@ -137,12 +173,7 @@ fn explain(t: &PivotTable, secs: f64) {
         "-- indexes: {} value-index lookups, time index in {} segments; {} column scans for filters",
         s.index_lookups, s.time_index_segments, s.columns_decoded
     );
-    eprintln!(
-        "-- groups {}, output rows {} of {}",
-        thousands(s.groups),
-        t.rows.len(),
-        t.total_rows
-    );
+    eprintln!("-- groups {}", thousands(s.groups));
     if s.spill_runs > 0 {
         eprintln!(
             "-- spilled {} runs: {} written, {} read, in {}",
@@ -154,5 +185,4 @@ fn explain(t: &PivotTable, secs: f64) {
     } else {
         eprintln!("-- no spill");
     }
-    eprintln!("-- {secs:.3} s");
 }

@@ -1,0 +1,135 @@
+//! `logpivot contrast` and `logpivot score`.
+
+use std::time::Instant;
+
+use logpivot::query::frame::{Frame, Kind, Val};
+use logpivot::query::output::Format;
+use logpivot::stats::{contrast, score, Contrast, ContrastRequest, ScoreRequest};
+use logpivot::store::DataDir;
+
+use crate::args::{ContrastArgs, ScoreArgs};
+use crate::pivot_cmd::{engine_request, explain_scan, format_and_width, split_all, with_output};
+use crate::util::thousands;
+
+pub fn run_contrast(a: ContrastArgs) -> anyhow::Result<()> {
+    let req = ContrastRequest {
+        suspect: a.suspect.clone(),
+        baseline: a.baseline.clone(),
+        filters: a.filters.clone(),
+        fields: split_all(&a.fields),
+        pairs: a.pairs,
+        min_count: a.min_count,
+        top: (a.top > 0).then_some(a.top),
+        rank: a.sort.parse()?,
+        query: engine_request(&a.engine)?,
+        ..ContrastRequest::default()
+    };
+    let started = Instant::now();
+    let c = contrast(&DataDir::new(&a.data.data), &req)?;
+    let (format, width) = format_and_width(&a.engine);
+    let frame = contrast_frame(&c, format == Format::Table);
+    if format == Format::Table && a.engine.output.is_none() {
+        println!(
+            "suspect: {} events; baseline: {} events; {} values tested in {} fields: {}",
+            thousands(c.n_suspect),
+            thousands(c.n_baseline),
+            thousands(c.tested),
+            c.fields.len(),
+            c.fields.join(", ")
+        );
+    }
+    with_output(&a.engine, &mut |out| frame.write(format, out, width))?;
+    if a.engine.explain {
+        explain_scan(&c.stats);
+        eprintln!("-- {:.3} s", started.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+/// The contrast as a frame; pairs print as `A & B` and `a & b` in text columns.
+fn contrast_frame(c: &Contrast, table: bool) -> Frame {
+    let mut f = Frame::new(&[
+        ("field", Kind::Text),
+        ("value", Kind::Text),
+        ("suspect", Kind::Count),
+        ("baseline", Kind::Count),
+        (if table { "suspect%" } else { "suspect_rate" }, Kind::Float),
+        (if table { "baseline%" } else { "baseline_rate" }, Kind::Float),
+        ("f", Kind::Float),
+        ("G", Kind::Float),
+        ("p", Kind::Float),
+        ("q", Kind::Float),
+        ("JLH", Kind::Float),
+    ]);
+    let pct = |x: f64| if table { x * 100.0 } else { x };
+    for t in &c.tokens {
+        f.rows.push(vec![
+            Val::Text(t.fields.join(" & ")),
+            Val::Text(t.values.join(" & ")),
+            Val::Count(t.suspect),
+            Val::Count(t.baseline),
+            Val::Float(pct(t.suspect_rate)),
+            Val::Float(pct(t.baseline_rate)),
+            Val::Float(t.f),
+            Val::Float(t.g),
+            Val::Float(t.p),
+            Val::Float(t.q),
+            Val::Float(t.jlh),
+        ]);
+    }
+    if (c.tokens.len() as u64) < c.tested {
+        f.notes.push(format!(
+            "({} of {} values shown; --top 0 for all)",
+            c.tokens.len(),
+            thousands(c.tested)
+        ));
+    }
+    f
+}
+
+pub fn run_score(a: ScoreArgs) -> anyhow::Result<()> {
+    if let Some(t) = a.threshold {
+        if !(0.0..=1.0).contains(&t) {
+            anyhow::bail!("invalid --threshold {t}: a score is between 0 and 1");
+        }
+    }
+    let req = ScoreRequest {
+        suspect: a.suspect.clone(),
+        baseline: a.baseline.clone(),
+        fields: split_all(&a.fields),
+        filters: a.filters.clone(),
+        top: a.top,
+        threshold: a.threshold,
+        query: engine_request(&a.engine)?,
+        ..ScoreRequest::default()
+    };
+    let started = Instant::now();
+    let r = score(&DataDir::new(&a.data.data), &req)?;
+    let (format, width) = format_and_width(&a.engine);
+    if format == Format::Table {
+        let head = format!(
+            "learned from {} suspect and {} baseline events; fields: {}\nscored {} events{}; listing {}\n\n",
+            thousands(r.n_suspect),
+            thousands(r.n_baseline),
+            r.fields.join(", "),
+            thousands(r.scored),
+            r.above_threshold
+                .map(|n| format!(", {} at or above the threshold", thousands(n)))
+                .unwrap_or_default(),
+            r.events.len()
+        );
+        with_output(&a.engine, &mut |out| {
+            out.write_all(head.as_bytes())
+                .map_err(|e| logpivot::Error::io("<output>", e))?;
+            r.write_text(out, width)
+        })?;
+    } else {
+        let frame = r.to_frame();
+        with_output(&a.engine, &mut |out| frame.write(format, out, width))?;
+    }
+    if a.engine.explain {
+        explain_scan(&r.stats);
+        eprintln!("-- {:.3} s", started.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
