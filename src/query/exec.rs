@@ -912,7 +912,9 @@ fn aggregate(
             }
             buf.extend(v.cols.iter().map(|c| c.ids[row]));
             buf.resize(width, NULL_ID);
-            explode(plan, &mut local, &mut buf, &v.cols, off, &v.multi, inputs, row);
+            explode(
+                plan, &mut local, &mut buf, &v.cols, off, &v.multi, inputs, row,
+            );
         }
         in_morsel += 1;
         if in_morsel >= MORSEL_ROWS {

@@ -254,13 +254,18 @@ mod tests {
     use super::*;
 
     fn sample() -> Frame {
-        let mut f = Frame::new(&[("field", Kind::Text), ("n", Kind::Count), ("p", Kind::Float)]);
+        let mut f = Frame::new(&[
+            ("field", Kind::Text),
+            ("n", Kind::Count),
+            ("p", Kind::Float),
+        ]);
         f.rows.push(vec![
             Val::Text("=cmd".into()),
             Val::Count(3),
             Val::Float(1.5e-9),
         ]);
-        f.rows.push(vec![Val::Text("a,b".into()), Val::Count(0), Val::Null]);
+        f.rows
+            .push(vec![Val::Text("a,b".into()), Val::Count(0), Val::Null]);
         f
     }
 

@@ -198,7 +198,8 @@ pub fn load_joins(reqs: &[JoinRequest], schema: &Schema) -> Result<Vec<Join>> {
 
 /// Parse a filter expression (the `--where` language) and check its field names.
 pub fn parse_filter(text: &str, schema: &Schema, flag: &str) -> Result<expr::Expr> {
-    let e = expr::parse(text).map_err(|e| Error::invalid(format!("invalid {flag} `{text}`: {e}")))?;
+    let e =
+        expr::parse(text).map_err(|e| Error::invalid(format!("invalid {flag} `{text}`: {e}")))?;
     for name in e.fields() {
         if !schema.is_time_name(name) {
             schema.resolve(name)?;

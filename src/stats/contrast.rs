@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use crate::error::{Error, Result};
 use crate::query::exec::Plan;
 use crate::query::expr::Expr;
-use crate::query::plan::{self, AggFn, Join, KeyPart, KeySpec, Schema, ValueSpec};
 use crate::query::pivot::{format_of, key_text};
+use crate::query::plan::{self, AggFn, Join, KeyPart, KeySpec, Schema, ValueSpec};
 use crate::query::value::{AggState, KeyValue};
 use crate::query::{self as q, PivotRequest, QueryStats};
 use crate::segment::{ColumnType, SegmentReader, TIME_COLUMN};
@@ -460,17 +460,23 @@ pub fn contrast(dir: &DataDir, req: &ContrastRequest) -> Result<Contrast> {
     // pair), then compute their statistics.
     let mut candidates: Vec<(usize, Vec<String>, u64, u64)> = Vec::new();
     let min = req.min_count.max(1);
-    let (ns, nb) = pre.count(fields, &sets, &req.query, &mut stats, &mut |set, vals, s, b| {
-        if s < min {
-            return;
-        }
-        let texts = vals
-            .iter()
-            .zip(&sets[set])
-            .map(|(v, &f)| key_text(v, &formats[f], &pre.tz))
-            .collect();
-        candidates.push((set, texts, s, b));
-    })?;
+    let (ns, nb) = pre.count(
+        fields,
+        &sets,
+        &req.query,
+        &mut stats,
+        &mut |set, vals, s, b| {
+            if s < min {
+                return;
+            }
+            let texts = vals
+                .iter()
+                .zip(&sets[set])
+                .map(|(v, &f)| key_text(v, &formats[f], &pre.tz))
+                .collect();
+            candidates.push((set, texts, s, b));
+        },
+    )?;
     if ns == 0 {
         return Err(Error::invalid(format!(
             "the suspect set is empty: no event matches `{}`{}",
@@ -517,7 +523,10 @@ fn q_values(mut pvals: Vec<f64>) -> impl Fn(f64) -> f64 {
     let q = math::benjamini_hochberg(&pvals);
     move |p: f64| {
         let i = pvals.partition_point(|x| x.total_cmp(&p).is_le());
-        i.checked_sub(1).and_then(|i| q.get(i)).copied().unwrap_or(1.0)
+        i.checked_sub(1)
+            .and_then(|i| q.get(i))
+            .copied()
+            .unwrap_or(1.0)
     }
 }
 
@@ -532,11 +541,17 @@ pub(crate) fn probabilities(
 ) -> Result<(u64, u64, Vec<HashMap<KeyValue, f64>>)> {
     let sets: Vec<Vec<usize>> = (0..fields.len()).map(|i| vec![i]).collect();
     let mut counts: Vec<Vec<(KeyValue, u64, u64)>> = vec![Vec::new(); fields.len()];
-    let (ns, nb) = pre.count(fields.to_vec(), &sets, query, stats, &mut |set, vals, s, b| {
-        if let (Some(c), Some(v)) = (counts.get_mut(set), vals.first()) {
-            c.push((v.clone(), s, b));
-        }
-    })?;
+    let (ns, nb) = pre.count(
+        fields.to_vec(),
+        &sets,
+        query,
+        stats,
+        &mut |set, vals, s, b| {
+            if let (Some(c), Some(v)) = (counts.get_mut(set), vals.first()) {
+                c.push((v.clone(), s, b));
+            }
+        },
+    )?;
     let out = counts
         .into_iter()
         .map(|c| {

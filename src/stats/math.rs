@@ -177,7 +177,8 @@ fn stirlerr(n: f64) -> f64 {
         return ln_fact - ((n + 0.5) * n.ln() - n + 0.5 * (2.0 * PI).ln());
     }
     let n2 = n * n;
-    (1.0 / 12.0 - (1.0 / 360.0 - (1.0 / 1260.0 - (1.0 / 1680.0 - 1.0 / (1188.0 * n2)) / n2) / n2) / n2)
+    (1.0 / 12.0
+        - (1.0 / 360.0 - (1.0 / 1260.0 - (1.0 / 1680.0 - 1.0 / (1188.0 * n2)) / n2) / n2) / n2)
         / n
 }
 
@@ -230,9 +231,18 @@ pub fn g_test(a: u64, b: u64, c: u64, d: u64) -> (f64, f64) {
     // u128 -> f64 casts round to nearest (relative error < 1.2e-16); the products are exact.
     let n = (r1 + r2) as f64;
     let (ad, bc) = (a * d, b * c);
-    let det = if ad >= bc { (ad - bc) as f64 } else { -((bc - ad) as f64) };
+    let det = if ad >= bc {
+        (ad - bc) as f64
+    } else {
+        -((bc - ad) as f64)
+    };
     let delta = det / n;
-    let cells = [(r1, c1, delta), (r1, c2, -delta), (r2, c1, -delta), (r2, c2, delta)];
+    let cells = [
+        (r1, c1, delta),
+        (r1, c2, -delta),
+        (r2, c1, -delta),
+        (r2, c2, delta),
+    ];
     let half: f64 = cells
         .iter()
         .map(|&(row, col, dev)| {
@@ -250,8 +260,10 @@ pub fn g_test(a: u64, b: u64, c: u64, d: u64) -> (f64, f64) {
 /// as `scipy.stats.false_discovery_control(p, method='bh')`. Empty in, empty out.
 /// NaN is treated as 1.0 and other values are clamped to [0, 1].
 pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
-    let clean: Vec<f64> =
-        p.iter().map(|&v| if v.is_nan() { 1.0 } else { v.clamp(0.0, 1.0) }).collect();
+    let clean: Vec<f64> = p
+        .iter()
+        .map(|&v| if v.is_nan() { 1.0 } else { v.clamp(0.0, 1.0) })
+        .collect();
     let mut order: Vec<usize> = (0..clean.len()).collect();
     order.sort_by(|&i, &j| clean[i].total_cmp(&clean[j]));
     // usize -> f64 is exact for any realistic length (< 2^53).
@@ -334,18 +346,32 @@ pub struct Combined {
 /// SpamBayes multiplies with `frexp` to dodge underflow; summing logs does the same here.
 pub fn chi_combine(probs: &[f64]) -> Combined {
     if probs.is_empty() {
-        return Combined { score: 0.5, s: 0.0, h: 0.0 };
+        return Combined {
+            score: 0.5,
+            s: 0.0,
+            h: 0.0,
+        };
     }
     let (mut ln_not, mut ln_p) = (0.0, 0.0);
     for &p in probs {
-        let p = if p.is_nan() { 0.5 } else { p.clamp(PROB_CLAMP, 1.0 - PROB_CLAMP) };
+        let p = if p.is_nan() {
+            0.5
+        } else {
+            p.clamp(PROB_CLAMP, 1.0 - PROB_CLAMP)
+        };
         ln_not += (-p).ln_1p();
         ln_p += p.ln();
     }
-    let dof = u64::try_from(probs.len()).unwrap_or(u64::MAX).saturating_mul(2);
+    let dof = u64::try_from(probs.len())
+        .unwrap_or(u64::MAX)
+        .saturating_mul(2);
     let s = 1.0 - chi2_sf_even(-2.0 * ln_not, dof);
     let h = 1.0 - chi2_sf_even(-2.0 * ln_p, dof);
-    Combined { score: (s - h + 1.0) / 2.0, s, h }
+    Combined {
+        score: (s - h + 1.0) / 2.0,
+        s,
+        h,
+    }
 }
 
 /// Sort key for ranking: NaN ranks lowest (as -inf) and -0.0 equals 0.0.
@@ -399,7 +425,11 @@ mod tests {
 
     fn assert_rel(got: f64, want: f64, rel: f64) {
         let ok = (got - want).abs() <= rel * want.abs();
-        assert!(ok, "got {got:e}, want {want:e}, rel {:e}", (got - want).abs() / want.abs());
+        assert!(
+            ok,
+            "got {got:e}, want {want:e}, rel {:e}",
+            (got - want).abs() / want.abs()
+        );
     }
 
     #[test]
@@ -482,7 +512,9 @@ mod tests {
         }
         // Wilson-Hilferty branch: x = nu + sqrt(2 nu), nu = 2.4e10;
         // mpmath.gammainc(1.2e10, x / 2, regularized=True) = 0.15865525392748002.
-        assert!((chi2_sf_even(24_000_219_089.023003, 24_000_000_000) - 0.158655253927480).abs() < 1e-11);
+        assert!(
+            (chi2_sf_even(24_000_219_089.023003, 24_000_000_000) - 0.158655253927480).abs() < 1e-11
+        );
         // True values 8.8e-2159 (scipy.stats.chi2.sf(1e4, 10) = 0.0) and 5.7e-217148.
         assert_eq!(chi2_sf_even(1e4, 10), 0.0);
         assert_eq!(chi2_sf_even(1e6, 2), 0.0);
@@ -518,13 +550,29 @@ mod tests {
         let cases = [
             ((10, 90, 5, 195), 7.329811674221491, 0.006782015951830022),
             ((0, 100, 50, 50), 86.30462173553425, 1.5424762682505978e-20),
-            ((30, 70, 0, 1000), 153.11350126377104, 3.6179905647731764e-35),
+            (
+                (30, 70, 0, 1000),
+                153.11350126377104,
+                3.6179905647731764e-35,
+            ),
             ((1, 0, 0, 1), 2.772588722239781, 0.09589096714246556),
-            ((5, 995, 1, 9999), 18.784707033200473, 1.4633582941405347e-05),
-            ((100, 900, 120, 880), 2.0454183463488356, 0.15266501158471574),
+            (
+                (5, 995, 1, 9999),
+                18.784707033200473,
+                1.4633582941405347e-05,
+            ),
+            (
+                (100, 900, 120, 880),
+                2.0454183463488356,
+                0.15266501158471574,
+            ),
             // scipy's G here is 0.9000002222783223 (sum of O ln(O/E) loses 7 digits);
             // mpmath at 60 digits: G = 0.90000000023625000009, p = erfc(sqrt(G/2)).
-            ((1_000_000_000, 1_000_000_000, 1_000_030_000, 999_970_000), 0.90000000023625, 0.3427817110845641),
+            (
+                (1_000_000_000, 1_000_000_000, 1_000_030_000, 999_970_000),
+                0.90000000023625,
+                0.3427817110845641,
+            ),
         ];
         for ((a, b, c, d), g_want, p_want) in cases {
             let (g, p) = g_test(a, b, c, d);
@@ -543,7 +591,11 @@ mod tests {
         let (g, p) = g_test(1000, 0, 0, 1000);
         assert_rel(g, 4000.0 * std::f64::consts::LN_2, 1e-12);
         assert_eq!(p, 0.0);
-        for (a, b, c, d) in [(u64::MAX, 1, 1, u64::MAX), (u64::MAX, u64::MAX, 0, 3), (1e9 as u64, 3, 0, 7)] {
+        for (a, b, c, d) in [
+            (u64::MAX, 1, 1, u64::MAX),
+            (u64::MAX, u64::MAX, 0, 3),
+            (1e9 as u64, 3, 0, 7),
+        ] {
             let (g, p) = g_test(a, b, c, d);
             assert!(g.is_finite() && g >= 0.0 && (0.0..=1.0).contains(&p));
             assert_rel(g_test(c, d, a, b).0, g, 1e-12);
@@ -555,14 +607,30 @@ mod tests {
         // scipy.stats.false_discovery_control([0.01, 0.04, 0.03, 0.005, 0.5, 0.04, 1.0, 0.2],
         // method='bh')
         let q = benjamini_hochberg(&[0.01, 0.04, 0.03, 0.005, 0.5, 0.04, 1.0, 0.2]);
-        let want = [0.04, 0.064, 0.064, 0.04, 0.5714285714285714, 0.064, 1.0, 0.26666666666666666];
-        q.iter().zip(want).for_each(|(&g, w)| assert_rel(g, w, 1e-12));
+        let want = [
+            0.04,
+            0.064,
+            0.064,
+            0.04,
+            0.5714285714285714,
+            0.064,
+            1.0,
+            0.26666666666666666,
+        ];
+        q.iter()
+            .zip(want)
+            .for_each(|(&g, w)| assert_rel(g, w, 1e-12));
         // NaN as 1.0: scipy's false_discovery_control([0.02, 1.0, 0.001, 0.7], method='bh')
         let q = benjamini_hochberg(&[0.02, f64::NAN, 0.001, 0.7]);
         let want = [0.04, 1.0, 0.004, 0.9333333333333332];
-        q.iter().zip(want).for_each(|(&g, w)| assert_rel(g, w, 1e-12));
+        q.iter()
+            .zip(want)
+            .for_each(|(&g, w)| assert_rel(g, w, 1e-12));
         assert!(benjamini_hochberg(&[]).is_empty());
-        assert_eq!(benjamini_hochberg(&[0.3, -1.0, 7.0]), vec![0.44999999999999996, 0.0, 1.0]);
+        assert_eq!(
+            benjamini_hochberg(&[0.3, -1.0, 7.0]),
+            vec![0.44999999999999996, 0.0, 1.0]
+        );
     }
 
     #[test]
@@ -601,10 +669,21 @@ mod tests {
         assert_rel(c.score, 0.9291412340556515, 1e-12);
         assert!(chi_combine(&[0.99; 10]).score > 0.99);
         assert!(chi_combine(&[0.01; 10]).score < 0.01);
-        assert_eq!(chi_combine(&[]), Combined { score: 0.5, s: 0.0, h: 0.0 });
+        assert_eq!(
+            chi_combine(&[]),
+            Combined {
+                score: 0.5,
+                s: 0.0,
+                h: 0.0
+            }
+        );
         let ps = [0.3, 0.97, 0.5, 1.0, 0.0, 0.12, 0.6];
         let flipped: Vec<f64> = ps.iter().map(|p| 1.0 - p).collect();
-        assert_rel(chi_combine(&ps).score + chi_combine(&flipped).score, 1.0, 1e-12);
+        assert_rel(
+            chi_combine(&ps).score + chi_combine(&flipped).score,
+            1.0,
+            1e-12,
+        );
         let c = chi_combine(&[1.0; 5000]);
         assert!(c.score.is_finite() && c.score > 0.999 && chi_combine(&[f64::NAN]).score == 0.5);
     }
@@ -613,7 +692,13 @@ mod tests {
     fn roc_auc_hand_and_pairwise() {
         // Positive 0.9 beats 3 negatives; positive 0.7 beats 0.1, ties 0.7: U = 3 + 1.5,
         // AUC = 4.5 / (2 * 3) = 0.75.
-        let s = [(0.9, true), (0.8, false), (0.7, true), (0.7, false), (0.1, false)];
+        let s = [
+            (0.9, true),
+            (0.8, false),
+            (0.7, true),
+            (0.7, false),
+            (0.1, false),
+        ];
         assert_eq!(roc_auc(&s), Some(0.75));
         assert_eq!(roc_auc(&[]), None);
         assert_eq!(roc_auc(&[(1.0, true), (2.0, true)]), None);
@@ -631,7 +716,13 @@ mod tests {
         for &(sp, _) in data.iter().filter(|e| e.1) {
             for &(sn, _) in data.iter().filter(|e| !e.1) {
                 pairs += 1.0;
-                u += if sp > sn { 1.0 } else if sp == sn { 0.5 } else { 0.0 };
+                u += if sp > sn {
+                    1.0
+                } else if sp == sn {
+                    0.5
+                } else {
+                    0.0
+                };
             }
         }
         let auc = roc_auc(&data).unwrap_or(f64::NAN);
@@ -640,7 +731,13 @@ mod tests {
 
     #[test]
     fn precision_at_k_cases() {
-        let s = [(0.5, false), (0.9, true), (0.5, true), (f64::NAN, true), (0.1, false)];
+        let s = [
+            (0.5, false),
+            (0.9, true),
+            (0.5, true),
+            (f64::NAN, true),
+            (0.1, false),
+        ];
         assert_eq!(precision_at_k(&s, 1), Some(1.0));
         assert_eq!(precision_at_k(&s, 2), Some(0.5)); // tie at 0.5: input order, false first
         assert_eq!(precision_at_k(&s, 3), Some(2.0 / 3.0));

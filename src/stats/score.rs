@@ -120,17 +120,10 @@ pub struct Scorer {
 impl Scorer {
     /// Learn the probabilities of the chosen fields' values.
     pub fn new(dir: &DataDir, req: &ScoreRequest) -> Result<Scorer> {
-        let pre = prepare(
-            dir,
-            &req.suspect,
-            req.baseline.as_deref(),
-            &[],
-            &req.query,
-        )?;
+        let pre = prepare(dir, &req.suspect, req.baseline.as_deref(), &[], &req.query)?;
         let fields: Vec<KeySpec> = pre.fields(&req.fields)?;
         let mut stats = QueryStats::default();
-        let (ns, nb, probs) =
-            probabilities(&pre, &fields, &req.query, req.smoothing, &mut stats)?;
+        let (ns, nb, probs) = probabilities(&pre, &fields, &req.query, req.smoothing, &mut stats)?;
         if ns == 0 {
             return Err(Error::invalid(format!(
                 "the suspect set is empty: no event matches `{}`",
@@ -331,7 +324,9 @@ pub fn score(dir: &DataDir, req: &ScoreRequest) -> Result<ScoreResult> {
             b.offer(c, seg, row);
         }
     })?;
-    let mut best = best.into_inner().map_err(|_| Error::invalid("score: poisoned"))?;
+    let mut best = best
+        .into_inner()
+        .map_err(|_| Error::invalid("score: poisoned"))?;
     best.cut();
     let mut stats = scorer.stats.clone();
     merge_stats(&mut stats, &scan);
@@ -352,7 +347,10 @@ pub fn score(dir: &DataDir, req: &ScoreRequest) -> Result<ScoreResult> {
                 .into_iter()
                 .filter_map(|(ci, c)| names.get(ci).map(|m| (m.name.clone(), c)))
                 .collect();
-            let file = fields.iter().find(|f| f.0 == "_file").map(|f| f.1.to_text());
+            let file = fields
+                .iter()
+                .find(|f| f.0 == "_file")
+                .map(|f| f.1.to_text());
             let line = fields.iter().find_map(|f| match (&f.0[..], &f.1) {
                 ("_line", Cell::Int(n)) => Some(*n),
                 _ => None,

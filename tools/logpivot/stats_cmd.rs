@@ -54,7 +54,10 @@ fn contrast_frame(c: &Contrast, table: bool) -> Frame {
         ("suspect", Kind::Count),
         ("baseline", Kind::Count),
         (if table { "suspect%" } else { "suspect_rate" }, Kind::Float),
-        (if table { "baseline%" } else { "baseline_rate" }, Kind::Float),
+        (
+            if table { "baseline%" } else { "baseline_rate" },
+            Kind::Float,
+        ),
         ("f", Kind::Float),
         ("G", Kind::Float),
         ("p", Kind::Float),
