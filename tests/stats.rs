@@ -391,3 +391,56 @@ fn default_fields_leave_out_ids_and_keep_the_useful_ones() {
         "sqlmap/1.7.2#stable (https://sqlmap.org)"
     );
 }
+
+/// The real OTRF LSASS campaign (Windows Sysmon, Security and PowerShell events): the minute
+/// of the simulated discovery phase against the rest of the recording.
+#[test]
+fn contrast_on_real_windows_events() {
+    let input = common::shared_data().join("otrf/lsass_campaign_01.json.gz");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = DataDir::new(tmp.path().join("data"));
+    let opts = IngestOptions {
+        inputs: vec![input],
+        threads: 2,
+        ..IngestOptions::default()
+    };
+    ingest(&dir, &opts, Arc::new(IngestProgress::default())).expect("ingest");
+    let req = ContrastRequest {
+        suspect: "@timestamp >= 2023-08-15T09:59:00Z and @timestamp < 2023-08-15T10:00:00Z".into(),
+        fields: [
+            "Image",
+            "ParentImage",
+            "EventID",
+            "Channel",
+            "User",
+            "TargetImage",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        top: Some(10),
+        ..ContrastRequest::default()
+    };
+    let c = contrast(&dir, &req).expect("contrast");
+    assert_eq!(c.n_suspect, 10_698);
+    let top: Vec<String> = c.tokens.iter().map(|t| t.values[0].clone()).collect();
+    // The discovery tools the simulation ran, never seen outside that minute.
+    for tool in ["certutil.exe", "reg.exe", "gpresult.exe"] {
+        assert!(
+            top.iter().take(6).any(|v| v.ends_with(tool)),
+            "{tool}: {top:#?}"
+        );
+    }
+    assert!(c.tokens.iter().take(6).all(|t| t.baseline == 0));
+    // The default fields leave out the time-like `UtcTime` strings.
+    let d = contrast(
+        &dir,
+        &ContrastRequest {
+            fields: Vec::new(),
+            ..req.clone()
+        },
+    )
+    .expect("contrast with default fields");
+    assert!(!d.fields.iter().any(|f| f == "UtcTime"), "{:?}", d.fields);
+    assert!(d.fields.iter().any(|f| f == "Image"), "{:?}", d.fields);
+}

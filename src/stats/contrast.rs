@@ -311,7 +311,7 @@ pub(crate) fn merge_stats(into: &mut QueryStats, s: &QueryStats) {
 /// The default fields: string and boolean columns, and integer columns, with at most
 /// [`DEFAULT_MAX_CARDINALITY`] distinct values per segment and fewer distinct values than a
 /// quarter of the rows, then `hour(T)` of the event time. Derived columns (`_file`, `_line`,
-/// `_time`), time columns and floats are left out. String cardinality comes from every
+/// `_time`), time columns, strings that hold times, and floats are left out. String cardinality comes from every
 /// segment's dictionary; integer cardinality is counted on the first segment holding the
 /// column (integers carry no dictionary).
 pub fn default_fields(
@@ -337,6 +337,10 @@ pub fn default_fields(
             };
             let rows = seg.meta().rows;
             let distinct = match cm.ty {
+                ColumnType::Str if looks_like_time(&seg.dictionary(ci)?) => {
+                    ok = false;
+                    break;
+                }
                 ColumnType::Str => cm.cardinality,
                 ColumnType::Bool => 2,
                 _ if distinct_max > 0 => continue,
@@ -369,6 +373,21 @@ pub fn default_fields(
         out.push(format!("hour({})", time_field.unwrap_or(TIME_COLUMN)));
     }
     Ok(out)
+}
+
+/// Whether a string column holds times (`UtcTime`, `TimeCreated`...): its first dictionary
+/// entries all parse as dates with times (plain numbers, which could be epochs, do not
+/// count). Such columns only restate the suspect window when it is one.
+fn looks_like_time(dict: &crate::segment::Dictionary) -> bool {
+    let sample: Vec<&[u8]> = dict.iter().take(8).collect();
+    !sample.is_empty()
+        && sample.iter().all(|v| {
+            v.iter().any(|c| matches!(c, b'-' | b'/' | b':'))
+                && std::str::from_utf8(v)
+                    .ok()
+                    .and_then(crate::json::time::parse_time_str)
+                    .is_some()
+        })
 }
 
 /// The statistics of one value.

@@ -29,13 +29,26 @@ pub fn run_contrast(a: ContrastArgs) -> anyhow::Result<()> {
     let (format, width) = format_and_width(&a.engine);
     let frame = contrast_frame(&c, format == Format::Table);
     if format == Format::Table && a.engine.output.is_none() {
+        const SHOWN: usize = 12;
+        let mut names = c
+            .fields
+            .iter()
+            .take(SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if c.fields.len() > SHOWN {
+            names.push_str(&format!(
+                ", … ({} more; --format json lists values of all)",
+                c.fields.len() - SHOWN
+            ));
+        }
         println!(
-            "suspect: {} events; baseline: {} events; {} values tested in {} fields: {}",
+            "suspect: {} events; baseline: {} events; {} values tested in {} fields: {names}",
             thousands(c.n_suspect),
             thousands(c.n_baseline),
             thousands(c.tested),
             c.fields.len(),
-            c.fields.join(", ")
         );
     }
     with_output(&a.engine, &mut |out| frame.write(format, out, width))?;
