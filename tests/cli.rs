@@ -2,6 +2,8 @@
 //! lines, Arrow IPC readable by arrow), clear errors with a non-zero exit and an untouched data
 //! directory, the spill quota, named time zones across a DST change, and `--help` examples.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -240,8 +242,148 @@ fn hourly_buckets_in_a_named_zone_across_fall_back() {
 }
 
 #[test]
+fn contrast_and_score_in_every_format() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let d = data(tmp.path());
+    let ds = d.to_str().expect("utf8");
+    // The last two hours (12 of 24 events) against the first two.
+    let suspect = "ts >= 2024-11-03T06:00:00Z";
+    let csv = ok(&logpivot(&[
+        "contrast",
+        "--data",
+        ds,
+        "--suspect",
+        suspect,
+        "--fields",
+        "RuleID,Path",
+        "--min-count",
+        "1",
+        "--format",
+        "csv",
+    ]));
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("field,value,suspect,baseline,suspect_rate,baseline_rate,f,G,p,q,JLH")
+    );
+    let rows: Vec<Vec<String>> = lines.map(common::parse_csv_line).collect();
+    // 3 rule ids and 6 paths, each seen in both halves: 9 values.
+    assert_eq!(rows.len(), 9, "{csv}");
+    assert!(rows.iter().all(|r| r[2] == "4" || r[2] == "2"), "{csv}");
+    // Hostile paths are neutralised for spreadsheets.
+    assert!(rows.iter().any(|r| r[1] == "'=cmd|' /C calc'!A0"), "{csv}");
+    assert!(
+        !rows.iter().any(|r| r[1].starts_with(['=', '+', '-', '@'])),
+        "{csv}"
+    );
+
+    let json = ok(&logpivot(&[
+        "contrast",
+        "--data",
+        ds,
+        "--suspect",
+        suspect,
+        "--fields",
+        "RuleID",
+        "--min-count",
+        "1",
+        "--format",
+        "json",
+        "--sort",
+        "g",
+    ]));
+    let rows: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        rows[0]["suspect"].as_u64().unwrap() + rows[0]["baseline"].as_u64().unwrap(),
+        8
+    );
+    assert!(rows[0]["f"].as_f64().is_some() && rows[0]["q"].as_f64().is_some());
+
+    let arrow_path = tmp.path().join("contrast.arrow");
+    ok(&logpivot(&[
+        "contrast",
+        "--data",
+        ds,
+        "--suspect",
+        suspect,
+        "--fields",
+        "Path",
+        "--min-count",
+        "1",
+        "--format",
+        "arrow",
+        "--output",
+        arrow_path.to_str().expect("utf8"),
+    ]));
+    let f = std::fs::File::open(&arrow_path).expect("open arrow");
+    let reader = arrow::ipc::reader::FileReader::try_new(f, None).expect("arrow file");
+    let batches: Vec<_> = reader.map(|b| b.expect("batch")).collect();
+    assert_eq!(batches[0].num_rows(), 6);
+    assert_eq!(batches[0].schema().field(2).name(), "suspect");
+
+    let scored = ok(&logpivot(&[
+        "score",
+        "--data",
+        ds,
+        "--suspect",
+        suspect,
+        "--fields",
+        "RuleID,Path,hour(ts)",
+        "--top",
+        "5",
+        "--format",
+        "json",
+    ]));
+    let rows: Vec<serde_json::Value> = scored
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[0]["rank"], 1);
+    // Hours 06:00 and 07:00 only occur in the suspect set: the top events are from there.
+    for r in &rows {
+        let t = r["_time"].as_str().expect("_time");
+        assert!(t >= "2024-11-03T06:00:00", "{r}");
+        assert!(r["score"].as_f64().unwrap() > 0.5, "{r}");
+        assert!(r["drivers"].as_str().unwrap().contains("hour(ts)="), "{r}");
+    }
+    let text = ok(&logpivot(&[
+        "score",
+        "--data",
+        ds,
+        "--suspect",
+        suspect,
+        "--threshold",
+        "0.9",
+    ]));
+    assert!(text.contains("at or above the threshold"), "{text}");
+
+    // Clear errors.
+    let out = logpivot(&[
+        "score",
+        "--data",
+        ds,
+        "--suspect",
+        suspect,
+        "--threshold",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--threshold"));
+    let out = logpivot(&["contrast", "--data", ds, "--suspect", "ts >= 2030-01-01"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("suspect set is empty"));
+    let out = logpivot(&["contrast", "--data", ds]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
 fn help_has_examples() {
-    for cmd in ["ingest", "pivot", "inspect", "demo"] {
+    for cmd in ["ingest", "pivot", "inspect", "demo", "contrast", "score"] {
         let out = ok(&logpivot(&[cmd, "--help"]));
         assert!(out.contains("Examples:"), "{cmd} --help lacks examples");
     }
