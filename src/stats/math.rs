@@ -121,8 +121,9 @@ pub fn chi2_sf_even(x: f64, dof: u64) -> f64 {
     let kf = k as f64;
     if kf.min(m) > EXACT_LIMIT {
         // Wilson-Hilferty (A&S 26.4.14): (X/nu)^(1/3) ~ Normal(1 - 2/(9 nu), 2/(9 nu)).
-        let var = 2.0 / (9.0 * kf);
-        let z = ((m / kf).cbrt() - (1.0 - var)) / var.sqrt();
+        let nu = 2.0 * kf;
+        let var = 2.0 / (9.0 * nu);
+        let z = ((x / nu).cbrt() - (1.0 - var)) / var.sqrt();
         return 0.5 * erfc(z / SQRT_2);
     }
     poisson_cdf(kf - 1.0, m).min(1.0)
@@ -408,3 +409,280 @@ pub fn precision_at_k(scored: &[(f64, bool)], k: usize) -> Option<f64> {
     Some(hits as f64 / k as f64)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_rel(got: f64, want: f64, rel: f64) {
+        let ok = (got - want).abs() <= rel * want.abs();
+        assert!(ok, "got {got:e}, want {want:e}");
+    }
+
+    /// Whitespace-separated reference rows (a bad literal becomes NaN and fails the check).
+    fn rows(table: &str) -> Vec<Vec<f64>> {
+        let num = |v: &str| v.parse::<f64>().unwrap_or(f64::NAN);
+        table
+            .lines()
+            .map(|l| l.split_whitespace().map(num).collect())
+            .collect()
+    }
+
+    // x, scipy.special.erfc(x) (scipy 1.17.1; each within 5e-16 of mpmath.erfc at 50 digits)
+    const ERFC: &str = "-5 1.9999999999984626\n-1 1.8427007929497148\n-0.5 1.5204998778130465
+-1e-3 1.0011283787909693\n0 1.0\n1e-10 0.999999999887162\n0.1 0.8875370839817152
+0.5 0.4795001221869535\n1 0.15729920705028516\n1.5 0.03389485352468927
+1.99 0.004888586800383002\n2 0.004677734981047266\n3 2.2090496998585445e-05
+5 1.5374597944280347e-12\n10 2.0884875837625446e-45\n15 7.212994172451209e-100
+20 5.395865611607901e-176\n26 5.663192408856145e-296";
+
+    #[test]
+    fn erfc_matches_scipy_and_edges() {
+        for r in rows(ERFC) {
+            assert_rel(erfc(r[0]), r[1], 1e-12);
+        }
+        // mpmath.erfc(27) = 5.237048923789e-319 (subnormal; scipy returns 0.0).
+        assert!((erfc(27.0) - 5.237e-319).abs() < 1e-321);
+        assert_eq!((erfc(30.0), erfc(-30.0)), (0.0, 2.0));
+        assert_eq!((erfc(f64::INFINITY), erfc(f64::NEG_INFINITY)), (0.0, 2.0));
+        assert!(erfc(f64::NAN).is_nan());
+        // Both sides of the series / continued-fraction switch agree.
+        assert_rel(
+            erfc(ERFC_SWITCH * (1.0 - f64::EPSILON)),
+            erfc(ERFC_SWITCH),
+            1e-14,
+        );
+    }
+
+    // x, scipy.stats.chi2.sf(x, 1)
+    const CHI2_1DF: &str = "0.5 0.47950012218695337\n3.841458820694124 0.04999999999999989
+10 0.001565402258002549\n100 1.5239706048320995e-23\n1000 1.7958327848007363e-219";
+
+    #[test]
+    fn chi2_1df_matches_scipy() {
+        for r in rows(CHI2_1DF) {
+            assert_rel(chi2_sf_1df(r[0]), r[1], 1e-9);
+        }
+        assert_eq!(
+            (chi2_sf_1df(0.0), chi2_sf_1df(-3.0), chi2_sf_1df(f64::NAN)),
+            (1.0, 1.0, 1.0)
+        );
+        assert_eq!(chi2_sf_1df(f64::INFINITY), 0.0);
+    }
+
+    // x, dof, scipy.stats.chi2.sf(x, dof). Row 5 is mpmath.gammainc(50, 100, regularized=True)
+    // (scipy's 1.1784500720979781e-08 is off by 3e-14). The last row is the Wilson-Hilferty
+    // branch: x = nu + sqrt(2 nu), nu = 2.4e10, mpmath.gammainc(1.2e10, x / 2, regularized=True).
+    const CHI2_EVEN: &str = "1000 1000 0.49405285382923964\n2 2 0.36787944117144245
+10 4 0.04042768199451279\n0.5 20 0.9999999999997906\n200 100 1.1784500720979422e-08
+50 150 0.9999999999999994\n100000 100000 0.4994052918952067\n30 60 0.9995815503316723
+2e7 2e7 0.4999579477912763\n24000219089.023003 2.4e10 0.15865525392748002";
+
+    #[test]
+    fn chi2_even_matches_scipy_and_edges() {
+        for r in rows(CHI2_EVEN) {
+            // The dof column holds integers below 2^53, so the cast is exact.
+            assert_rel(chi2_sf_even(r[0], r[1] as u64), r[2], 1e-9);
+        }
+        // True values 8.8e-2159 (scipy.stats.chi2.sf(1e4, 10) = 0.0) and 5.7e-217148.
+        assert_eq!((chi2_sf_even(1e4, 10), chi2_sf_even(1e6, 2)), (0.0, 0.0));
+        assert_eq!(
+            (chi2_sf_even(0.0, 10), chi2_sf_even(f64::NAN, 10)),
+            (1.0, 1.0)
+        );
+        assert_eq!(chi2_sf_even(f64::INFINITY, 10), 0.0);
+        assert_eq!((chi2_sf_even(1.0, 0), chi2_sf_even(-1.0, 0)), (0.0, 1.0));
+        assert_eq!(chi2_sf_even(7.5, 3), chi2_sf_even(7.5, 4));
+        assert!((0.0..=1.0).contains(&chi2_sf_even(1e300, u64::MAX)));
+    }
+
+    #[test]
+    fn chi2_even_matches_spambayes_recurrence() {
+        // SpamBayes' chi2Q loop is accurate while e^-m does not underflow.
+        for x in [0.01_f64, 0.7, 3.0, 19.0, 80.0, 333.0, 900.0] {
+            for dof in [2_u64, 4, 10, 50, 200, 1000] {
+                let m = x / 2.0;
+                let (mut term, mut sum) = ((-m).exp(), (-m).exp());
+                for i in 1..dof / 2 {
+                    term *= m / i as f64;
+                    sum += term;
+                }
+                assert_rel(chi2_sf_even(x, dof), sum.min(1.0), 1e-11);
+            }
+        }
+    }
+
+    // a b c d G p from scipy.stats.chi2_contingency([[a, b], [c, d]],
+    // lambda_="log-likelihood", correction=False)[:2], except the last row: there scipy's
+    // G = 0.9000002222783223 has lost 7 digits, so G is mpmath at 60 digits
+    // (0.90000000023625000009) and p = mpmath.erfc(sqrt(G / 2)).
+    const G_TEST: &str = "10 90 5 195 7.329811674221491 0.006782015951830022
+0 100 50 50 86.30462173553425 1.5424762682505978e-20
+30 70 0 1000 153.11350126377104 3.6179905647731764e-35
+1 0 0 1 2.772588722239781 0.09589096714246556
+5 995 1 9999 18.784707033200473 1.4633582941405347e-05
+100 900 120 880 2.0454183463488356 0.15266501158471574
+1e9 1e9 1000030000 999970000 0.90000000023625 0.3427817110845641";
+
+    #[test]
+    fn g_test_matches_scipy() {
+        for r in rows(G_TEST) {
+            // Integer-valued literals below 2^53: the casts are exact.
+            let (g, p) = g_test(r[0] as u64, r[1] as u64, r[2] as u64, r[3] as u64);
+            assert_rel(g, r[4], 1e-9);
+            assert_rel(p, r[5], 1e-9);
+        }
+    }
+
+    #[test]
+    fn g_test_edges() {
+        assert_eq!(g_test(0, 0, 0, 0), (0.0, 1.0));
+        assert_eq!(g_test(5, 7, 0, 0), (0.0, 1.0)); // empty baseline row
+        assert_eq!(g_test(0, 7, 0, 9), (0.0, 1.0)); // value never seen
+        assert_eq!(g_test(1, 1, 1, 1), (0.0, 1.0));
+        // G = 2 * 2000 ln 2 = 2772.59; true p ~ 1.3e-604 underflows to 0.0, not NaN.
+        let (g, p) = g_test(1000, 0, 0, 1000);
+        assert_rel(g, 4000.0 * std::f64::consts::LN_2, 1e-12);
+        assert_eq!(p, 0.0);
+        let big = [
+            (u64::MAX, 1, 1, u64::MAX),
+            (u64::MAX, u64::MAX, 0, 3),
+            (1_000_000_000, 3, 0, 7),
+        ];
+        for (a, b, c, d) in big {
+            let (g, p) = g_test(a, b, c, d);
+            assert!(g.is_finite() && g >= 0.0 && (0.0..=1.0).contains(&p));
+            assert_rel(g_test(c, d, a, b).0, g, 1e-12);
+        }
+    }
+
+    #[test]
+    fn bh_matches_scipy() {
+        // scipy.stats.false_discovery_control(p, method='bh') for the p of each pair; NaN is
+        // passed to scipy as 1.0.
+        let cases = [
+            (
+                vec![0.01, 0.04, 0.03, 0.005, 0.5, 0.04, 1.0, 0.2],
+                "0.04 0.064 0.064 0.04
+                0.5714285714285714 0.064 1.0 0.26666666666666666",
+            ),
+            (
+                vec![0.02, f64::NAN, 0.001, 0.7],
+                "0.04 1.0 0.004 0.9333333333333332",
+            ),
+            (vec![0.3], "0.3"),
+        ];
+        for (p, want) in cases {
+            let want: Vec<f64> = rows(want).concat();
+            let q = benjamini_hochberg(&p);
+            assert_eq!(q.len(), want.len());
+            q.iter()
+                .zip(want)
+                .for_each(|(&q, w)| assert_rel(q, w, 1e-12));
+        }
+        assert!(benjamini_hochberg(&[]).is_empty());
+        assert_eq!(
+            benjamini_hochberg(&[0.3, -1.0, 7.0]),
+            [0.3 * 3.0 / 2.0, 0.0, 1.0]
+        );
+    }
+
+    #[test]
+    fn robinson_f_hand_worked() {
+        // b = 3/10, g = 1/100, p = 0.3 / 0.31 = 30/31, n = 4,
+        // f = (1 * 0.5 + 4 * 30/31) / (1 + 4) = (31 + 240) / 310 = 271/310.
+        assert_rel(robinson_f(3, 10, 1, 100, 1.0, 0.5), 271.0 / 310.0, 1e-15);
+        // Never in the baseline: b = 2/5, g = 0, p = 1, f = (0.45 * 0.5 + 2) / 2.45.
+        assert_rel(robinson_f(2, 5, 0, 1000, 0.45, 0.5), 2.225 / 2.45, 1e-15);
+        assert_eq!(robinson_f(0, 0, 0, 0, 0.45, 0.5), 0.5);
+        assert_eq!(robinson_f(0, 0, 0, 0, 0.0, 0.4), 0.4);
+        assert_eq!(robinson_f(3, 0, 2, 0, 1.0, 0.5), 0.5); // zero-size sets: p = x
+        assert!(robinson_f(u64::MAX, 1, u64::MAX, u64::MAX, 0.0, 0.5).is_finite());
+    }
+
+    #[test]
+    fn jlh_hand_worked() {
+        // fg = 10/100 = 0.1, bg = 20/10000 = 0.002: (0.1 - 0.002) * (0.1 / 0.002) = 0.098 * 50.
+        assert_rel(jlh(10, 100, 20, 10_000), 4.9, 1e-12);
+        assert_eq!(jlh(1, 100, 50, 100), 0.0); // fg < bg
+        assert_eq!(jlh(0, 0, 0, 0), 0.0);
+        assert_eq!(jlh(5, 10, 0, 100), 0.0); // inconsistent bg == 0
+        assert!(jlh(u64::MAX, 1, 1, u64::MAX).is_finite());
+    }
+
+    #[test]
+    fn chi_combine_hand_worked_and_properties() {
+        // probs [0.9, 0.8]: dof 4 and chi2Q(x, 4) = e^-m (1 + m), m = x/2, where e^-m is the
+        // product itself: prod(1 - p) = 0.02, prod(p) = 0.72.
+        // S = 1 - 0.02 (1 - ln 0.02) = 1 - 0.02 * 4.912023005428146 = 0.9017595398914371
+        // H = 1 - 0.72 (1 - ln 0.72) = 1 - 0.72 * 1.3285040669720360 = 0.04347707178013394
+        // score = (S - H + 1) / 2 = 0.9291412340556515
+        let c = chi_combine(&[0.9, 0.8]);
+        assert_rel(c.s, 0.9017595398914371, 1e-12);
+        assert_rel(c.h, 0.04347707178013394, 1e-12);
+        assert_rel(c.score, 0.9291412340556515, 1e-12);
+        assert!(chi_combine(&[0.99; 10]).score > 0.99);
+        assert!(chi_combine(&[0.01; 10]).score < 0.01);
+        let empty = Combined {
+            score: 0.5,
+            s: 0.0,
+            h: 0.0,
+        };
+        assert_eq!(
+            (chi_combine(&[]), chi_combine(&[f64::NAN]).score),
+            (empty, 0.5)
+        );
+        let ps = [0.3, 0.97, 0.5, 1.0, 0.0, 0.12, 0.6];
+        let flipped: Vec<f64> = ps.iter().map(|p| 1.0 - p).collect();
+        let sum = chi_combine(&ps).score + chi_combine(&flipped).score;
+        assert_rel(sum, 1.0, 1e-12);
+        let sure = chi_combine(&[1.0; 5000]).score;
+        assert!(sure.is_finite() && sure > 0.999);
+    }
+
+    #[test]
+    fn roc_auc_hand_and_pairwise() {
+        // Positive 0.9 beats 3 negatives; positive 0.7 beats 0.1 and ties 0.7: U = 3 + 1.5,
+        // AUC = 4.5 / (2 * 3) = 0.75.
+        let labels = [true, false, true, false, false];
+        let s: Vec<(f64, bool)> = [0.9, 0.8, 0.7, 0.7, 0.1].into_iter().zip(labels).collect();
+        assert_eq!(roc_auc(&s), Some(0.75));
+        assert_eq!(
+            (roc_auc(&[]), roc_auc(&[(1.0, true), (2.0, true)])),
+            (None, None)
+        );
+        assert_eq!(roc_auc(&[(0.0, true), (-0.0, false)]), Some(0.5));
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64; // xorshift64; quantised scores make ties
+        let mut data = Vec::new();
+        for _ in 0..500 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            data.push(((state % 37) as f64 / 4.0, state.is_multiple_of(3)));
+        }
+        let (mut u, mut pairs) = (0.0, 0.0);
+        for &(sp, _) in data.iter().filter(|e| e.1) {
+            for &(sn, _) in data.iter().filter(|e| !e.1) {
+                pairs += 1.0;
+                u += f64::from(u8::from(sp > sn)) + 0.5 * f64::from(u8::from(sp == sn));
+            }
+        }
+        assert_rel(roc_auc(&data).unwrap_or(f64::NAN), u / pairs, 1e-12);
+    }
+
+    #[test]
+    fn precision_at_k_cases() {
+        let labels = [false, true, true, true, false];
+        let s: Vec<(f64, bool)> = [0.5, 0.9, 0.5, f64::NAN, 0.1]
+            .into_iter()
+            .zip(labels)
+            .collect();
+        assert_eq!(precision_at_k(&s, 1), Some(1.0));
+        assert_eq!(precision_at_k(&s, 2), Some(0.5)); // tie at 0.5: input order, false first
+        assert_eq!(precision_at_k(&s, 3), Some(2.0 / 3.0));
+        assert_eq!(precision_at_k(&s, 99), Some(0.6));
+        assert_eq!(
+            (precision_at_k(&s, 0), precision_at_k(&[], 3)),
+            (None, None)
+        );
+    }
+}

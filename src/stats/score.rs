@@ -475,35 +475,57 @@ impl ScoreResult {
                 e.rank, e.combined.score, e.combined.s, e.combined.h
             )
             .map_err(io)?;
-            writeln!(out, "     drivers: {}", drivers_text(&e.drivers)).map_err(io)?;
-            let mut line = String::from("    ");
-            for (n, c) in &e.fields {
-                if n.starts_with('_') {
-                    continue;
-                }
-                let mut item = format!(" {n}={}", c.to_text().replace(['\n', '\r'], " "));
-                if item.chars().count() > width.saturating_sub(6).max(20) {
-                    item = item.chars().take(width.saturating_sub(7).max(19)).collect();
-                    item.push('…');
-                }
-                if line.chars().count() + item.chars().count() > width && line.len() > 4 {
-                    writeln!(out, "{line}").map_err(io)?;
-                    line = String::from("    ");
-                }
-                line.push_str(&item);
-            }
-            if line.len() > 4 {
-                writeln!(out, "{line}").map_err(io)?;
-            }
+            let drivers: Vec<String> = e.drivers.iter().map(driver_text).collect();
+            write_wrapped(out, "     drivers:", &drivers, width).map_err(io)?;
+            let fields: Vec<String> = e
+                .fields
+                .iter()
+                .filter(|(n, _)| n != "_file" && n != "_line")
+                .map(|(n, c)| format!("{n}={}", c.to_text().replace(['\n', '\r'], " ")))
+                .collect();
+            write_wrapped(out, "    ", &fields, width).map_err(io)?;
             writeln!(out).map_err(io)?;
         }
         Ok(())
     }
 }
 
+fn driver_text(d: &Driver) -> String {
+    format!("{}={} ({:.3})", d.field, d.value, d.f)
+}
+
 fn drivers_text(d: &[Driver]) -> String {
-    d.iter()
-        .map(|d| format!("{}={} ({:.3})", d.field, d.value, d.f))
-        .collect::<Vec<_>>()
-        .join("; ")
+    d.iter().map(driver_text).collect::<Vec<_>>().join("; ")
+}
+
+/// Items after `lead`, space-separated, wrapped at `width` (continuation lines indented
+/// like the first); an item longer than a line is cut with `…`.
+fn write_wrapped(
+    out: &mut dyn Write,
+    lead: &str,
+    items: &[String],
+    width: usize,
+) -> std::io::Result<()> {
+    let indent = " ".repeat(lead.chars().count().min(8));
+    let max_item = width.saturating_sub(indent.len() + 1).max(20);
+    let mut line = lead.to_string();
+    let mut has_item = false;
+    for item in items {
+        let mut item = item.clone();
+        if item.chars().count() > max_item {
+            item = item.chars().take(max_item - 1).collect();
+            item.push('…');
+        }
+        if has_item && line.chars().count() + 1 + item.chars().count() > width {
+            writeln!(out, "{line}")?;
+            line = indent.clone();
+        }
+        line.push(' ');
+        line.push_str(&item);
+        has_item = true;
+    }
+    if has_item {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
 }

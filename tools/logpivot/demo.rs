@@ -46,7 +46,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     )?;
     out.flush()?;
     let gen = crate::demo_gen::generate(a.events, a.seed, &events_path, &rules_path)?;
-    writeln!(out, "{gen}\n")?;
+    writeln!(out, "{}\n", gen.description)?;
     writeln!(out, "# 2. ingest them into {}", root.display())?;
     writeln!(
         out,
@@ -91,10 +91,11 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     )?;
     let d = root.display().to_string();
     let rules = rules_path.display().to_string();
-    let queries: Vec<(String, Vec<String>)> = vec![
+    let mut queries: Vec<(String, Vec<String>)> = vec![
         (
             "4. rule categories by action (enrichment join; unknown rule ids stay visible)".into(),
             vec![
+                "pivot".into(),
                 "--join".into(),
                 format!("{rules}:RuleID=rule_id"),
                 "--rows".into(),
@@ -109,6 +110,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         (
             "5. an hourly series for one day (the injected attack, 19:12-21:12 UTC, shows as extra blocks)".into(),
             vec![
+                "pivot".into(),
                 "--rows".into(),
                 "Datetime:1h".into(),
                 "--cols".into(),
@@ -126,6 +128,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         (
             "6. blocked WAF events by country (filters on dictionary codes)".into(),
             vec![
+                "pivot".into(),
                 "--where".into(),
                 "Source = waf and Action = block".into(),
                 "--rows".into(),
@@ -137,6 +140,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         (
             "7. blocked user agents, with their distinct client IPs".into(),
             vec![
+                "pivot".into(),
                 "--rows".into(),
                 "ClientRequestUserAgent".into(),
                 "--value".into(),
@@ -150,6 +154,38 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             ],
         ),
     ];
+    if gen.attack.1 > gen.attack.0 {
+        let suspect = format!(
+            "Datetime >= {} and Datetime < {}",
+            rfc3339_minutes(gen.attack.0),
+            rfc3339_minutes(gen.attack.1)
+        );
+        queries.push((
+            "8. what is over-represented in the attack window against all other traffic".into(),
+            vec![
+                "contrast".into(),
+                "--suspect".into(),
+                suspect.clone(),
+                "--fields".into(),
+                "ClientRequestUserAgent,ClientASN,ClientCountry,ClientRequestPath,RuleID,hour(Datetime)".into(),
+                "--top".into(),
+                "12".into(),
+            ],
+        ));
+        queries.push((
+            "9. the events that look most like the attack, and why (SpamBayes-style scoring)"
+                .into(),
+            vec![
+                "score".into(),
+                "--suspect".into(),
+                suspect,
+                "--fields".into(),
+                "ClientRequestUserAgent,ClientASN,ClientIP,ClientRequestPath,hour(Datetime)".into(),
+                "--top".into(),
+                "2".into(),
+            ],
+        ));
+    }
     for (title, args) in queries {
         let shown: Vec<String> = args
             .iter()
@@ -162,30 +198,50 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             })
             .collect();
         writeln!(out, "# {title}")?;
-        writeln!(out, "$ logpivot pivot --data {d} {}", shown.join(" "))?;
+        writeln!(
+            out,
+            "$ logpivot {} --data {d} {}",
+            shown[0],
+            shown[1..].join(" ")
+        )?;
         let mut full = vec![
             "logpivot".to_string(),
-            "pivot".into(),
+            args[0].clone(),
             "--data".into(),
             d.clone(),
         ];
-        full.extend(args);
+        full.extend(args.into_iter().skip(1));
         let parsed = <crate::args::Cli as clap::Parser>::try_parse_from(&full)?;
-        if let crate::args::Command::Pivot(p) = parsed.command {
-            let req = crate::pivot_cmd::request(&p)?;
-            let table = logpivot::query::pivot(&dir, &req)?;
-            logpivot::query::output::write(
-                &table,
-                logpivot::query::output::Format::Table,
-                &mut out,
-                160,
-            )?;
+        out.flush()?;
+        match parsed.command {
+            crate::args::Command::Pivot(p) => {
+                let req = crate::pivot_cmd::request(&p)?;
+                let table = logpivot::query::pivot(&dir, &req)?;
+                logpivot::query::output::write(
+                    &table,
+                    logpivot::query::output::Format::Table,
+                    &mut out,
+                    160,
+                )?;
+            }
+            crate::args::Command::Contrast(c) => crate::stats_cmd::run_contrast(*c)?,
+            crate::args::Command::Score(c) => crate::stats_cmd::run_score(*c)?,
+            _ => {}
         }
         writeln!(out)?;
     }
     writeln!(
         out,
-        "Next: logpivot pivot --help, logpivot inspect --data {d}, and README.md."
+        "Next: logpivot pivot --help, logpivot contrast --help, logpivot inspect --data {d}, and README.md."
     )?;
     Ok(())
+}
+
+/// RFC 3339 to the minute (the attack window starts and ends on whole minutes).
+fn rfc3339_minutes(ns: i64) -> String {
+    let full = logpivot::json::time::format_rfc3339(ns);
+    match full.get(..16) {
+        Some(m) => format!("{m}:00Z"),
+        None => full,
+    }
 }
