@@ -156,7 +156,7 @@ fn contrast_counts_match_a_naive_model() {
         "Action",
         "ClientASN",
     ];
-    let mut req = request(&f, &fields);
+    let mut req = request(f, &fields);
     req.pairs = true;
     let base = contrast(&f.dir, &req).expect("contrast");
     let n_sus = f
@@ -174,7 +174,7 @@ fn contrast_counts_match_a_naive_model() {
         }
     }
     for g in &groups {
-        for (v, c) in naive(&f, g) {
+        for (v, c) in naive(f, g) {
             if c.0 > 0 {
                 expected.insert((g.join(" & "), v), c);
             }
@@ -216,7 +216,7 @@ fn contrast_counts_match_a_naive_model() {
 fn contrast_surfaces_the_attack() {
     let f = fixture();
     let mut req = request(
-        &f,
+        f,
         &[
             "ClientRequestUserAgent",
             "ClientASN",
@@ -308,7 +308,7 @@ fn score_ranks_attack_events_first() {
         "ClientCountry",
         "hour(Datetime)",
     ];
-    let v = scored(&f, &fields);
+    let v = scored(f, &fields);
     let auc = math::roc_auc(&v).expect("auc");
     let k = f.truth.len();
     let p_at_k = math::precision_at_k(&v, k).expect("p@k");
@@ -323,7 +323,7 @@ fn score_ranks_attack_events_first() {
 
     // Without the attack's own user agent (an attacker who blends in), the other fields
     // still carry it, less sharply.
-    let v = scored(&f, &["ClientASN", "ClientCountry", "hour(Datetime)"]);
+    let v = scored(f, &["ClientASN", "ClientCountry", "hour(Datetime)"]);
     let auc = math::roc_auc(&v).expect("auc");
     eprintln!("without user agent, IP and path: ROC AUC {auc:.5}");
     assert!(auc >= 0.95, "ROC AUC {auc}");
@@ -332,7 +332,7 @@ fn score_ranks_attack_events_first() {
 #[test]
 fn explicit_baseline_and_clear_errors() {
     let f = fixture();
-    let mut req = request(&f, &["Action"]);
+    let mut req = request(f, &["Action"]);
     // Baseline: the same hours one day earlier.
     let day = 86_400_000_000_000i64;
     req.baseline = Some(format!(
@@ -347,7 +347,7 @@ fn explicit_baseline_and_clear_errors() {
         .filter(|(_, e)| (f.window.0 - day..f.window.1 - day).contains(&event_time(e)))
         .count() as u64;
     assert_eq!(c.n_baseline, nb);
-    let naive = naive(&f, &["Action"]);
+    let naive = naive(f, &["Action"]);
     let block = c
         .tokens
         .iter()
@@ -355,11 +355,11 @@ fn explicit_baseline_and_clear_errors() {
         .expect("block");
     assert_eq!(block.suspect, naive["block"].0);
 
-    let mut empty = request(&f, &["Action"]);
+    let mut empty = request(f, &["Action"]);
     empty.suspect = "Datetime >= 2030-01-01".into();
     let e = contrast(&f.dir, &empty).expect_err("empty suspect set");
     assert!(e.to_string().contains("suspect set is empty"), "{e}");
-    let mut bad = request(&f, &["Action"]);
+    let mut bad = request(f, &["Action"]);
     bad.suspect = "NoSuchField = 1".into();
     let e = contrast(&f.dir, &bad).expect_err("unknown field");
     assert!(e.to_string().contains("NoSuchField"), "{e}");

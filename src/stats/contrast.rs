@@ -257,7 +257,7 @@ impl Prepared {
         sets: &[Vec<usize>],
         query: &PivotRequest,
         stats: &mut QueryStats,
-        visit: &mut dyn FnMut(usize, &[KeyValue], u64, u64),
+        visit: &mut Visit<'_>,
     ) -> Result<(u64, u64)> {
         let plan = self.plan(keys, sets, query.use_indexes);
         let (mut ns, mut nb) = (0, 0);
@@ -283,6 +283,12 @@ impl Prepared {
         Ok((ns, nb))
     }
 }
+
+/// `visit(set, values, suspect, baseline)` of [`Prepared::count`].
+pub(crate) type Visit<'a> = dyn FnMut(usize, &[KeyValue], u64, u64) + 'a;
+
+/// A field's values and their smoothed probabilities.
+pub type ValueProbs = HashMap<KeyValue, f64>;
 
 fn count_of(s: Option<&AggState>) -> u64 {
     match s {
@@ -557,7 +563,7 @@ pub(crate) fn probabilities(
     query: &PivotRequest,
     sm: Smoothing,
     stats: &mut QueryStats,
-) -> Result<(u64, u64, Vec<HashMap<KeyValue, f64>>)> {
+) -> Result<(u64, u64, Vec<ValueProbs>)> {
     let sets: Vec<Vec<usize>> = (0..fields.len()).map(|i| vec![i]).collect();
     let mut counts: Vec<Vec<(KeyValue, u64, u64)>> = vec![Vec::new(); fields.len()];
     let (ns, nb) = pre.count(
