@@ -638,11 +638,6 @@ pub fn process_segment(
         emit(partial)?;
         return Ok(report);
     }
-    let keys: Vec<IdColumn> = plan
-        .keys
-        .iter()
-        .map(|k| key_ids(seg, &k.part, plan, &sel))
-        .collect::<Result<_>>()?;
     let inputs: Vec<ValueInput> = plan
         .values
         .iter()
@@ -658,8 +653,141 @@ pub fn process_segment(
         })
         .collect::<Result<_>>()?;
     report.filter = f.stats;
-    aggregate(plan, &sel, &keys, &inputs, emit)?;
+    // Grouping sets on one indexed column are counted from its bitmaps; the others scan.
+    let mut done = vec![false; plan.grouping_sets.len()];
+    for (si, set) in plan.grouping_sets.iter().enumerate() {
+        if let Some(p) = set_index_counts(plan, seg, si, set, &sel, &inputs)? {
+            report.filter.index_lookups += 1;
+            done[si] = true;
+            emit(p)?;
+        }
+    }
+    let mut needed = vec![plan.grouping_sets.is_empty(); plan.keys.len()];
+    for (set, _) in plan.grouping_sets.iter().zip(&done).filter(|x| !*x.1) {
+        for &k in set {
+            needed[k] = true;
+        }
+    }
+    if !done.is_empty() && done.iter().all(|d| *d) {
+        return Ok(report);
+    }
+    let keys: Vec<IdColumn> = plan
+        .keys
+        .iter()
+        .zip(&needed)
+        .map(|(k, &need)| match need {
+            true => key_ids(seg, &k.part, plan, &sel),
+            false => Ok(IdColumn::single(Vec::new(), Decoder::Null)),
+        })
+        .collect::<Result<_>>()?;
+    aggregate(plan, &sel, &keys, &inputs, &done, emit)?;
     Ok(report)
+}
+
+/// Counts of grouping set `si` straight from a value index, when the set is one indexed
+/// stored column and every value is a count (plain or of a flag): per indexed value,
+/// |bitmap ∩ selection| and |bitmap ∩ flag|; the selected rows in no bitmap are the null
+/// group. None when the set does not qualify (the scan path counts it).
+fn set_index_counts(
+    plan: &Plan,
+    seg: &SegmentReader,
+    si: usize,
+    set: &[usize],
+    sel: &Bits,
+    inputs: &[ValueInput],
+) -> Result<Option<Partial>> {
+    let [k] = set else { return Ok(None) };
+    let Some(KeyPart::Column { name, as_text }) = plan.keys.get(*k).map(|k| &k.part) else {
+        return Ok(None);
+    };
+    let counts_only = plan.values.iter().zip(inputs).all(|(v, i)| {
+        v.func == AggFn::Count && matches!(i, ValueInput::None | ValueInput::Flag(_))
+    });
+    if !plan.use_indexes || !counts_only {
+        return Ok(None);
+    }
+    let meta = seg.meta();
+    let (Some(im), Some((ci, cm))) = (
+        meta.index(name, crate::segment::IndexKind::Values),
+        meta.column(name),
+    ) else {
+        return Ok(None);
+    };
+    let dict = match cm.ty {
+        ColumnType::Str => Some(seg.dictionary(ci)?),
+        ColumnType::Int => None,
+        _ => return Ok(None),
+    };
+    let bytes = seg.index_bytes(im)?;
+    let kb = crate::index::KeyedBitmaps::parse(&bytes)
+        .map_err(|e| Error::decode(seg.path(), im.region.offset, e))?;
+    let width = plan.key_width();
+    let group = |v: KeyValue, all: u64, per_value: &[u64]| {
+        let mut key = Vec::with_capacity(width);
+        key.push(KeyValue::Int(si as i64));
+        key.push(v);
+        key.resize(width, KeyValue::Null);
+        let mut st = vec![AggState::Count(all)];
+        st.extend(per_value.iter().map(|&n| AggState::Count(n)));
+        (key_hash(&key), key, st)
+    };
+    let mut out = Partial::new();
+    let mut tallies = vec![0u64; inputs.len()];
+    let mut left_all = sel.count();
+    let mut left: Vec<u64> = inputs
+        .iter()
+        .map(|i| match i {
+            ValueInput::Flag(b) => b.count(),
+            _ => left_all,
+        })
+        .collect();
+    for pos in 0..kb.len() {
+        let bm = kb
+            .bitmap(pos)
+            .map_err(|e| Error::decode(seg.path(), im.region.offset, e))?;
+        let mut all = 0u64;
+        tallies.iter_mut().for_each(|t| *t = 0);
+        for r in bm.iter() {
+            let r = r as usize;
+            if r >= sel.len() || !sel.get(r) {
+                continue;
+            }
+            all += 1;
+            for (t, i) in tallies.iter_mut().zip(inputs) {
+                *t += match i {
+                    ValueInput::Flag(b) => u64::from(b.get(r)),
+                    _ => 1,
+                };
+            }
+        }
+        if all == 0 {
+            continue;
+        }
+        let key = kb.key(pos);
+        let v = match (&dict, *as_text) {
+            (Some(d), _) => match u32::try_from(key).ok().and_then(|c| d.get(c)) {
+                Some(b) => KeyValue::Str(String::from_utf8_lossy(b).into()),
+                None => {
+                    return Err(Error::corrupt(
+                        seg.path(),
+                        im.region.offset,
+                        format!("index key {key} is not a dictionary code of `{name}`"),
+                    ))
+                }
+            },
+            (None, false) => KeyValue::Int(key),
+            (None, true) => KeyValue::Str(key.to_string().into()),
+        };
+        left_all -= all.min(left_all);
+        for (l, t) in left.iter_mut().zip(&tallies) {
+            *l -= (*t).min(*l);
+        }
+        out.push(group(v, all, &tallies));
+    }
+    if left_all > 0 {
+        out.push(group(KeyValue::Null, left_all, &left));
+    }
+    Ok(Some(out))
 }
 
 /// Row-wise access to the key values of the rows a plan selects in one segment, for
@@ -890,11 +1018,13 @@ fn set_views<'a>(plan: &Plan, keys: &'a [IdColumn]) -> Vec<SetView<'a>> {
         .collect()
 }
 
+/// Group the selected rows by every grouping set not `done` (by the index path).
 fn aggregate(
     plan: &Plan,
     sel: &Bits,
     keys: &[IdColumn],
     inputs: &[ValueInput],
+    done: &[bool],
     emit: &mut dyn FnMut(Partial) -> Result<()>,
 ) -> Result<()> {
     let mut local: LocalTable = HashMap::default();
@@ -906,6 +1036,9 @@ fn aggregate(
     let mut in_morsel = 0usize;
     for row in sel.iter() {
         for (si, v) in views.iter().enumerate() {
+            if done.get(si).copied().unwrap_or(false) {
+                continue;
+            }
             buf.clear();
             if tagged {
                 buf.push(si as u64);
