@@ -392,8 +392,10 @@ fn default_fields_leave_out_ids_and_keep_the_useful_ones() {
     );
 }
 
-/// The real OTRF LSASS campaign (Windows Sysmon, Security and PowerShell events): the minute
-/// of the simulated discovery phase against the rest of the recording.
+/// The real OTRF LSASS campaign (Windows Sysmon, Security and PowerShell events): the four
+/// minutes in which the simulated attacker ran a payload and discovery commands, against the
+/// rest of the recording. (The later spike at 09:59 is the lab's `netsh trace stop` running
+/// its own diagnostics script, not the attacker: docs/STATISTICS.md.)
 #[test]
 fn contrast_on_real_windows_events() {
     let input = common::shared_data().join("otrf/lsass_campaign_01.json.gz");
@@ -406,7 +408,7 @@ fn contrast_on_real_windows_events() {
     };
     ingest(&dir, &opts, Arc::new(IngestProgress::default())).expect("ingest");
     let req = ContrastRequest {
-        suspect: "@timestamp >= 2023-08-15T09:59:00Z and @timestamp < 2023-08-15T10:00:00Z".into(),
+        suspect: "@timestamp >= 2023-08-15T09:54:00Z and @timestamp < 2023-08-15T09:58:00Z".into(),
         fields: [
             "Image",
             "ParentImage",
@@ -418,20 +420,23 @@ fn contrast_on_real_windows_events() {
         .iter()
         .map(|s| s.to_string())
         .collect(),
-        top: Some(10),
+        top: Some(12),
         ..ContrastRequest::default()
     };
     let c = contrast(&dir, &req).expect("contrast");
-    assert_eq!(c.n_suspect, 10_698);
+    assert_eq!(c.n_suspect + c.n_baseline, 53_698);
     let top: Vec<String> = c.tokens.iter().map(|t| t.values[0].clone()).collect();
-    // The discovery tools the simulation ran, never seen outside that minute.
-    for tool in ["certutil.exe", "reg.exe", "gpresult.exe"] {
-        assert!(
-            top.iter().take(6).any(|v| v.ends_with(tool)),
-            "{tool}: {top:#?}"
-        );
+    // The payload, the PowerShell it drove, the UAC prompt and the discovery commands, none
+    // of them seen outside those minutes.
+    for image in [
+        "winx64_payload.exe",
+        "powershell.exe",
+        "consent.exe",
+        "whoami.exe",
+    ] {
+        assert!(top.iter().any(|v| v.ends_with(image)), "{image}: {top:#?}");
     }
-    assert!(c.tokens.iter().take(6).all(|t| t.baseline == 0));
+    assert!(c.tokens.iter().all(|t| t.baseline == 0), "{:#?}", c.tokens);
     // The default fields leave out the time-like `UtcTime` strings.
     let d = contrast(
         &dir,

@@ -25,6 +25,10 @@ const NULL_ID: u64 = u64::MAX;
 /// Rows aggregated locally before the partial table is handed on.
 const MORSEL_ROWS: usize = BLOCK_ROWS;
 
+/// Groups a local table may hold before it is handed on early (bounds the memory of partials
+/// in flight when one row updates many groups: grouping sets, exploded keys).
+const MORSEL_GROUPS: usize = 1 << 15;
+
 /// The resolved query.
 pub struct Plan {
     /// Row keys, then the column key (if any) last.
@@ -1050,7 +1054,7 @@ fn aggregate(
             );
         }
         in_morsel += 1;
-        if in_morsel >= MORSEL_ROWS {
+        if in_morsel >= MORSEL_ROWS || local.len() >= MORSEL_GROUPS {
             emit(globalize(plan, &views, inputs, &mut local))?;
             in_morsel = 0;
         }

@@ -2,10 +2,10 @@
 //! baseline set of events, and rank the values by how much more likely they are in the
 //! suspect set (see docs/STATISTICS.md for the statistics and their references).
 //!
-//! Counting is a pivot: one pass of the query engine per field (or pair), grouping by the
-//! field's value with two counts, all selected events and the suspect ones (a
-//! [`KeyPart::Flag`] value input), so the counts come from the bitmap and time indexes where
-//! the filters allow it, inside the memory budget, spilling like any pivot.
+//! Counting is one pivot pass of the query engine with a grouping set per field (and per pair),
+//! two counts per group: all selected events, and the suspect ones (a [`KeyPart::Flag`] value
+//! input). Filters use the bitmap and time indexes, a field with a value index is counted from
+//! its bitmaps, and group state stays inside the memory budget, spilling like any pivot.
 
 use std::collections::HashMap;
 

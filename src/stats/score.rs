@@ -2,7 +2,7 @@
 //! (learned by contrasting the suspect set with the baseline) with Fisher/Robinson
 //! chi-square combining, as SpamBayes rates a message from its words; list the top events.
 //!
-//! Two passes over the data: one pivot per field to learn each value's probability (counts
+//! Two passes over the data: one grouping-set pivot to learn each value's probability (counts
 //! from the indexes where possible, inside the memory budget), then a parallel scan of the
 //! events `--where` selects, decoding only the chosen fields, keeping the best `top` events
 //! (or those above `--threshold`) as (segment, row, score) triples. Only the listed events
@@ -303,9 +303,10 @@ impl Scorer {
 /// Run `score`.
 pub fn score(dir: &DataDir, req: &ScoreRequest) -> Result<ScoreResult> {
     let scorer = Scorer::new(dir, req)?;
+    // `--top 0` lists every event that qualifies (as contrast's `--top 0` lists every value).
     let limit = match (req.top, req.threshold) {
+        (Some(0), _) | (None, Some(_)) => usize::MAX,
         (Some(n), _) => n,
-        (None, Some(_)) => usize::MAX,
         (None, None) => 20,
     };
     let threshold = req.threshold.unwrap_or(f64::NEG_INFINITY);

@@ -206,7 +206,8 @@ pub struct ScoreArgs {
     /// Score only these events (repeatable; and-ed); default all.
     #[arg(long = "where", short = 'w', value_name = "EXPR")]
     pub filters: Vec<String>,
-    /// List the N best events (default 20; with --threshold, all above it unless given).
+    /// List the N best events (default 20; 0 = all; with --threshold, all above it unless
+    /// given).
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
     /// List events scoring at least P (0..1).
