@@ -381,6 +381,65 @@ fn contrast_and_score_in_every_format() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// -1 (and i64::MIN) are values, not nulls: integer ids must not collide with the null id.
+#[test]
+fn negative_and_extreme_integers_are_values_not_nulls() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let input = tmp.path().join("n.ndjson");
+    std::fs::write(
+        &input,
+        "{\"n\":-1,\"a\":1}\n{\"n\":-1,\"a\":2}\n{\"n\":5,\"a\":3}\n{\"a\":4}\n\
+         {\"n\":-9223372036854775808,\"a\":5}\n{\"n\":9223372036854775807,\"a\":6}\n",
+    )
+    .expect("write");
+    let d = tmp.path().join("data");
+    let ds = d.to_str().expect("utf8");
+    ok(&logpivot(&[
+        "ingest",
+        "-q",
+        "--data",
+        ds,
+        input.to_str().expect("utf8"),
+    ]));
+    let out = ok(&logpivot(&[
+        "pivot", "--data", ds, "--rows", "n", "--format", "csv", "--sort", "n",
+    ]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "n,count",
+            "(null),1",
+            "'-9223372036854775808,1",
+            "'-1,2",
+            "5,1",
+            "9223372036854775807,1"
+        ],
+        "{out}"
+    );
+    let out = ok(&logpivot(&[
+        "pivot",
+        "--data",
+        ds,
+        "--rows",
+        "a",
+        "--value",
+        "min(n)",
+        "--value",
+        "count_distinct(n)",
+        "--where",
+        "a <= 2",
+        "--format",
+        "csv",
+        "--sort",
+        "a",
+    ]));
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["a,min(n),count_distinct(n)", "1,-1,1", "2,-1,1"]
+    );
+}
+
 #[test]
 fn help_has_examples() {
     for cmd in ["ingest", "pivot", "inspect", "demo", "contrast", "score"] {

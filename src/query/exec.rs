@@ -22,6 +22,20 @@ use super::value::{AggState, F64Key, KeyValue};
 /// A local id meaning "no value".
 const NULL_ID: u64 = u64::MAX;
 
+/// Integer-valued ids (ints, times, time buckets, hours) are the value with every bit but the
+/// sign flipped, so the null id (all ones) stands for `i64::MIN`, never for a common value such
+/// as -1. A column that holds `i64::MIN` itself gets segment-local codes instead
+/// ([`Decoder::IntList`]).
+const FLIP: u64 = 0x7FFF_FFFF_FFFF_FFFF;
+
+fn int_id(v: i64) -> u64 {
+    (v as u64) ^ FLIP
+}
+
+fn id_int(id: u64) -> i64 {
+    (id ^ FLIP) as i64
+}
+
 /// Rows aggregated locally before the partial table is handed on.
 const MORSEL_ROWS: usize = BLOCK_ROWS;
 
@@ -82,6 +96,12 @@ enum Decoder {
     Int {
         as_text: bool,
     },
+    /// Integers by segment-local code (a column holding `i64::MIN`, whose flipped id would be
+    /// the null id).
+    IntList {
+        values: Vec<i64>,
+        as_text: bool,
+    },
     Float {
         as_text: bool,
     },
@@ -110,8 +130,13 @@ impl Decoder {
         match self {
             Decoder::Null => KeyValue::Null,
             Decoder::Dict(d) => KeyValue::Str(d.get_str(id as u32).into()),
-            Decoder::Int { as_text: false } => KeyValue::Int(id as i64),
-            Decoder::Int { as_text: true } => KeyValue::Str((id as i64).to_string().into()),
+            Decoder::Int { as_text: false } => KeyValue::Int(id_int(id)),
+            Decoder::Int { as_text: true } => KeyValue::Str(id_int(id).to_string().into()),
+            Decoder::IntList { values, as_text } => match values.get(id as usize) {
+                Some(v) if *as_text => KeyValue::Str(v.to_string().into()),
+                Some(v) => KeyValue::Int(*v),
+                None => KeyValue::Null,
+            },
             Decoder::Float { as_text } => {
                 let f = f64::from_bits(id);
                 if *as_text {
@@ -124,8 +149,8 @@ impl Decoder {
             Decoder::Bool { as_text: true } => {
                 KeyValue::Str(if id == 1 { "true" } else { "false" }.into())
             }
-            Decoder::Time => KeyValue::Time(id as i64),
-            Decoder::SmallInt => KeyValue::Int(id as i64),
+            Decoder::Time => KeyValue::Time(id_int(id)),
+            Decoder::SmallInt => KeyValue::Int(id_int(id)),
             Decoder::Texts(values) | Decoder::Joined { values, .. } => KeyValue::Str(
                 values
                     .get(id as usize)
@@ -222,6 +247,7 @@ fn column_ids(seg: &SegmentReader, name: &str, as_text: bool, sel: &Bits) -> Res
         ColumnType::Time => Decoder::Time,
     };
     let mut ids = vec![NULL_ID; n];
+    let mut saw_min = false;
     let mut start = 0usize;
     for (bi, bm) in cm.blocks.iter().enumerate() {
         let end = start + bm.rows as usize;
@@ -233,15 +259,56 @@ fn column_ids(seg: &SegmentReader, name: &str, as_text: bool, sel: &Bits) -> Res
                 }
                 ids[start + i] = match &b.values {
                     Values::Codes(c) => c[i] as u64,
-                    Values::Int(v) => v[i] as u64,
+                    Values::Int(v) => int_id(v[i]),
                     Values::Float(v) => v[i].to_bits(),
                     Values::Bool(v) => u64::from(v[i]),
                 };
+                saw_min |= ids[start + i] == NULL_ID;
             }
         }
         start = end;
     }
+    if saw_min && cm.ty == ColumnType::Int {
+        if let Some(c) = int_list(seg, ci, as_text, sel)? {
+            return Ok(c);
+        }
+    }
     Ok(IdColumn::single(ids, decoder))
+}
+
+/// An integer column as segment-local codes, if it holds `i64::MIN` (else None: the flipped
+/// ids are unambiguous).
+fn int_list(seg: &SegmentReader, ci: usize, as_text: bool, sel: &Bits) -> Result<Option<IdColumn>> {
+    let n = seg.meta().rows as usize;
+    let mut ids = vec![NULL_ID; n];
+    let mut values: Vec<i64> = Vec::new();
+    let mut codes: HashMap<i64, u64> = HashMap::new();
+    let mut start = 0usize;
+    let cm = &seg.meta().columns[ci];
+    for (bi, bm) in cm.blocks.iter().enumerate() {
+        let end = start + bm.rows as usize;
+        if block_needed(sel, start, end) {
+            let b = seg.block(ci, bi)?;
+            if let Values::Int(v) = &b.values {
+                for (i, &x) in v.iter().enumerate() {
+                    if b.is_valid(i) {
+                        ids[start + i] = *codes.entry(x).or_insert_with(|| {
+                            values.push(x);
+                            values.len() as u64 - 1
+                        });
+                    }
+                }
+            }
+        }
+        start = end;
+    }
+    if !codes.contains_key(&i64::MIN) {
+        return Ok(None);
+    }
+    Ok(Some(IdColumn::single(
+        ids,
+        Decoder::IntList { values, as_text },
+    )))
 }
 
 /// Event times of a segment from `src` (None = no usable time).
@@ -253,8 +320,11 @@ fn times(seg: &SegmentReader, src: &TimeSource, sel: &Bits) -> Result<Vec<Option
     let col = column_ids(seg, name, false, sel)?;
     Ok(map_rows(&col, time::parse_time_str, |id| {
         match &col.decoder {
-            Decoder::Time => Some(id as i64),
-            Decoder::Int { .. } => time::from_epoch_int(id as i64),
+            Decoder::Time => Some(id_int(id)),
+            Decoder::Int { .. } => time::from_epoch_int(id_int(id)),
+            Decoder::IntList { values, .. } => values
+                .get(id as usize)
+                .and_then(|v| time::from_epoch_int(*v)),
             Decoder::Float { .. } => time::from_epoch_f64(f64::from_bits(id)),
             _ => None,
         }
@@ -297,7 +367,7 @@ fn time_ids(
     let mut ids = vec![NULL_ID; ts.len()];
     for row in sel.iter() {
         if let Some(Some(t)) = ts.get(row) {
-            ids[row] = f(*t) as u64;
+            ids[row] = int_id(f(*t));
         }
     }
     Ok(IdColumn {
@@ -494,7 +564,8 @@ fn numbers(
         &col,
         |t| t.trim().parse::<f64>().ok(),
         |id| match &col.decoder {
-            Decoder::Int { .. } | Decoder::SmallInt | Decoder::Time => Some(id as i64 as f64),
+            Decoder::Int { .. } | Decoder::SmallInt | Decoder::Time => Some(id_int(id) as f64),
+            Decoder::IntList { values, .. } => values.get(id as usize).map(|v| *v as f64),
             Decoder::Float { .. } => Some(f64::from_bits(id)),
             Decoder::Bool { .. } => Some(id as f64),
             Decoder::Joined { .. } | Decoder::Texts(_) => match col.decoder.decode(id, &plan.joins)
