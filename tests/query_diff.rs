@@ -245,6 +245,32 @@ fn request(f: &Fixture, q: &Query) -> PivotRequest {
     }
 }
 
+/// (row key texts, column key text) -> count, of a count-only pivot.
+fn flatten_counts(t: &PivotTable) -> BTreeMap<(Vec<String>, String), u64> {
+    let mut out = BTreeMap::new();
+    for r in &t.rows {
+        let rk: Vec<String> = r
+            .keys
+            .iter()
+            .zip(&t.row_formats)
+            .map(|(k, fmt)| t.key_text(k, fmt))
+            .collect();
+        if t.col_label.is_none() {
+            out.insert((rk, String::new()), r.events);
+            continue;
+        }
+        for (ci, cell) in r.cells.iter().enumerate() {
+            let Some(states) = cell else { continue };
+            let ck = match &t.columns[ci] {
+                Some(k) => key_text(k, &t.col_format, &t.tz),
+                None => "OTHER".into(),
+            };
+            out.insert((rk.clone(), ck), states[0].result().unwrap_or(0.0) as u64);
+        }
+    }
+    out
+}
+
 fn flatten_result(t: &PivotTable) -> Cells {
     let mut out = Cells::new();
     for r in &t.rows {
@@ -372,6 +398,7 @@ fn random_pivots_match_the_naive_model_with_and_without_spill_and_indexes() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let spill = tempfile::tempdir().expect("spill dir");
     let mut spilled_queries = 0;
+    let mut fast_queries = 0;
     for qi in 0..40 {
         let q = random_query(&mut rng, &f, &rules);
         let want = model(&f, &q);
@@ -382,6 +409,29 @@ fn random_pivots_match_the_naive_model_with_and_without_spill_and_indexes() {
         );
         let normal = pivot(&f.dir, &req).unwrap_or_else(|e| panic!("{what}: {e}"));
         let got = flatten_result(&normal);
+        // The same keys counting only (the integer-key path when the keys allow it), in
+        // memory and forced to spill.
+        let want_counts: BTreeMap<(Vec<String>, String), u64> =
+            want.iter().map(|(k, w)| (k.clone(), w.0)).collect();
+        for limit in [PivotRequest::default().memory_limit, 64 << 10] {
+            let counts = pivot(
+                &f.dir,
+                &PivotRequest {
+                    values: vec!["count".into()],
+                    memory_limit: limit,
+                    spill_dir: Some(spill.path().to_path_buf()),
+                    ..req.clone()
+                },
+            )
+            .unwrap_or_else(|e| panic!("{what} (count only): {e}"));
+            fast_queries +=
+                usize::from(counts.stats.plan.iter().any(|l| l.contains("integer keys")));
+            assert_eq!(
+                flatten_counts(&counts),
+                want_counts,
+                "{what}: count only, limit {limit}"
+            );
+        }
         assert_eq!(got.len(), want.len(), "{what}: number of cells");
         for (k, w) in &want {
             let g = got
@@ -432,6 +482,11 @@ fn random_pivots_match_the_naive_model_with_and_without_spill_and_indexes() {
         spilled_queries >= 10,
         "only {spilled_queries} queries spilled: the spill path is not exercised"
     );
+    // Both aggregation paths (integer keys for count pivots, general) are exercised.
+    assert!(
+        (16..=64).contains(&fast_queries),
+        "{fast_queries} of 80 count-only runs took the integer-key path"
+    );
 }
 
 #[test]
@@ -457,6 +512,30 @@ fn top_n_is_the_head_of_the_full_sorted_result() {
             assert_eq!(a.keys, b.keys);
         }
         assert_eq!(top.total_rows, full.rows.len() as u64);
+    }
+    // Two row keys and a column key: the cut is on row totals, not on single cells.
+    let wide = PivotRequest {
+        rows: vec!["ClientCountry".into(), "Action".into()],
+        cols: Some("Source".into()),
+        threads: 2,
+        ..PivotRequest::default()
+    };
+    let wide_full = pivot(&f.dir, &wide).expect("full");
+    for n in [1, 5, 40] {
+        let top = pivot(
+            &f.dir,
+            &PivotRequest {
+                top: Some(n),
+                ..wide.clone()
+            },
+        )
+        .expect("top");
+        assert_eq!(top.rows.len(), n.min(wide_full.rows.len()));
+        for (a, b) in top.rows.iter().zip(&wide_full.rows) {
+            assert_eq!(a.keys, b.keys);
+            assert_eq!(a.cells, b.cells);
+        }
+        assert_eq!(top.total_rows, wide_full.rows.len() as u64);
     }
     let spilled = pivot(
         &f.dir,

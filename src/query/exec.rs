@@ -20,7 +20,7 @@ use super::tz::{self, Tz};
 use super::value::{AggState, F64Key, KeyValue};
 
 /// A local id meaning "no value".
-const NULL_ID: u64 = u64::MAX;
+pub(crate) const NULL_ID: u64 = u64::MAX;
 
 /// Integer-valued ids (ints, times, time buckets, hours) are the value with every bit but the
 /// sign flipped, so the null id (all ones) stands for `i64::MIN`, never for a common value such
@@ -32,7 +32,7 @@ fn int_id(v: i64) -> u64 {
     (v as u64) ^ FLIP
 }
 
-fn id_int(id: u64) -> i64 {
+pub(crate) fn id_int(id: u64) -> i64 {
     (id ^ FLIP) as i64
 }
 
@@ -90,7 +90,7 @@ pub struct SegmentReport {
 }
 
 /// Turns a segment-local id into a value.
-enum Decoder {
+pub(crate) enum Decoder {
     Null,
     Dict(Dictionary),
     Int {
@@ -162,11 +162,11 @@ impl Decoder {
 }
 
 /// Per-row ids of one key (or distinct-value) column within a segment.
-struct IdColumn {
-    ids: Vec<u64>,
-    decoder: Decoder,
+pub(crate) struct IdColumn {
+    pub(crate) ids: Vec<u64>,
+    pub(crate) decoder: Decoder,
     /// For a multi-valued key (`extract`): `ids[row]` indexes these lists of value ids.
-    lists: Option<Vec<Vec<u64>>>,
+    pub(crate) lists: Option<Vec<Vec<u64>>>,
     /// Decoded values of dictionary codes, filled on first use (one allocation per distinct
     /// value per segment, not per group).
     cache: std::cell::RefCell<Vec<Option<KeyValue>>>,
@@ -529,7 +529,12 @@ fn joined_column_ids(
     })
 }
 
-fn key_ids(seg: &SegmentReader, part: &KeyPart, plan: &Plan, sel: &Bits) -> Result<IdColumn> {
+pub(crate) fn key_ids(
+    seg: &SegmentReader,
+    part: &KeyPart,
+    plan: &Plan,
+    sel: &Bits,
+) -> Result<IdColumn> {
     let tz = &plan.tz;
     match part {
         KeyPart::Column { name, as_text } => column_ids(seg, name, *as_text, sel),
@@ -656,7 +661,7 @@ impl LocalState {
 
 /// The rows of one segment a plan selects (time range, then filter), or None when the
 /// segment's time range or the filter leaves nothing. `report` records what was done.
-fn select_rows(
+pub(crate) fn select_rows(
     plan: &Plan,
     f: &mut SegmentFilter<'_>,
     report: &mut SegmentReport,

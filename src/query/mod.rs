@@ -15,6 +15,7 @@
 pub mod csvmap;
 pub mod exec;
 pub mod expr;
+mod fast;
 pub mod filter;
 pub mod frame;
 pub mod output;
@@ -296,14 +297,31 @@ pub fn run(
     req: &PivotRequest,
 ) -> Result<PivotTable> {
     let mut builder: Option<pivot::PivotBuilder<'_>> = None;
-    let mut stats = run_groups(plan, schema, segs, req, &mut |col_counts, groups| {
+    let mut sink = |col_counts: &ColCounts, groups: &mut GroupIter<'_>| {
         builder
             .get_or_insert_with(|| pivot::PivotBuilder::new(plan, req, col_counts))
             .add_groups(groups);
-    })?;
+    };
+    let fast = fast::eligible(plan, schema);
+    let (mut stats, total_rows) = if fast {
+        fast::run_groups(plan, schema, segs, req, &mut sink)?
+    } else {
+        (run_groups(plan, schema, segs, req, &mut sink)?, None)
+    };
     stats.plan = describe(plan, req);
-    let builder =
+    stats.plan.push(format!(
+        "aggregation: {}",
+        if fast {
+            "integer keys (interned strings), count only"
+        } else {
+            "general"
+        }
+    ));
+    let mut builder =
         builder.unwrap_or_else(|| pivot::PivotBuilder::new(plan, req, &Default::default()));
+    if let Some(n) = total_rows {
+        builder.set_total_rows(n);
+    }
     Ok(builder.finish(stats))
 }
 

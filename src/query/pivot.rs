@@ -185,6 +185,12 @@ impl<'a> PivotBuilder<'a> {
         }
     }
 
+    /// Rows of the complete result when fewer were added (the fast path hands on only the
+    /// rows that can reach `--top`).
+    pub(crate) fn set_total_rows(&mut self, n: u64) {
+        self.total_rows = self.total_rows.max(n);
+    }
+
     fn ncols(&self) -> usize {
         self.columns.len()
     }

@@ -1,0 +1,482 @@
+//! Integer-keyed aggregation for count pivots (the high-cardinality case).
+//!
+//! The general path turns every group of every morsel into `KeyValue`s on the worker and
+//! merges those on the calling thread: for a pivot whose groups barely repeat (client IP x
+//! path) that is an allocation, a string hash and a string compare per event. Here instead:
+//!
+//! - each string key part has one query-wide interner; a worker maps a segment's dictionary
+//!   codes (those its selected rows use) to interned ids once per segment, under one lock;
+//! - other key parts (integers, floats, booleans, times, buckets, hours) are their value bits;
+//! - a group key is then a fixed `[u64; 4]` plus a null mask, counted in a plain integer
+//!   hash map on the worker and merged into another on the calling thread;
+//! - only when the table is complete are keys turned into values, and with `--top N` (sorted
+//!   by total, no `--totals`) only for the rows whose total can reach the top N.
+//!
+//! Taken when every value is a plain count, there are one to four keys, each a stored column
+//! of one type in every segment or a time bucket / hour / weekday (not a single bucket of the
+//! event time: the minute index answers that), and no grouping sets. If the integer table
+//! outgrows the memory budget the query moves to the general path (which spills) with what
+//! it has counted; the interned strings stay in memory until the end of the query.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::segment::{ColumnType, SegmentReader};
+
+use super::exec::{
+    id_int, key_hash, key_ids, select_rows, Decoder, Partial, Plan, SegmentReport, NULL_ID,
+};
+use super::filter::{FilterStats, SegmentFilter};
+use super::plan::{AggFn, KeyPart, Schema, TimeSource};
+use super::value::{AggState, F64Key, KeyValue};
+use super::{Aggregator, ColCounts, GroupIter, PivotRequest, QueryStats};
+
+/// Key parts a fast key holds.
+const WIDTH: usize = 4;
+
+/// Groups a worker counts before handing its table on.
+const FLUSH_GROUPS: usize = 1 << 16;
+
+/// Bytes per group of the merged table, for the memory budget (key, count, hash-table slot).
+const GROUP_BYTES: usize = 64;
+
+/// A group key: value bits (or interned ids) per part, and which parts are null.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FastKey {
+    ids: [u64; WIDTH],
+    nulls: u8,
+}
+
+impl Hash for FastKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // One mixed word: the hasher below passes it through.
+        let mut h = u64::from(self.nulls).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        for &id in &self.ids {
+            h = (h ^ id).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            h ^= h >> 29;
+        }
+        h = (h ^ (h >> 32)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        state.write_u64(h ^ (h >> 29));
+    }
+}
+
+/// Passes through the one word [`FastKey`] writes.
+#[derive(Default)]
+struct PassHasher(u64);
+
+impl Hasher for PassHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type FastTable = HashMap<FastKey, u64, BuildHasherDefault<PassHasher>>;
+
+/// Event counts per row key.
+type RowTable = FastTable;
+
+/// How the ids of one key part become values.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Interned strings.
+    Str,
+    Int {
+        as_text: bool,
+    },
+    Float {
+        as_text: bool,
+    },
+    Bool {
+        as_text: bool,
+    },
+    Time,
+    SmallInt,
+}
+
+/// Interned strings of one key part.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<Arc<str>, u32, ahash::RandomState>,
+    values: Vec<Arc<str>>,
+    bytes: usize,
+}
+
+impl Interner {
+    fn intern(&mut self, s: &[u8]) -> u32 {
+        let text = String::from_utf8_lossy(s);
+        if let Some(&id) = self.ids.get(text.as_ref()) {
+            return id;
+        }
+        let v: Arc<str> = text.into();
+        let id = self.values.len() as u32;
+        self.bytes += v.len() + 64;
+        self.values.push(v.clone());
+        self.ids.insert(v, id);
+        id
+    }
+}
+
+/// The parts of the plan the fast path needs.
+struct Fast<'a> {
+    plan: &'a Plan,
+    kinds: Vec<Kind>,
+    interners: Vec<Mutex<Interner>>,
+}
+
+/// Whether `plan` can run on integer keys; the kind of each key part if so.
+fn kinds(plan: &Plan, schema: &Schema) -> Option<Vec<Kind>> {
+    if !plan.grouping_sets.is_empty()
+        || plan.keys.is_empty()
+        || plan.keys.len() > WIDTH
+        || plan
+            .values
+            .iter()
+            .any(|v| v.func != AggFn::Count || v.field.is_some())
+    {
+        return None;
+    }
+    if let [k] = plan.keys.as_slice() {
+        if matches!(
+            k.part,
+            KeyPart::Bucket {
+                src: TimeSource::Derived,
+                ..
+            }
+        ) {
+            return None;
+        }
+    }
+    plan.keys
+        .iter()
+        .map(|k| match &k.part {
+            KeyPart::Column { name, as_text } => match schema.types(name) {
+                [] => Some(Kind::Str),
+                [ColumnType::Str] => Some(Kind::Str),
+                [ColumnType::Int] => Some(Kind::Int { as_text: *as_text }),
+                [ColumnType::Float] => Some(Kind::Float { as_text: *as_text }),
+                [ColumnType::Bool] => Some(Kind::Bool { as_text: *as_text }),
+                [ColumnType::Time] => Some(Kind::Time),
+                _ => None,
+            },
+            KeyPart::Bucket { .. } => Some(Kind::Time),
+            KeyPart::Hour { .. } | KeyPart::Weekday { .. } => Some(Kind::SmallInt),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether [`run_groups`] handles `plan`.
+pub(crate) fn eligible(plan: &Plan, schema: &Schema) -> bool {
+    kinds(plan, schema).is_some()
+}
+
+impl Fast<'_> {
+    /// Count one segment's selected rows by fast key, handing full tables to `emit`.
+    fn segment(
+        &self,
+        schema: &Schema,
+        seg: &SegmentReader,
+        emit: &mut dyn FnMut(FastTable) -> Result<()>,
+    ) -> Result<SegmentReport> {
+        let plan = self.plan;
+        let mut report = SegmentReport::default();
+        let mut f = SegmentFilter {
+            seg,
+            schema,
+            use_indexes: plan.use_indexes,
+            stats: FilterStats::default(),
+        };
+        let selected = select_rows(plan, &mut f, &mut report);
+        report.filter = f.stats;
+        let Some(sel) = selected? else {
+            return Ok(report);
+        };
+        let cols = plan
+            .keys
+            .iter()
+            .map(|k| key_ids(seg, &k.part, plan, &sel))
+            .collect::<Result<Vec<_>>>()?;
+        // Per part: how a local id becomes a fast id (None: a null).
+        let mut maps: Vec<Vec<u32>> = Vec::with_capacity(cols.len());
+        for (k, c) in cols.iter().enumerate() {
+            let Decoder::Dict(d) = &c.decoder else {
+                maps.push(Vec::new());
+                continue;
+            };
+            let mut used = vec![false; d.len()];
+            for row in sel.iter() {
+                if let Some(u) = used.get_mut(c.ids[row] as usize) {
+                    *u = true;
+                }
+            }
+            let mut interner = self.interners[k]
+                .lock()
+                .map_err(|_| Error::invalid("interner lock poisoned"))?;
+            let map = d
+                .iter()
+                .zip(&used)
+                .map(|(s, &u)| if u { interner.intern(s) } else { u32::MAX })
+                .collect();
+            maps.push(map);
+        }
+        let mut table = FastTable::default();
+        for row in sel.iter() {
+            let mut key = FastKey {
+                ids: [0; WIDTH],
+                nulls: 0,
+            };
+            for (k, c) in cols.iter().enumerate() {
+                let id = c.ids[row];
+                let v = match &c.decoder {
+                    _ if id == NULL_ID => None,
+                    Decoder::Dict(_) => maps[k].get(id as usize).map(|&g| u64::from(g)),
+                    Decoder::Int { .. } | Decoder::Time | Decoder::SmallInt => {
+                        Some(id_int(id) as u64)
+                    }
+                    Decoder::IntList { values, .. } => values.get(id as usize).map(|&v| v as u64),
+                    Decoder::Float { .. } | Decoder::Bool { .. } => Some(id),
+                    _ => None,
+                };
+                match v {
+                    Some(v) => key.ids[k] = v,
+                    None => key.nulls |= 1 << k,
+                }
+            }
+            *table.entry(key).or_insert(0) += 1;
+            if table.len() >= FLUSH_GROUPS {
+                emit(std::mem::take(&mut table))?;
+            }
+        }
+        if !table.is_empty() {
+            emit(table)?;
+        }
+        Ok(report)
+    }
+
+    /// The values of a fast key (`parts` of them).
+    fn decode(&self, key: &FastKey, parts: usize, interned: &[Vec<Arc<str>>]) -> Vec<KeyValue> {
+        (0..parts)
+            .map(|k| {
+                if key.nulls & (1 << k) != 0 {
+                    return KeyValue::Null;
+                }
+                let v = key.ids[k];
+                match self.kinds[k] {
+                    Kind::Str => interned[k]
+                        .get(v as usize)
+                        .map_or(KeyValue::Null, |s| KeyValue::Str(s.clone())),
+                    Kind::Int { as_text: false } | Kind::SmallInt => KeyValue::Int(v as i64),
+                    Kind::Int { as_text: true } => KeyValue::Str((v as i64).to_string().into()),
+                    Kind::Float { as_text: false } => {
+                        KeyValue::Float(F64Key::new(f64::from_bits(v)))
+                    }
+                    Kind::Float { as_text: true } => {
+                        KeyValue::Str(format!("{:?}", f64::from_bits(v)).into())
+                    }
+                    Kind::Bool { as_text: false } => KeyValue::Bool(v == 1),
+                    Kind::Bool { as_text: true } => {
+                        KeyValue::Str(if v == 1 { "true" } else { "false" }.into())
+                    }
+                    Kind::Time => KeyValue::Time(v as i64),
+                }
+            })
+            .collect()
+    }
+
+    /// A snapshot of the interned strings per part.
+    fn interned(&self) -> Result<Vec<Vec<Arc<str>>>> {
+        self.interners
+            .iter()
+            .map(|m| {
+                m.lock()
+                    .map(|i| i.values.clone())
+                    .map_err(|_| Error::invalid("interner lock poisoned"))
+            })
+            .collect()
+    }
+
+    fn interned_bytes(&self) -> usize {
+        self.interners
+            .iter()
+            .map(|m| m.lock().map_or(0, |i| i.bytes))
+            .sum()
+    }
+
+    /// The states of a group of `n` events.
+    fn states(&self, n: u64) -> Vec<AggState> {
+        vec![AggState::Count(n); 1 + self.plan.values.len()]
+    }
+
+    /// Turn fast groups into a general partial.
+    fn partial(&self, table: &FastTable, interned: &[Vec<Arc<str>>]) -> Partial {
+        let parts = self.plan.keys.len();
+        table
+            .iter()
+            .map(|(k, &n)| {
+                let key = self.decode(k, parts, interned);
+                (key_hash(&key), key, self.states(n))
+            })
+            .collect()
+    }
+}
+
+enum Msg {
+    Table(FastTable),
+    Done(SegmentReport),
+}
+
+/// Run a count pivot on integer keys; hands complete groups to `sink` like
+/// [`super::run_groups`]. Returns the stats and, when only the rows that can reach `--top`
+/// were handed on, the number of rows before that cut.
+pub(crate) fn run_groups(
+    plan: &Plan,
+    schema: &Schema,
+    segs: &[SegmentReader],
+    req: &PivotRequest,
+    sink: &mut dyn FnMut(&ColCounts, &mut GroupIter<'_>),
+) -> Result<(QueryStats, Option<u64>)> {
+    let kinds = kinds(plan, schema).ok_or_else(|| Error::invalid("not a fast plan"))?;
+    let fast = Fast {
+        plan,
+        interners: kinds.iter().map(|_| Mutex::default()).collect(),
+        kinds,
+    };
+    let mut stats = QueryStats {
+        segments: segs.len() as u64,
+        ..QueryStats::default()
+    };
+    let budget = (req.memory_limit as usize / 2).max(1 << 10);
+    let mut table = FastTable::default();
+    let mut general: Option<Aggregator<'_>> = None;
+    let next = AtomicUsize::new(0);
+    let threads = req.threads.clamp(1, segs.len().max(1));
+    let (tx, rx) = crossbeam_channel::bounded::<Result<Msg>>(threads);
+    std::thread::scope(|s| -> Result<()> {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (next, fast) = (&next, &fast);
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(seg) = segs.get(i) else { break };
+                let mut emit =
+                    |t: FastTable| tx.send(Ok(Msg::Table(t))).map_err(|_| Error::Interrupted);
+                let r = fast.segment(schema, seg, &mut emit);
+                seg.release_pages();
+                let stop = r.is_err();
+                if tx.send(r.map(Msg::Done)).is_err() || stop {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for msg in rx.iter() {
+            match msg {
+                Ok(Msg::Table(t)) => {
+                    if crate::interrupted() {
+                        drop(rx);
+                        return Err(Error::Interrupted);
+                    }
+                    if let Some(g) = general.as_mut() {
+                        g.add(fast.partial(&t, &fast.interned()?))?;
+                        continue;
+                    }
+                    for (k, n) in t {
+                        *table.entry(k).or_insert(0) += n;
+                    }
+                    if table.len() * GROUP_BYTES + fast.interned_bytes() > budget {
+                        // Over budget: continue on the general path, which spills.
+                        let mut g = Aggregator::new(plan, req);
+                        g.add(fast.partial(&table, &fast.interned()?))?;
+                        table = FastTable::default();
+                        general = Some(g);
+                    }
+                }
+                Ok(Msg::Done(r)) => stats.add_segment(&r),
+                Err(e) => {
+                    drop(rx);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if let Some(g) = general {
+        g.finish(&mut stats, sink)?;
+        return Ok((stats, None));
+    }
+    stats.groups = table.len() as u64;
+    let interned = fast.interned()?;
+    let n = plan.n_row_keys;
+    let has_col = plan.keys.len() > n;
+    let mut col_counts = ColCounts::default();
+    if has_col {
+        let mut by_col: HashMap<(u64, bool), u64> = HashMap::new();
+        for (k, &c) in &table {
+            *by_col
+                .entry((k.ids[n], k.nulls & (1 << n) != 0))
+                .or_insert(0) += c;
+        }
+        for ((id, null), c) in by_col {
+            let mut key = FastKey {
+                ids: [0; WIDTH],
+                nulls: 0,
+            };
+            key.ids[n] = id;
+            if null {
+                key.nulls = 1 << n;
+            }
+            let v = fast
+                .decode(&key, n + 1, &interned)
+                .pop()
+                .unwrap_or(KeyValue::Null);
+            *col_counts.entry(v).or_insert(0) += c;
+        }
+    }
+    // Rows (row-key parts only) and their totals, to hand on only those that can make --top.
+    let row_of = |k: &FastKey| {
+        let mut r = *k;
+        for i in n..WIDTH {
+            r.ids[i] = 0;
+        }
+        r.nulls &= (1u8 << n) - 1;
+        r
+    };
+    let mut total_rows = None;
+    let mut keep: Option<(u64, RowTable)> = None;
+    if let (Some(top), super::SortBy::Total, false) = (req.top, &req.sort, req.totals) {
+        let mut rows = RowTable::default();
+        for (k, &c) in &table {
+            *rows.entry(row_of(k)).or_insert(0) += c;
+        }
+        total_rows = Some(rows.len() as u64);
+        if top > 0 && rows.len() > top {
+            let mut totals: Vec<u64> = rows.values().copied().collect();
+            let (_, nth, _) = totals.select_nth_unstable_by(top - 1, |a, b| b.cmp(a));
+            keep = Some((*nth, rows));
+        }
+    }
+    let parts = plan.keys.len();
+    let mut groups = table.iter().filter_map(|(k, &c)| {
+        // Rows below the N-th largest total cannot make the top N (ties at it are kept and
+        // ordered by the builder).
+        if let Some((t, rows)) = &keep {
+            if rows.get(&row_of(k)).copied().unwrap_or(0) < *t {
+                return None;
+            }
+        }
+        Some((fast.decode(k, parts, &interned), fast.states(c)))
+    });
+    sink(&col_counts, &mut groups);
+    Ok((stats, total_rows))
+}
