@@ -20,14 +20,15 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 use crate::segment::{ColumnType, SegmentReader};
 
 use super::exec::{
-    id_int, key_hash, key_ids, select_rows, Decoder, Partial, Plan, SegmentReport, NULL_ID,
+    id_int, key_hash, key_ids, process_segment, select_rows, Decoder, Partial, Plan, SegmentReport,
+    NULL_ID,
 };
 use super::filter::{FilterStats, SegmentFilter};
 use super::plan::{AggFn, KeyPart, Schema, TimeSource};
@@ -38,10 +39,10 @@ use super::{Aggregator, ColCounts, GroupIter, PivotRequest, QueryStats};
 const WIDTH: usize = 4;
 
 /// Groups a worker counts before handing its table on.
-const FLUSH_GROUPS: usize = 1 << 16;
+const FLUSH_GROUPS: usize = 1 << 14;
 
 /// Bytes per group of the merged table, for the memory budget (key, count, hash-table slot).
-const GROUP_BYTES: usize = 64;
+const GROUP_BYTES: usize = 96;
 
 /// A group key: value bits (or interned ids) per part, and which parts are null.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -120,7 +121,8 @@ impl Interner {
         }
         let v: Arc<str> = text.into();
         let id = self.values.len() as u32;
-        self.bytes += v.len() + 64;
+        // The string, its Arc header, a map slot and a list slot, with growth slack.
+        self.bytes += v.len() + 128;
         self.values.push(v.clone());
         self.ids.insert(v, id);
         id
@@ -132,6 +134,12 @@ struct Fast<'a> {
     plan: &'a Plan,
     kinds: Vec<Kind>,
     interners: Vec<Mutex<Interner>>,
+    /// Set when the integer table outgrew the budget: segments not yet started take the
+    /// general path (which spills) and intern nothing more.
+    demoted: AtomicBool,
+    /// Segments started on integer keys; once every one of them has reported done after the
+    /// demotion, no table refers to interned ids any more and the strings are dropped.
+    fast_started: AtomicUsize,
 }
 
 /// Whether `plan` can run on integer keys; the kind of each key part if so.
@@ -265,7 +273,7 @@ impl Fast<'_> {
     }
 
     /// The values of a fast key (`parts` of them).
-    fn decode(&self, key: &FastKey, parts: usize, interned: &[Vec<Arc<str>>]) -> Vec<KeyValue> {
+    fn decode(&self, key: &FastKey, parts: usize, interned: &[&[Arc<str>]]) -> Vec<KeyValue> {
         (0..parts)
             .map(|k| {
                 if key.nulls & (1 << k) != 0 {
@@ -294,13 +302,12 @@ impl Fast<'_> {
             .collect()
     }
 
-    /// A snapshot of the interned strings per part.
-    fn interned(&self) -> Result<Vec<Vec<Arc<str>>>> {
+    /// The interners, locked (to decode keys without copying the strings).
+    fn lock(&self) -> Result<Vec<MutexGuard<'_, Interner>>> {
         self.interners
             .iter()
             .map(|m| {
                 m.lock()
-                    .map(|i| i.values.clone())
                     .map_err(|_| Error::invalid("interner lock poisoned"))
             })
             .collect()
@@ -319,21 +326,44 @@ impl Fast<'_> {
     }
 
     /// Turn fast groups into a general partial.
-    fn partial(&self, table: &FastTable, interned: &[Vec<Arc<str>>]) -> Partial {
+    fn partial(&self, table: &FastTable) -> Result<Partial> {
+        let guards = self.lock()?;
+        let interned: Vec<&[Arc<str>]> = guards.iter().map(|g| &g.values[..]).collect();
         let parts = self.plan.keys.len();
-        table
+        Ok(table
             .iter()
             .map(|(k, &n)| {
-                let key = self.decode(k, parts, interned);
+                let key = self.decode(k, parts, &interned);
                 (key_hash(&key), key, self.states(n))
             })
-            .collect()
+            .collect())
+    }
+}
+
+impl Fast<'_> {
+    /// Hand the integer table to the general aggregator a slice at a time, so it can spill
+    /// between slices (converting it whole would need its size again in values at once).
+    fn demote(&self, table: FastTable, g: &mut Aggregator<'_>) -> Result<()> {
+        let mut chunk = FastTable::default();
+        for (k, n) in table {
+            chunk.insert(k, n);
+            if chunk.len() >= FLUSH_GROUPS {
+                g.add(self.partial(&chunk)?)?;
+                chunk.clear();
+            }
+        }
+        if !chunk.is_empty() {
+            g.add(self.partial(&chunk)?)?;
+        }
+        Ok(())
     }
 }
 
 enum Msg {
     Table(FastTable),
-    Done(SegmentReport),
+    Groups(Partial),
+    /// A segment is done; `fast` if it was counted on integer keys.
+    Done(SegmentReport, bool),
 }
 
 /// Run a count pivot on integer keys; hands complete groups to `sink` like
@@ -351,7 +381,11 @@ pub(crate) fn run_groups(
         plan,
         interners: kinds.iter().map(|_| Mutex::default()).collect(),
         kinds,
+        demoted: AtomicBool::new(false),
+        fast_started: AtomicUsize::new(0),
     };
+    let mut fast_done = 0usize;
+    let mut interner_dropped = false;
     let mut stats = QueryStats {
         segments: segs.len() as u64,
         ..QueryStats::default()
@@ -369,12 +403,20 @@ pub(crate) fn run_groups(
             s.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(seg) = segs.get(i) else { break };
-                let mut emit =
-                    |t: FastTable| tx.send(Ok(Msg::Table(t))).map_err(|_| Error::Interrupted);
-                let r = fast.segment(schema, seg, &mut emit);
+                let fast_mode = !fast.demoted.load(Ordering::SeqCst);
+                let r = if fast_mode {
+                    fast.fast_started.fetch_add(1, Ordering::SeqCst);
+                    let mut emit =
+                        |t: FastTable| tx.send(Ok(Msg::Table(t))).map_err(|_| Error::Interrupted);
+                    fast.segment(schema, seg, &mut emit)
+                } else {
+                    let mut emit =
+                        |g: Partial| tx.send(Ok(Msg::Groups(g))).map_err(|_| Error::Interrupted);
+                    process_segment(plan, schema, seg, &mut emit)
+                };
                 seg.release_pages();
                 let stop = r.is_err();
-                if tx.send(r.map(Msg::Done)).is_err() || stop {
+                if tx.send(r.map(|r| Msg::Done(r, fast_mode))).is_err() || stop {
                     break;
                 }
             });
@@ -388,7 +430,7 @@ pub(crate) fn run_groups(
                         return Err(Error::Interrupted);
                     }
                     if let Some(g) = general.as_mut() {
-                        g.add(fast.partial(&t, &fast.interned()?))?;
+                        g.add(fast.partial(&t)?)?;
                         continue;
                     }
                     for (k, n) in t {
@@ -396,13 +438,34 @@ pub(crate) fn run_groups(
                     }
                     if table.len() * GROUP_BYTES + fast.interned_bytes() > budget {
                         // Over budget: continue on the general path, which spills.
+                        fast.demoted.store(true, Ordering::SeqCst);
                         let mut g = Aggregator::new(plan, req);
-                        g.add(fast.partial(&table, &fast.interned()?))?;
-                        table = FastTable::default();
+                        fast.demote(std::mem::take(&mut table), &mut g)?;
                         general = Some(g);
                     }
                 }
-                Ok(Msg::Done(r)) => stats.add_segment(&r),
+                Ok(Msg::Groups(p)) => match general.as_mut() {
+                    Some(g) => g.add(p)?,
+                    None => return Err(Error::invalid("general partial before demotion")),
+                },
+                Ok(Msg::Done(r, was_fast)) => {
+                    stats.add_segment(&r);
+                    fast_done += usize::from(was_fast);
+                    if general.is_some()
+                        && !interner_dropped
+                        && fast_done == fast.fast_started.load(Ordering::SeqCst)
+                    {
+                        // Every table on interned ids has been merged (a segment's tables
+                        // arrive before its Done): drop the strings. A segment that raced
+                        // past the demotion interns into the fresh interners, consistently.
+                        for m in &fast.interners {
+                            if let Ok(mut i) = m.lock() {
+                                *i = Interner::default();
+                            }
+                        }
+                        interner_dropped = true;
+                    }
+                }
                 Err(e) => {
                     drop(rx);
                     return Err(e);
@@ -416,7 +479,8 @@ pub(crate) fn run_groups(
         return Ok((stats, None));
     }
     stats.groups = table.len() as u64;
-    let interned = fast.interned()?;
+    let guards = fast.lock()?;
+    let interned: Vec<&[Arc<str>]> = guards.iter().map(|g| &g.values[..]).collect();
     let n = plan.n_row_keys;
     let has_col = plan.keys.len() > n;
     let mut col_counts = ColCounts::default();
