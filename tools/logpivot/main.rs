@@ -13,11 +13,6 @@ mod util;
 
 use clap::Parser;
 
-/// mimalloc: the query engine allocates and frees millions of small group keys and states;
-/// glibc malloc spent about a quarter of a high-cardinality pivot's time on them.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     let cli = args::Cli::parse();
     // Ctrl-C: stop at the next check and clean up (spill files, temp segments) instead of dying.
