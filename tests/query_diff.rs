@@ -482,9 +482,9 @@ fn random_pivots_match_the_naive_model_with_and_without_spill_and_indexes() {
         spilled_queries >= 10,
         "only {spilled_queries} queries spilled: the spill path is not exercised"
     );
-    // Both aggregation paths (integer keys for count pivots, general) are exercised.
+    // The integer-key path is exercised (the general one by every query above).
     assert!(
-        (16..=64).contains(&fast_queries),
+        fast_queries >= 16,
         "{fast_queries} of 80 count-only runs took the integer-key path"
     );
 }

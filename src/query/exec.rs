@@ -411,19 +411,23 @@ fn id_text(col: &IdColumn, id: u64, joins: &[Join]) -> Option<String> {
 
 /// Map every row's value text through `f` (once per distinct id) to an id of `out`.
 fn map_texts(col: &IdColumn, joins: &[Join], mut f: impl FnMut(&str) -> u64) -> Vec<u64> {
-    let mut cache: HashMap<u64, u64> = HashMap::new();
+    // Dictionary codes are dense: a vector memo; other ids (numbers as text) a hash memo.
+    let mut dense: Vec<Option<u64>> = match &col.decoder {
+        Decoder::Dict(d) => vec![None; d.len()],
+        _ => Vec::new(),
+    };
+    let mut cache: HashMap<u64, u64, ahash::RandomState> = HashMap::default();
+    let mut map = |id: u64| id_text(col, id, joins).map_or(NULL_ID, |t| f(&t));
     col.ids
         .iter()
         .map(|&id| {
             if id == NULL_ID {
                 return NULL_ID;
             }
-            if let Some(&c) = cache.get(&id) {
-                return c;
+            if let Some(slot) = dense.get_mut(id as usize) {
+                return *slot.get_or_insert_with(|| map(id));
             }
-            let c = id_text(col, id, joins).map_or(NULL_ID, |t| f(&t));
-            cache.insert(id, c);
-            c
+            *cache.entry(id).or_insert_with(|| map(id))
         })
         .collect()
 }

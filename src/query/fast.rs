@@ -177,11 +177,46 @@ fn kinds(plan: &Plan, schema: &Schema) -> Option<Vec<Kind>> {
                 [ColumnType::Time] => Some(Kind::Time),
                 _ => None,
             },
+            // A joined map column (not through a multi-valued extract): its texts are
+            // interned like a string column's, and an unmatched key as its label.
+            KeyPart::Joined { join, .. }
+                if matches!(
+                    plan.joins.get(*join).map(|j| &j.source),
+                    Some(KeyPart::Column { .. })
+                ) =>
+            {
+                Some(Kind::Str)
+            }
             KeyPart::Bucket { .. } => Some(Kind::Time),
             KeyPart::Hour { .. } | KeyPart::Weekday { .. } => Some(Kind::SmallInt),
             _ => None,
         })
         .collect()
+}
+
+/// Groups an array may count directly (product of the parts' local domains).
+const DENSE_MAX: usize = 1 << 16;
+
+/// The local id domain of every part (its last slot is the null id), when all are small and
+/// dense: dictionary codes, joined values, booleans, absent columns.
+fn dense_domains(cols: &[super::exec::IdColumn]) -> Option<Vec<usize>> {
+    let mut product = 1usize;
+    let mut out = Vec::with_capacity(cols.len());
+    for c in cols {
+        let d = match &c.decoder {
+            Decoder::Dict(d) => d.len() + 1,
+            Decoder::Joined { values, .. } => values.len() + 1,
+            Decoder::Bool { .. } => 3,
+            Decoder::Null => 1,
+            _ => return None,
+        };
+        product = product.checked_mul(d)?;
+        if product > DENSE_MAX {
+            return None;
+        }
+        out.push(d);
+    }
+    Some(out)
 }
 
 /// Whether [`run_groups`] handles `plan`.
@@ -215,14 +250,21 @@ impl Fast<'_> {
             .iter()
             .map(|k| key_ids(seg, &k.part, plan, &sel))
             .collect::<Result<Vec<_>>>()?;
-        // Per part: how a local id becomes a fast id (None: a null).
+        // Per part: how a local id becomes a fast id (interned texts of dictionary codes and
+        // joined values; the interned unmatched label of a join).
         let mut maps: Vec<Vec<u32>> = Vec::with_capacity(cols.len());
+        let mut unmatched: Vec<Option<u32>> = Vec::with_capacity(cols.len());
         for (k, c) in cols.iter().enumerate() {
-            let Decoder::Dict(d) = &c.decoder else {
-                maps.push(Vec::new());
-                continue;
+            let texts: Vec<&[u8]> = match &c.decoder {
+                Decoder::Dict(d) => d.iter().collect(),
+                Decoder::Joined { values, .. } => values.iter().map(|v| v.as_bytes()).collect(),
+                _ => {
+                    maps.push(Vec::new());
+                    unmatched.push(None);
+                    continue;
+                }
             };
-            let mut used = vec![false; d.len()];
+            let mut used = vec![false; texts.len()];
             for row in sel.iter() {
                 if let Some(u) = used.get_mut(c.ids[row] as usize) {
                     *u = true;
@@ -231,37 +273,90 @@ impl Fast<'_> {
             let mut interner = self.interners[k]
                 .lock()
                 .map_err(|_| Error::invalid("interner lock poisoned"))?;
-            let map = d
-                .iter()
-                .zip(&used)
-                .map(|(s, &u)| if u { interner.intern(s) } else { u32::MAX })
-                .collect();
-            maps.push(map);
+            maps.push(
+                texts
+                    .iter()
+                    .zip(&used)
+                    .map(|(s, &u)| if u { interner.intern(s) } else { u32::MAX })
+                    .collect(),
+            );
+            unmatched.push(match &c.decoder {
+                Decoder::Joined { join, .. } => plan
+                    .joins
+                    .get(*join)
+                    .map(|j| interner.intern(j.unmatched.as_bytes())),
+                _ => None,
+            });
         }
-        let mut table = FastTable::default();
-        for row in sel.iter() {
+        // The fast id of local id `id` of part `k` (None: null).
+        let fast_id = |k: usize, id: u64| -> Option<u64> {
+            let c = &cols[k];
+            match &c.decoder {
+                Decoder::Joined { .. } if id == NULL_ID => unmatched[k].map(u64::from),
+                _ if id == NULL_ID => None,
+                Decoder::Dict(_) | Decoder::Joined { .. } => {
+                    maps[k].get(id as usize).map(|&g| u64::from(g))
+                }
+                Decoder::Int { .. } | Decoder::Time | Decoder::SmallInt => Some(id_int(id) as u64),
+                Decoder::IntList { values, .. } => values.get(id as usize).map(|&v| v as u64),
+                Decoder::Float { .. } | Decoder::Bool { .. } => Some(id),
+                _ => None,
+            }
+        };
+        let key_of = |local: &[u64]| {
             let mut key = FastKey {
                 ids: [0; WIDTH],
                 nulls: 0,
             };
-            for (k, c) in cols.iter().enumerate() {
-                let id = c.ids[row];
-                let v = match &c.decoder {
-                    _ if id == NULL_ID => None,
-                    Decoder::Dict(_) => maps[k].get(id as usize).map(|&g| u64::from(g)),
-                    Decoder::Int { .. } | Decoder::Time | Decoder::SmallInt => {
-                        Some(id_int(id) as u64)
-                    }
-                    Decoder::IntList { values, .. } => values.get(id as usize).map(|&v| v as u64),
-                    Decoder::Float { .. } | Decoder::Bool { .. } => Some(id),
-                    _ => None,
-                };
-                match v {
+            for (k, &id) in local.iter().enumerate() {
+                match fast_id(k, id) {
                     Some(v) => key.ids[k] = v,
                     None => key.nulls |= 1 << k,
                 }
             }
-            *table.entry(key).or_insert(0) += 1;
+            key
+        };
+        let mut table = FastTable::default();
+        if let Some(domains) = dense_domains(&cols) {
+            // Few possible groups (dictionary codes, joined values, booleans): count in an
+            // array indexed by the local ids, then key the non-empty cells.
+            let mut counts = vec![0u64; domains.iter().product()];
+            for row in sel.iter() {
+                let mut idx = 0usize;
+                for (c, &d) in cols.iter().zip(&domains) {
+                    let id = c.ids[row];
+                    let local = if id == NULL_ID {
+                        d - 1
+                    } else {
+                        (id as usize).min(d - 1)
+                    };
+                    idx = idx * d + local;
+                }
+                counts[idx] += 1;
+            }
+            let mut local = [0u64; WIDTH];
+            for (mut idx, &n) in counts.iter().enumerate() {
+                if n == 0 {
+                    continue;
+                }
+                for (k, &d) in domains.iter().enumerate().rev() {
+                    let l = idx % d;
+                    idx /= d;
+                    local[k] = if l == d - 1 { NULL_ID } else { l as u64 };
+                }
+                *table.entry(key_of(&local[..cols.len()])).or_insert(0) += n;
+            }
+            if !table.is_empty() {
+                emit(table)?;
+            }
+            return Ok(report);
+        }
+        let mut local = [0u64; WIDTH];
+        for row in sel.iter() {
+            for (l, c) in local.iter_mut().zip(&cols) {
+                *l = c.ids[row];
+            }
+            *table.entry(key_of(&local[..cols.len()])).or_insert(0) += 1;
             if table.len() >= FLUSH_GROUPS {
                 emit(std::mem::take(&mut table))?;
             }
