@@ -275,6 +275,10 @@ pub fn open_segments(dir: &DataDir) -> Result<(Vec<SegmentReader>, Option<String
     let mut segs = Vec::new();
     for e in &m.segments {
         if let Some(r) = dir.open_segment(e)? {
+            // Opening touched the header, trailer and metadata (and the pages the kernel
+            // mapped around them): drop them now, or a query over hundreds of segments holds
+            // them all until it ends.
+            r.release_pages();
             segs.push(r);
         }
     }
