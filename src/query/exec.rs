@@ -705,12 +705,7 @@ pub fn process_segment(
     emit: &mut dyn FnMut(Partial) -> Result<()>,
 ) -> Result<SegmentReport> {
     let mut report = SegmentReport::default();
-    let mut f = SegmentFilter {
-        seg,
-        schema,
-        use_indexes: plan.use_indexes,
-        stats: FilterStats::default(),
-    };
+    let mut f = SegmentFilter::new(seg, schema, plan.use_indexes);
     let selected = select_rows(plan, &mut f, &mut report);
     let Some(sel) = selected? else {
         report.filter = f.stats;
@@ -889,12 +884,7 @@ impl SegmentRows {
         seg: &SegmentReader,
     ) -> Result<(SegmentReport, Option<SegmentRows>)> {
         let mut report = SegmentReport::default();
-        let mut f = SegmentFilter {
-            seg,
-            schema,
-            use_indexes: plan.use_indexes,
-            stats: FilterStats::default(),
-        };
+        let mut f = SegmentFilter::new(seg, schema, plan.use_indexes);
         let selected = select_rows(plan, &mut f, &mut report)?;
         report.filter = f.stats;
         let Some(selected) = selected else {

@@ -30,7 +30,7 @@ use super::exec::{
     id_int, key_hash, key_ids, process_segment, select_rows, Decoder, Partial, Plan, SegmentReport,
     NULL_ID,
 };
-use super::filter::{FilterStats, SegmentFilter};
+use super::filter::SegmentFilter;
 use super::plan::{AggFn, KeyPart, Schema, TimeSource};
 use super::value::{AggState, F64Key, KeyValue};
 use super::{Aggregator, ColCounts, GroupIter, PivotRequest, QueryStats};
@@ -234,12 +234,7 @@ impl Fast<'_> {
     ) -> Result<SegmentReport> {
         let plan = self.plan;
         let mut report = SegmentReport::default();
-        let mut f = SegmentFilter {
-            seg,
-            schema,
-            use_indexes: plan.use_indexes,
-            stats: FilterStats::default(),
-        };
+        let mut f = SegmentFilter::new(seg, schema, plan.use_indexes);
         let selected = select_rows(plan, &mut f, &mut report);
         report.filter = f.stats;
         let Some(sel) = selected? else {

@@ -154,7 +154,17 @@ pub struct SegmentFilter<'a> {
     pub stats: FilterStats,
 }
 
-impl SegmentFilter<'_> {
+impl<'a> SegmentFilter<'a> {
+    /// A filter over one segment, with no work done yet.
+    pub fn new(seg: &'a SegmentReader, schema: &'a Schema, use_indexes: bool) -> Self {
+        SegmentFilter {
+            seg,
+            schema,
+            use_indexes,
+            stats: FilterStats::default(),
+        }
+    }
+
     fn rows(&self) -> usize {
         self.seg.meta().rows as usize
     }

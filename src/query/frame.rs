@@ -14,7 +14,7 @@ use arrow::record_batch::RecordBatch;
 
 use crate::error::{Error, Result};
 
-use super::output::{csv_field, Format};
+use super::output::{csv_field, truncate, Format};
 
 /// The type of a frame column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -238,15 +238,6 @@ fn table_text(v: &Val) -> String {
         Val::Float(f) if f.abs() < 1e-3 || f.abs() >= 1e6 => format!("{f:.3e}"),
         Val::Float(f) => format!("{f:.4}"),
     }
-}
-
-fn truncate(s: &str, w: usize) -> String {
-    if s.chars().count() <= w {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(w.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 #[cfg(test)]

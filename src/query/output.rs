@@ -118,7 +118,8 @@ pub fn write(t: &PivotTable, format: Format, out: &mut dyn Write, width: usize) 
     }
 }
 
-fn truncate(s: &str, w: usize) -> String {
+/// `s` cut to `w` characters, ending in `…` when cut.
+pub(crate) fn truncate(s: &str, w: usize) -> String {
     if s.chars().count() <= w {
         return s.to_string();
     }
