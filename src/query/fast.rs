@@ -33,7 +33,7 @@ use super::exec::{
 use super::filter::SegmentFilter;
 use super::plan::{AggFn, KeyPart, Schema, TimeSource};
 use super::value::{AggState, F64Key, KeyValue};
-use super::{Aggregator, ColCounts, GroupIter, PivotRequest, QueryStats};
+use super::{scan_segments, Aggregator, ColCounts, GroupIter, PivotRequest, QueryStats, Scanned};
 
 /// Key parts a fast key holds.
 const WIDTH: usize = 4;
@@ -449,11 +449,10 @@ impl Fast<'_> {
     }
 }
 
-enum Msg {
+/// What a worker emits: integer-keyed tables, or general partials after the demotion.
+enum Item {
     Table(FastTable),
     Groups(Partial),
-    /// A segment is done; `fast` if it was counted on integer keys.
-    Done(SegmentReport, bool),
 }
 
 /// Run a count pivot on integer keys; hands complete groups to `sink` like
@@ -483,82 +482,57 @@ pub(crate) fn run_groups(
     let budget = (req.memory_limit as usize / 2).max(1 << 10);
     let mut table = FastTable::default();
     let mut general: Option<Aggregator<'_>> = None;
-    let next = AtomicUsize::new(0);
-    let threads = req.threads.clamp(1, segs.len().max(1));
-    let (tx, rx) = crossbeam_channel::bounded::<Result<Msg>>(threads);
-    std::thread::scope(|s| -> Result<()> {
-        for _ in 0..threads {
-            let tx = tx.clone();
-            let (next, fast) = (&next, &fast);
-            s.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(seg) = segs.get(i) else { break };
-                let fast_mode = !fast.demoted.load(Ordering::SeqCst);
-                let r = if fast_mode {
-                    fast.fast_started.fetch_add(1, Ordering::SeqCst);
-                    let mut emit =
-                        |t: FastTable| tx.send(Ok(Msg::Table(t))).map_err(|_| Error::Interrupted);
-                    fast.segment(schema, seg, &mut emit)
-                } else {
-                    let mut emit =
-                        |g: Partial| tx.send(Ok(Msg::Groups(g))).map_err(|_| Error::Interrupted);
-                    process_segment(plan, schema, seg, &mut emit)
-                };
-                seg.release_pages();
-                let stop = r.is_err();
-                if tx.send(r.map(|r| Msg::Done(r, fast_mode))).is_err() || stop {
-                    break;
+    // A segment's result says whether it was counted on integer keys.
+    let work = |seg: &SegmentReader, emit: &mut dyn FnMut(Item) -> Result<()>| {
+        let fast_mode = !fast.demoted.load(Ordering::SeqCst);
+        let r = if fast_mode {
+            fast.fast_started.fetch_add(1, Ordering::SeqCst);
+            fast.segment(schema, seg, &mut |t| emit(Item::Table(t)))
+        } else {
+            process_segment(plan, schema, seg, &mut |g| emit(Item::Groups(g)))
+        };
+        r.map(|r| (r, fast_mode))
+    };
+    scan_segments(segs, req.threads, &work, &mut |msg| {
+        match msg {
+            Scanned::Item(Item::Table(t)) => {
+                if crate::interrupted() {
+                    return Err(Error::Interrupted);
                 }
-            });
-        }
-        drop(tx);
-        for msg in rx.iter() {
-            match msg {
-                Ok(Msg::Table(t)) => {
-                    if crate::interrupted() {
-                        drop(rx);
-                        return Err(Error::Interrupted);
-                    }
-                    if let Some(g) = general.as_mut() {
-                        g.add(fast.partial(&t)?)?;
-                        continue;
-                    }
-                    for (k, n) in t {
-                        *table.entry(k).or_insert(0) += n;
-                    }
-                    if table.len() * GROUP_BYTES + fast.interned_bytes() > budget {
-                        // Over budget: continue on the general path, which spills.
-                        fast.demoted.store(true, Ordering::SeqCst);
-                        let mut g = Aggregator::new(plan, req);
-                        fast.demote(std::mem::take(&mut table), &mut g)?;
-                        general = Some(g);
-                    }
+                if let Some(g) = general.as_mut() {
+                    return g.add(fast.partial(&t)?);
                 }
-                Ok(Msg::Groups(p)) => match general.as_mut() {
-                    Some(g) => g.add(p)?,
-                    None => return Err(Error::invalid("general partial before demotion")),
-                },
-                Ok(Msg::Done(r, was_fast)) => {
-                    stats.add_segment(&r);
-                    fast_done += usize::from(was_fast);
-                    if general.is_some()
-                        && !interner_dropped
-                        && fast_done == fast.fast_started.load(Ordering::SeqCst)
-                    {
-                        // Every table on interned ids has been merged (a segment's tables
-                        // arrive before its Done): drop the strings. A segment that raced
-                        // past the demotion interns into the fresh interners, consistently.
-                        for m in &fast.interners {
-                            if let Ok(mut i) = m.lock() {
-                                *i = Interner::default();
-                            }
+                for (k, n) in t {
+                    *table.entry(k).or_insert(0) += n;
+                }
+                if table.len() * GROUP_BYTES + fast.interned_bytes() > budget {
+                    // Over budget: continue on the general path, which spills.
+                    fast.demoted.store(true, Ordering::SeqCst);
+                    let mut g = Aggregator::new(plan, req);
+                    fast.demote(std::mem::take(&mut table), &mut g)?;
+                    general = Some(g);
+                }
+            }
+            Scanned::Item(Item::Groups(p)) => match general.as_mut() {
+                Some(g) => g.add(p)?,
+                None => return Err(Error::invalid("general partial before demotion")),
+            },
+            Scanned::Done((r, was_fast)) => {
+                stats.add_segment(&r);
+                fast_done += usize::from(was_fast);
+                if general.is_some()
+                    && !interner_dropped
+                    && fast_done == fast.fast_started.load(Ordering::SeqCst)
+                {
+                    // Every table on interned ids has been merged (a segment's tables
+                    // arrive before its Done): drop the strings. A segment that raced
+                    // past the demotion interns into the fresh interners, consistently.
+                    for m in &fast.interners {
+                        if let Ok(mut i) = m.lock() {
+                            *i = Interner::default();
                         }
-                        interner_dropped = true;
                     }
-                }
-                Err(e) => {
-                    drop(rx);
-                    return Err(e);
+                    interner_dropped = true;
                 }
             }
         }

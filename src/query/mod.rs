@@ -351,40 +351,18 @@ pub fn run_groups(
         ..QueryStats::default()
     };
     let mut agg = Aggregator::new(plan, req);
-    let next = AtomicUsize::new(0);
-    let threads = req.threads.clamp(1, segs.len().max(1));
-    let (tx, rx) = crossbeam_channel::bounded::<Result<Msg>>(threads);
-    std::thread::scope(|s| -> Result<()> {
-        for _ in 0..threads {
-            let tx = tx.clone();
-            let next = &next;
-            s.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(seg) = segs.get(i) else { break };
-                let mut emit =
-                    |g: exec::Partial| tx.send(Ok(Msg::Groups(g))).map_err(|_| Error::Interrupted);
-                let r = process_segment(plan, schema, seg, &mut emit);
-                seg.release_pages();
-                let stop = r.is_err();
-                if tx.send(r.map(Msg::Done)).is_err() || stop {
-                    break;
-                }
-            });
-        }
-        drop(tx);
-        for msg in rx.iter() {
-            match msg {
-                Ok(Msg::Groups(g)) => agg.add(g)?,
-                Ok(Msg::Done(r)) => stats.add_segment(&r),
-                Err(e) => {
-                    // Stop the workers: draining ends when they see the closed channel.
-                    drop(rx);
-                    return Err(e);
-                }
+    scan_segments(
+        segs,
+        req.threads,
+        &|seg, emit| process_segment(plan, schema, seg, emit),
+        &mut |m| match m {
+            Scanned::Item(g) => agg.add(g),
+            Scanned::Done(r) => {
+                stats.add_segment(&r);
+                Ok(())
             }
-        }
-        Ok(())
-    })?;
+        },
+    )?;
     agg.finish(&mut stats, sink)?;
     Ok(stats)
 }
@@ -401,9 +379,59 @@ impl QueryStats {
     }
 }
 
-enum Msg {
-    Groups(exec::Partial),
-    Done(exec::SegmentReport),
+/// What a segment scan hands to the calling thread.
+pub(crate) enum Scanned<M, D> {
+    /// Something the worker emitted while scanning (a partial table).
+    Item(M),
+    /// The segment is done.
+    Done(D),
+}
+
+/// The work one worker does on one segment: scan it, emitting items; its result.
+pub(crate) type SegmentWork<'a, M, D> =
+    dyn Fn(&SegmentReader, &mut dyn FnMut(M) -> Result<()>) -> Result<D> + Sync + 'a;
+
+/// Run `work` on every segment on up to `threads` worker threads (each segment's mapped
+/// pages are released after its scan), and hand what they emit to `on` on the calling
+/// thread, a segment's items before its `Done`. The first error, from a worker or from
+/// `on`, stops the scan: the workers end when they see the channel closed.
+pub(crate) fn scan_segments<M: Send, D: Send>(
+    segs: &[SegmentReader],
+    threads: usize,
+    work: &SegmentWork<'_, M, D>,
+    on: &mut dyn FnMut(Scanned<M, D>) -> Result<()>,
+) -> Result<()> {
+    let next = AtomicUsize::new(0);
+    let threads = threads.clamp(1, segs.len().max(1));
+    let (tx, rx) = crossbeam_channel::bounded::<Result<Scanned<M, D>>>(threads);
+    std::thread::scope(|s| -> Result<()> {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let next = &next;
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(seg) = segs.get(i) else { break };
+                let mut emit = |m: M| {
+                    tx.send(Ok(Scanned::Item(m)))
+                        .map_err(|_| Error::Interrupted)
+                };
+                let r = work(seg, &mut emit);
+                seg.release_pages();
+                let stop = r.is_err();
+                if tx.send(r.map(Scanned::Done)).is_err() || stop {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for msg in rx.iter() {
+            if let Err(e) = msg.and_then(&mut *on) {
+                drop(rx);
+                return Err(e);
+            }
+        }
+        Ok(())
+    })
 }
 
 fn describe(plan: &Plan, req: &PivotRequest) -> Vec<String> {
