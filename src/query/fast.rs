@@ -261,8 +261,22 @@ impl Fast<'_> {
             };
             let mut used = vec![false; texts.len()];
             for row in sel.iter() {
-                if let Some(u) = used.get_mut(c.ids[row] as usize) {
-                    *u = true;
+                let id = c.ids[row];
+                match used.get_mut(id as usize) {
+                    Some(u) => *u = true,
+                    None if id == NULL_ID => {}
+                    // Checksums passed, so a writer bug; never count it as a null.
+                    None => {
+                        return Err(Error::corrupt(
+                            seg.path(),
+                            0,
+                            format!(
+                                "code {id} of key `{}` is beyond its {} values (row {row})",
+                                plan.keys[k].label,
+                                texts.len()
+                            ),
+                        ))
+                    }
                 }
             }
             let mut interner = self.interners[k]
@@ -323,6 +337,7 @@ impl Fast<'_> {
                     let local = if id == NULL_ID {
                         d - 1
                     } else {
+                        // In range: checked while marking the used codes above.
                         (id as usize).min(d - 1)
                     };
                     idx = idx * d + local;
