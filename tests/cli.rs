@@ -501,3 +501,73 @@ fn a_closed_stdout_ends_quietly() {
         );
     }
 }
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("entry");
+        let dst = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_tree(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).expect("copy");
+        }
+    }
+}
+
+/// A data directory written by the format-v1 writer (one 1,500-event loggen segment with a
+/// single-blob RuleID index and minute index) answers index queries as it did when it was
+/// written (the CSVs beside it were produced then), with indexes and without.
+#[test]
+fn golden_v1_indexes_answer_as_when_written() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/v1");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path().join("loggen");
+    copy_tree(&golden.join("loggen"), &d);
+    std::fs::create_dir_all(d.join("rejects")).ok();
+    let d = d.to_str().expect("utf-8 path");
+    let want = |name: &str| std::fs::read_to_string(golden.join(name)).expect("expected csv");
+    let counts = want("loggen-rule-counts.csv");
+    let rule = counts
+        .lines()
+        .nth(9)
+        .and_then(|l| l.split(',').next())
+        .expect("a rule id")
+        .to_string();
+    let queries: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--rows".into(), "RuleID".into()], "loggen-rule-counts.csv"),
+        (
+            vec![
+                "--where".into(),
+                format!("RuleID={rule}"),
+                "--rows".into(),
+                "Datetime:1h".into(),
+                "--cols".into(),
+                "Action".into(),
+            ],
+            "loggen-one-rule.csv",
+        ),
+        (
+            vec![
+                "--from".into(),
+                "2024-06-05T19:00:00Z".into(),
+                "--to".into(),
+                "2024-06-05T21:30:00Z".into(),
+                "--rows".into(),
+                "Datetime:10m".into(),
+            ],
+            "loggen-window.csv",
+        ),
+    ];
+    for (args, file) in queries {
+        for no_index in [false, true] {
+            let mut a = vec!["pivot", "--data", d, "--format", "csv"];
+            a.extend(args.iter().map(String::as_str));
+            if no_index {
+                a.push("--no-index");
+            }
+            let got = ok(&logpivot(&a));
+            assert_eq!(got, want(file), "{file} (no_index {no_index})");
+        }
+    }
+}
