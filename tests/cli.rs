@@ -535,7 +535,10 @@ fn golden_v1_indexes_answer_as_when_written() {
         .expect("a rule id")
         .to_string();
     let queries: Vec<(Vec<String>, &str)> = vec![
-        (vec!["--rows".into(), "RuleID".into()], "loggen-rule-counts.csv"),
+        (
+            vec!["--rows".into(), "RuleID".into()],
+            "loggen-rule-counts.csv",
+        ),
         (
             vec![
                 "--where".into(),

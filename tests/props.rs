@@ -80,7 +80,8 @@ proptest! {
         let mut u32s = Vec::new();
         let _ = bitpack::unpack_u32(&bytes, width, n, &mut u32s);
         let _ = strings::StrDict::parse(&bytes);
-        let _ = logpivot::segment::footer::decode_meta(&bytes);
+        let _ = logpivot::segment::footer::decode_meta(&bytes, 1);
+        let _ = logpivot::segment::footer::decode_meta(&bytes, 2);
         let _ = logpivot::index::KeyedBitmaps::parse(&bytes);
         for ty in [logpivot::segment::ColumnType::Bool, logpivot::segment::ColumnType::Int, logpivot::segment::ColumnType::Float, logpivot::segment::ColumnType::Str] {
             let _ = logpivot::segment::block::decode_block(&bytes, ty, n);

@@ -27,6 +27,12 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with(false)
+}
+
+/// The fixture; with `shuffle`, the input lines in a random order, so the rows of a minute
+/// are scattered over a segment (the minute index's row ranges then overlap and are sparse).
+fn fixture_with(shuffle: bool) -> Fixture {
     let tmp = tempfile::tempdir().expect("tmp");
     let input = tmp.path().join("events.ndjson");
     let rules = tmp.path().join("rules.csv");
@@ -40,6 +46,18 @@ fn fixture() -> Fixture {
     });
     let mut buf = Vec::new();
     synth.write_events(&mut buf, None).expect("gen");
+    if shuffle {
+        let mut lines: Vec<&[u8]> = buf
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        let mut rng = Rng(0x5eed);
+        for i in (1..lines.len()).rev() {
+            lines.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+        }
+        buf = lines.join(&b'\n');
+        buf.push(b'\n');
+    }
     std::fs::write(&input, &buf).expect("write");
     let mut rb = Vec::new();
     synth.write_rule_map(&mut rb).expect("rules");
@@ -621,8 +639,16 @@ fn unknown_fields_and_bad_filters_are_clear_errors() {
 
 #[test]
 fn minute_index_counts_equal_the_scan() {
-    let f = fixture();
-    let rules = top_rules(&f);
+    minute_index_counts_equal_the_scan_on(&fixture());
+}
+
+#[test]
+fn minute_index_counts_equal_the_scan_when_rows_are_out_of_time_order() {
+    minute_index_counts_equal_the_scan_on(&fixture_with(true));
+}
+
+fn minute_index_counts_equal_the_scan_on(f: &Fixture) {
+    let rules = top_rules(f);
     let zones: Vec<Option<String>> = if Path::new("/usr/share/zoneinfo/Europe/Berlin").exists() {
         vec![None, Some("Europe/Berlin".into()), Some("+05:30".into())]
     } else {
@@ -634,13 +660,17 @@ fn minute_index_counts_equal_the_scan() {
             Some(format!("RuleID = {}", rules[3])),
             Some("Action = block".to_string()),
         ] {
-            for tz in &zones {
+            for (tz, to) in zones
+                .iter()
+                .flat_map(|z| [None, Some("2024-06-04T07:43:30Z")].map(move |to| (z, to)))
+            {
                 let req = PivotRequest {
                     rows: vec![key.into()],
                     // flatten_result reads five values.
                     values: vec!["count".into(); 5],
                     filters: filter.iter().cloned().collect(),
                     from: Some("2024-06-03T05:17:00Z".into()),
+                    to: to.map(String::from),
                     tz: tz.clone(),
                     ..PivotRequest::default()
                 };
@@ -657,7 +687,7 @@ fn minute_index_counts_equal_the_scan() {
                 assert_eq!(
                     flatten_result(&fast),
                     flatten_result(&scan),
-                    "{key} {filter:?} {tz:?}"
+                    "{key} {filter:?} {tz:?} {to:?}"
                 );
             }
         }

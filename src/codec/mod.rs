@@ -2,7 +2,8 @@
 //!
 //! Owns: the shared [`DecodeError`] type, bounds-checked byte reading/writing
 //! ([`bytes`]), LEB128 varints ([`varint`]), bit packing ([`bitpack`]), integer
-//! block encodings ([`ints`]) and sorted string dictionaries ([`strings`]).
+//! block encodings ([`ints`]), sorted string dictionaries ([`strings`]) and zstd with
+//! per-thread contexts ([`zst`]).
 //!
 //! Must not: do I/O, know about paths or files, or panic on untrusted input.
 //! Every decoder bound-checks and returns an error instead. Error offsets are
@@ -14,6 +15,7 @@ pub mod bytes;
 pub mod ints;
 pub mod strings;
 pub mod varint;
+pub mod zst;
 
 use std::fmt;
 

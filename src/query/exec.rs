@@ -797,9 +797,7 @@ fn set_index_counts(
         ColumnType::Int => None,
         _ => return Ok(None),
     };
-    let bytes = seg.index_bytes(im)?;
-    let kb = crate::index::KeyedBitmaps::parse(&bytes)
-        .map_err(|e| Error::decode(seg.path(), im.region.offset, e))?;
+    let kb = seg.index(im)?;
     let width = plan.key_width();
     let group = |v: KeyValue, all: u64, per_value: &[u64]| {
         let mut key = Vec::with_capacity(width);
@@ -821,9 +819,7 @@ fn set_index_counts(
         })
         .collect();
     for pos in 0..kb.len() {
-        let bm = kb
-            .bitmap(pos)
-            .map_err(|e| Error::decode(seg.path(), im.region.offset, e))?;
+        let bm = kb.bitmap(pos)?;
         let mut all = 0u64;
         tallies.iter_mut().for_each(|t| *t = 0);
         for r in bm.iter() {
@@ -919,6 +915,12 @@ impl SegmentRows {
 /// (|minute bitmap ∩ selection|), without decoding `_time`. Taken when the only key is a bucket
 /// of the event time whose width is whole minutes, every value is a count, and every minute's
 /// zone offset is whole minutes; otherwise None (the general path runs).
+/// A roaring bitmap of rows given in increasing order.
+fn sorted_bitmap(rows: &[u32]) -> roaring::RoaringBitmap {
+    roaring::RoaringBitmap::from_sorted_iter(rows.iter().copied())
+        .unwrap_or_else(|_| rows.iter().copied().collect())
+}
+
 fn minute_index_counts(plan: &Plan, seg: &SegmentReader, sel: &Bits) -> Result<Option<Partial>> {
     let minute = crate::index::MINUTE_NS;
     let [key] = plan.keys.as_slice() else {
@@ -949,15 +951,16 @@ fn minute_index_counts(plan: &Plan, seg: &SegmentReader, sel: &Bits) -> Result<O
     else {
         return Ok(None);
     };
-    let bytes = seg.index_bytes(im)?;
-    let kb = crate::index::KeyedBitmaps::parse(&bytes)
-        .map_err(|e| Error::decode(seg.path(), im.region.offset, e))?;
+    let kb = seg.index(im)?;
     let all = sel.count() == seg.meta().rows;
-    let sel_rb: roaring::RoaringBitmap = if all {
-        roaring::RoaringBitmap::new()
+    // The selected rows, in order; a roaring copy is built only if a minute's bitmap must be
+    // read (format v1, or a minute whose rows are not contiguous and overlap the selection).
+    let rows: Vec<u32> = if all {
+        Vec::new()
     } else {
         sel.iter().map(|r| r as u32).collect()
     };
+    let mut sel_rb: Option<roaring::RoaringBitmap> = None;
     let mut counts: HashMap<i64, u64> = HashMap::new();
     let mut timed = 0u64;
     for pos in 0..kb.len() {
@@ -965,13 +968,26 @@ fn minute_index_counts(plan: &Plan, seg: &SegmentReader, sel: &Bits) -> Result<O
         if plan.tz.offset_at(t0.div_euclid(1_000_000_000)) % 60 != 0 {
             return Ok(None);
         }
-        let bm = kb
-            .bitmap(pos)
-            .map_err(|e| Error::decode(seg.path(), im.region.offset, e))?;
-        let n = if all {
-            bm.len()
-        } else {
-            bm.intersection_len(&sel_rb)
+        let range = kb.directory().row_range(pos);
+        let n = match range {
+            Some(g) if all => u64::from(g.len),
+            Some(g) => {
+                let lo = rows.partition_point(|&r| r < g.min);
+                let hi = rows.partition_point(|&r| r <= g.max);
+                if lo == hi {
+                    0
+                } else if g.is_dense() {
+                    (hi - lo) as u64
+                } else {
+                    let rb = sel_rb.get_or_insert_with(|| sorted_bitmap(&rows));
+                    kb.bitmap(pos)?.intersection_len(rb)
+                }
+            }
+            None if all => kb.bitmap(pos)?.len(),
+            None => {
+                let rb = sel_rb.get_or_insert_with(|| sorted_bitmap(&rows));
+                kb.bitmap(pos)?.intersection_len(rb)
+            }
         };
         if n > 0 {
             *counts

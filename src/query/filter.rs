@@ -11,8 +11,8 @@
 
 use roaring::RoaringBitmap;
 
-use crate::error::{Error, Result};
-use crate::index::{minute_of, KeyedBitmaps};
+use crate::error::Result;
+use crate::index::minute_of;
 use crate::json::time;
 use crate::segment::{Block, ColumnType, IndexKind, SegmentReader, Values, TIME_COLUMN};
 
@@ -251,15 +251,16 @@ impl<'a> SegmentFilter<'a> {
         let Some((ci, cm)) = meta.column(col) else {
             return Ok(None);
         };
-        let bytes = self.seg.index_bytes(im)?;
-        let kb = KeyedBitmaps::parse(&bytes)
-            .map_err(|e| Error::decode(self.seg.path(), im.region.offset, e))?;
+        let kb = self.seg.index(im)?;
         let mut out = RoaringBitmap::new();
         let keys: Vec<i64> = match cm.ty {
             ColumnType::Str => {
-                let dict = self.seg.dictionary(ci)?;
-                lits.iter()
-                    .filter_map(|l| dict.find(l.as_bytes()).map(|c| c as i64))
+                let lits: Vec<&[u8]> = lits.iter().map(|l| l.as_bytes()).collect();
+                self.seg
+                    .dictionary_codes(ci, &lits)?
+                    .into_iter()
+                    .flatten()
+                    .map(i64::from)
                     .collect()
             }
             ColumnType::Int => lits.iter().filter_map(|l| l.parse::<i64>().ok()).collect(),
@@ -267,9 +268,7 @@ impl<'a> SegmentFilter<'a> {
         };
         for k in keys {
             if let Some(pos) = kb.find(k) {
-                out |= kb
-                    .bitmap(pos)
-                    .map_err(|e| Error::decode(self.seg.path(), im.region.offset, e))?;
+                out |= kb.bitmap(pos)?;
             }
         }
         self.stats.index_lookups += 1;
@@ -321,23 +320,21 @@ impl<'a> SegmentFilter<'a> {
             return self.leaf(TIME_COLUMN, &leaf);
         };
         self.stats.time_index_used = true;
-        let bytes = self.seg.index_bytes(im)?;
-        let kb = KeyedBitmaps::parse(&bytes)
-            .map_err(|e| Error::decode(self.seg.path(), im.region.offset, e))?;
+        let kb = self.seg.index(im)?;
         let (mlo, mhi) = (minute_of(lo), minute_of(hi.saturating_sub(1)));
         let mut inner = RoaringBitmap::new();
         let mut edge = RoaringBitmap::new();
         for pos in kb.range(mlo, mhi.saturating_add(1)) {
             let m = kb.key(pos);
-            let bm = kb
-                .bitmap(pos)
-                .map_err(|e| Error::decode(self.seg.path(), im.region.offset, e))?;
             let full = m.saturating_mul(crate::index::MINUTE_NS) >= lo
                 && (m + 1).saturating_mul(crate::index::MINUTE_NS) <= hi;
-            if full {
-                inner |= bm;
-            } else {
-                edge |= bm;
+            match kb.directory().row_range(pos) {
+                // A minute whose rows are contiguous: a range insert, no bitmap to read.
+                Some(g) if full && g.is_dense() => {
+                    inner.insert_range(g.min..=g.max);
+                }
+                _ if full => inner |= kb.bitmap(pos)?,
+                _ => edge |= kb.bitmap(pos)?,
             }
         }
         let mut out = Bits::from_roaring(&inner, n);

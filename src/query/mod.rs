@@ -269,19 +269,40 @@ pub fn plan(req: &PivotRequest, schema: &Schema) -> Result<Plan> {
     })
 }
 
-/// Open every live segment of a data directory.
+/// Open every live segment of a data directory (on two threads when there are many: opening
+/// maps the file and checks and decodes its metadata).
 pub fn open_segments(dir: &DataDir) -> Result<(Vec<SegmentReader>, Option<String>)> {
     let m = dir.load_manifest()?;
-    let mut segs = Vec::new();
-    for e in &m.segments {
-        if let Some(r) = dir.open_segment(e)? {
-            // Opening touched the header, trailer and metadata (and the pages the kernel
-            // mapped around them): drop them now, or a query over hundreds of segments holds
-            // them all until it ends.
-            r.release_pages();
-            segs.push(r);
+    // Opening touches the header, trailer and metadata (and the pages the kernel maps around
+    // them, some 100 KB a segment): a query over hundreds of segments drops them at once or
+    // holds them all until it ends. Over a few segments the madvise costs more than it saves.
+    let release = m.segments.len() > 32;
+    let open = |entries: &[crate::store::SegmentEntry]| -> Result<Vec<SegmentReader>> {
+        let mut segs = Vec::with_capacity(entries.len());
+        for e in entries {
+            if let Some(r) = dir.open_segment(e)? {
+                if release {
+                    r.release_all_pages();
+                }
+                segs.push(r);
+            }
         }
-    }
+        Ok(segs)
+    };
+    let entries = &m.segments;
+    let segs = if entries.len() < 8 {
+        open(entries)?
+    } else {
+        let (a, b) = entries.split_at(entries.len() / 2);
+        let (ra, rb) = std::thread::scope(|s| {
+            let hb = s.spawn(|| open(b));
+            let ra = open(a);
+            (ra, hb.join())
+        });
+        let mut segs = ra?;
+        segs.extend(rb.map_err(|_| Error::invalid("a thread opening segments panicked"))??);
+        segs
+    };
     Ok((segs, m.time_field))
 }
 

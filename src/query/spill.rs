@@ -107,7 +107,7 @@ impl Spill {
 
     fn write_frame(&mut self, p: usize, raw: &[u8], n: u32) -> Result<()> {
         let path = self.dir.path().join(format!("part-{p:03}.run"));
-        let compressed = zstd::bulk::compress(raw, 1).map_err(|e| spill_err(&path, &e))?;
+        let compressed = crate::codec::zst::compress(raw, 1).map_err(|e| spill_err(&path, &e))?;
         let total = self.bytes_written + compressed.len() as u64 + 20;
         if let Some(max) = self.max_bytes {
             if total > max {
@@ -159,7 +159,7 @@ impl Spill {
             let mut comp = vec![0u8; clen];
             r.read_exact(&mut comp).map_err(|e| spill_err(&path, &e))?;
             self.bytes_read += clen as u64 + 20;
-            let raw = zstd::bulk::decompress(&comp, rlen)
+            let raw = crate::codec::zst::decompress(&comp, rlen)
                 .map_err(|e| Error::corrupt(&path, 0, format!("spill run: {e}")))?;
             let mut br = ByteReader::new(&raw);
             for _ in 0..n {

@@ -89,6 +89,27 @@ impl TryFrom<u8> for IndexKind {
 pub struct IndexMeta {
     pub column: String,
     pub kind: IndexKind,
+    /// Format v2: the index directory (keys and bitmap offsets). Format v1: the whole blob.
+    pub region: Region,
+    /// Format v2: the bitmap area in chunks of whole bitmaps, in order. Empty in format v1
+    /// (see `chunked`) and for an index without keys.
+    pub chunks: Vec<IndexChunk>,
+    /// True when `region` holds only the directory and the bitmaps are in `chunks` (v2).
+    pub chunked: bool,
+}
+
+impl IndexMeta {
+    /// Stored bytes of the index (directory and chunks).
+    pub fn stored_bytes(&self) -> u64 {
+        self.region.len + self.chunks.iter().map(|c| c.region.len).sum::<u64>()
+    }
+}
+
+/// One chunk of an index's bitmap area (format v2).
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexChunk {
+    /// Position (in key order) of the first bitmap in the chunk.
+    pub first: u64,
     pub region: Region,
 }
 
@@ -201,6 +222,11 @@ pub fn encode_meta(m: &SegmentMeta, out: &mut Vec<u8>) {
         b::put_len_prefixed(out, i.column.as_bytes());
         b::put_u8(out, i.kind as u8);
         put_region(out, &i.region);
+        b::put_varint_u64(out, i.chunks.len() as u64);
+        for c in &i.chunks {
+            b::put_varint_u64(out, c.first);
+            put_region(out, &c.region);
+        }
     }
 }
 
@@ -223,8 +249,9 @@ fn get_string(r: &mut ByteReader<'_>) -> Result<String, DecodeError> {
     })
 }
 
-/// Decode the metadata section.
-pub fn decode_meta(data: &[u8]) -> Result<SegmentMeta, DecodeError> {
+/// Decode the metadata section of a segment of format `version` (1 or 2: v2 adds the chunk
+/// list after each index's region).
+pub fn decode_meta(data: &[u8], version: u32) -> Result<SegmentMeta, DecodeError> {
     let mut r = ByteReader::new(data);
     let rows = r.read_varint_u64()?;
     let min_time = get_opt_i64(&mut r)?;
@@ -248,10 +275,26 @@ pub fn decode_meta(data: &[u8]) -> Result<SegmentMeta, DecodeError> {
             id,
         })?;
         let region = get_region(&mut r)?;
+        let chunked = version >= 2;
+        let mut chunks = Vec::new();
+        if chunked {
+            let nchunks = r.read_varint_u64()?;
+            let nchunks = bounded_count(&r, nchunks, 9)?;
+            chunks.reserve(nchunks);
+            for _ in 0..nchunks {
+                let first = r.read_varint_u64()?;
+                chunks.push(IndexChunk {
+                    first,
+                    region: get_region(&mut r)?,
+                });
+            }
+        }
         indexes.push(IndexMeta {
             column,
             kind,
             region,
+            chunks,
+            chunked,
         });
     }
     if r.remaining() != 0 {

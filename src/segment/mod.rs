@@ -16,8 +16,8 @@ pub mod reader;
 pub mod writer;
 
 pub use builder::{ColumnBuilder, SegmentBuilder};
-pub use footer::{BlockMeta, ColumnMeta, IndexKind, IndexMeta, Region, SegmentMeta};
-pub use reader::{Block, Cell, Dictionary, SegmentReader, Values};
+pub use footer::{BlockMeta, ColumnMeta, IndexChunk, IndexKind, IndexMeta, Region, SegmentMeta};
+pub use reader::{Block, Cell, Dictionary, IndexReader, SegmentReader, Values};
 pub use writer::{encode_segment, WriteOptions};
 
 /// Rows per column block: the unit of decoding, min/max pruning and parallelism.
@@ -27,8 +27,11 @@ pub const BLOCK_ROWS: usize = 65_536;
 pub const HEADER_MAGIC: &[u8; 8] = b"LPSEG\0\0\x01";
 /// Magic at the very end of every segment file.
 pub const TRAILER_MAGIC: &[u8; 8] = b"LPSEGEND";
-/// The segment format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The segment format version this build writes. Version 2 stores each index as a directory
+/// region and chunks of whole bitmaps; version 1 stored it as one region.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest segment format version this build reads.
+pub const MIN_FORMAT_VERSION: u32 = 1;
 
 /// The name of the derived event-time column (i64 nanoseconds UTC).
 pub const TIME_COLUMN: &str = "_time";

@@ -9,23 +9,35 @@
 //! Must not: open files itself (it is handed a [`MappedFile`] by the store).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use roaring::RoaringBitmap;
 
 use crate::codec::strings::StrDict;
 use crate::error::{Error, Result};
+use crate::index;
 use crate::io::MappedFile;
 
 use super::block::decode_block;
 pub use super::block::{Block, Values};
 use super::footer::{decode_meta, decode_trailer, IndexMeta, Region, SegmentMeta, TRAILER_LEN};
-use super::{BlockCompression, FORMAT_VERSION, HEADER_MAGIC, TRAILER_MAGIC};
+use super::{BlockCompression, FORMAT_VERSION, HEADER_MAGIC, MIN_FORMAT_VERSION, TRAILER_MAGIC};
 
 /// A validated, mapped segment.
 pub struct SegmentReader {
     file: MappedFile,
     meta: SegmentMeta,
     data_end: u64,
+    /// Stored bytes read through [`SegmentReader::region`] since the last release.
+    touched: AtomicU64,
 }
+
+/// [`SegmentReader::release_pages`] drops the mapping's pages only after at least this many
+/// stored bytes were read: below it the madvise (and the TLB shootdown it sends to the other
+/// threads) costs more than the pages it frees.
+const RELEASE_AFTER_BYTES: u64 = 1 << 20;
 
 /// An owned, sorted string dictionary of one column.
 #[derive(Clone, Debug, Default)]
@@ -115,7 +127,7 @@ impl SegmentReader {
             ));
         }
         let t = decode_trailer(trailer).map_err(|e| Error::decode(path, tpos as u64, e))?;
-        if t.version != FORMAT_VERSION {
+        if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&t.version) {
             return Err(Error::Version {
                 path: path.to_path_buf(),
                 found: t.version,
@@ -138,11 +150,13 @@ impl SegmentReader {
                 "metadata checksum mismatch",
             ));
         }
-        let meta = decode_meta(mbytes).map_err(|e| Error::decode(path, mstart as u64, e))?;
+        let meta =
+            decode_meta(mbytes, t.version).map_err(|e| Error::decode(path, mstart as u64, e))?;
         let reader = SegmentReader {
             meta,
             data_end: mstart as u64,
             file,
+            touched: AtomicU64::new(0),
         };
         reader.check_layout()?;
         Ok(reader)
@@ -193,6 +207,18 @@ impl SegmentReader {
         }
         for i in &self.meta.indexes {
             self.check_region(&i.region)?;
+            for c in &i.chunks {
+                self.check_region(&c.region)?;
+            }
+            if i.chunks.windows(2).any(|w| w[0].first >= w[1].first)
+                || i.chunks.first().is_some_and(|c| c.first != 0)
+            {
+                return Err(Error::corrupt(
+                    path,
+                    i.region.offset,
+                    format!("index chunks of `{}` out of order", i.column),
+                ));
+            }
         }
         Ok(())
     }
@@ -219,8 +245,18 @@ impl SegmentReader {
         self.file.path()
     }
 
-    /// Release the resident pages of the mapping (after a scan of this segment).
+    /// Release the resident pages of the mapping (after a scan of this segment), when the
+    /// scan read at least a megabyte of it.
     pub fn release_pages(&self) {
+        if self.touched.swap(0, Ordering::Relaxed) >= RELEASE_AFTER_BYTES {
+            self.file.release_pages();
+        }
+    }
+
+    /// Release the resident pages of the mapping whatever was read (after opening it: the
+    /// header, trailer and metadata, and the pages the kernel mapped around them).
+    pub fn release_all_pages(&self) {
+        self.touched.store(0, Ordering::Relaxed);
         self.file.release_pages();
     }
 
@@ -237,6 +273,7 @@ impl SegmentReader {
             .bytes()
             .get(r.offset as usize..(r.offset + r.len) as usize)
             .ok_or_else(|| Error::corrupt(path, r.offset, "region outside the file"))?;
+        self.touched.fetch_add(r.len, Ordering::Relaxed);
         if crc32fast::hash(stored) != r.crc {
             return Err(Error::corrupt(
                 path,
@@ -254,7 +291,7 @@ impl SegmentReader {
                         "implausible decompressed size",
                     ));
                 }
-                let raw = zstd::bulk::decompress(stored, r.raw_len as usize)
+                let raw = crate::codec::zst::decompress(stored, r.raw_len as usize)
                     .map_err(|e| Error::corrupt(path, r.offset, format!("zstd: {e}")))?;
                 if raw.len() as u64 != r.raw_len {
                     return Err(Error::corrupt(
@@ -305,9 +342,65 @@ impl SegmentReader {
         Ok(Dictionary::from_strdict(&d))
     }
 
-    /// The verified bytes of an index blob.
-    pub fn index_bytes(&self, idx: &IndexMeta) -> Result<Cow<'_, [u8]>> {
-        self.region(&idx.region)
+    /// The dictionary codes of `keys` in string column `col` (None where absent), without
+    /// copying the dictionary.
+    pub fn dictionary_codes(&self, col: usize, keys: &[&[u8]]) -> Result<Vec<Option<u32>>> {
+        let c = self.column_meta(col)?;
+        let Some(r) = c.dict else {
+            return Ok(vec![None; keys.len()]);
+        };
+        let raw = self.region(&r)?;
+        let (d, _) =
+            StrDict::parse(&raw).map_err(|e| Error::decode(self.file.path(), r.offset, e))?;
+        Ok(keys.iter().map(|k| d.find(k)).collect())
+    }
+
+    /// Open an index: reads and parses its directory; bitmaps are read on demand.
+    pub fn index<'a>(&'a self, im: &'a IndexMeta) -> Result<IndexReader<'a>> {
+        let path = self.file.path();
+        let at = im.region.offset;
+        let head = self.region(&im.region)?;
+        if !im.chunked {
+            let (dir, area_pos) =
+                index::Directory::parse(&head).map_err(|e| Error::decode(path, at, e))?;
+            if dir.area_len() != (head.len() - area_pos) as u64 {
+                return Err(Error::corrupt(
+                    path,
+                    at,
+                    "index bitmap area length does not match its offsets",
+                ));
+            }
+            return Ok(IndexReader {
+                seg: self,
+                im,
+                dir,
+                whole: Some((head, area_pos)),
+                chunk: RefCell::new(None),
+            });
+        }
+        let (dir, used) = index::Directory::parse(&head).map_err(|e| Error::decode(path, at, e))?;
+        if used != head.len() {
+            return Err(Error::corrupt(
+                path,
+                at,
+                "trailing bytes after the index directory",
+            ));
+        }
+        let n = dir.len() as u64;
+        if im.chunks.last().is_some_and(|c| c.first >= n) || (n > 0 && im.chunks.is_empty()) {
+            return Err(Error::corrupt(
+                path,
+                at,
+                "index chunks do not match the directory",
+            ));
+        }
+        Ok(IndexReader {
+            seg: self,
+            im,
+            dir,
+            whole: None,
+            chunk: RefCell::new(None),
+        })
     }
 
     /// Read and verify every region of the file (for `inspect --verify` and tests).
@@ -319,12 +412,22 @@ impl SegmentReader {
             }
         }
         for i in &self.meta.indexes {
-            let bytes = self.index_bytes(i)?;
-            let kb = crate::index::KeyedBitmaps::parse(&bytes)
-                .map_err(|e| Error::decode(self.file.path(), i.region.offset, e))?;
-            for p in 0..kb.len() {
-                kb.bitmap(p)
-                    .map_err(|e| Error::decode(self.file.path(), i.region.offset, e))?;
+            let ix = self.index(i)?;
+            for p in 0..ix.len() {
+                let bm = ix.bitmap(p)?;
+                if let Some(g) = ix.directory().row_range(p) {
+                    let actual = (bm.min().unwrap_or(0), bm.max().unwrap_or(0), bm.len());
+                    if actual != (g.min, g.max, u64::from(g.len)) {
+                        return Err(Error::corrupt(
+                            self.file.path(),
+                            i.region.offset,
+                            format!(
+                                "index of `{}`: the row range of key {p} differs from its bitmap",
+                                i.column
+                            ),
+                        ));
+                    }
+                }
             }
         }
         Ok(())
@@ -425,5 +528,105 @@ impl SegmentReader {
                 Cell::Str(String::from_utf8_lossy(s).into_owned())
             }
         }))
+    }
+}
+
+/// An open index of one segment: its directory, and its bitmaps read on demand. In format v2
+/// reading a bitmap decompresses only the chunk that holds it (the last chunk read is kept,
+/// so a walk in key order decompresses each chunk once).
+pub struct IndexReader<'a> {
+    seg: &'a SegmentReader,
+    im: &'a IndexMeta,
+    dir: index::Directory,
+    /// Format v1: the whole blob and where its bitmap area begins.
+    whole: Option<(Cow<'a, [u8]>, usize)>,
+    /// Format v2: the last chunk read (its number and bytes).
+    chunk: RefCell<Option<(usize, Cow<'a, [u8]>)>>,
+}
+
+impl IndexReader<'_> {
+    /// The directory (keys and offsets).
+    pub fn directory(&self) -> &index::Directory {
+        &self.dir
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.dir.len()
+    }
+
+    /// True when the index has no key.
+    pub fn is_empty(&self) -> bool {
+        self.dir.is_empty()
+    }
+
+    /// The key at position `i` (for dense indexes, `i` itself).
+    pub fn key(&self, i: usize) -> i64 {
+        self.dir.key(i)
+    }
+
+    /// Position of `key`, if present.
+    pub fn find(&self, key: i64) -> Option<usize> {
+        self.dir.find(key)
+    }
+
+    /// Positions whose keys lie in `[lo, hi)`.
+    pub fn range(&self, lo: i64, hi: i64) -> std::ops::Range<usize> {
+        self.dir.range(lo, hi)
+    }
+
+    /// The bitmap at position `pos`, checksum-verified and validated.
+    pub fn bitmap(&self, pos: usize) -> Result<RoaringBitmap> {
+        let path = self.seg.path();
+        if pos >= self.dir.len() {
+            return Err(Error::invalid(format!(
+                "index position {pos} out of range in {}",
+                path.display()
+            )));
+        }
+        let (a, b) = self.dir.bounds(pos);
+        if let Some((blob, area_pos)) = &self.whole {
+            let at = self.im.region.offset;
+            let bytes = blob
+                .get(area_pos + a as usize..area_pos + b as usize)
+                .ok_or_else(|| Error::corrupt(path, at, "index bitmap outside the index"))?;
+            return index::read_bitmap(bytes, area_pos + a as usize)
+                .map_err(|e| Error::decode(path, at, e));
+        }
+        let k = self
+            .im
+            .chunks
+            .partition_point(|c| c.first <= pos as u64)
+            .saturating_sub(1);
+        let chunk =
+            self.im.chunks.get(k).ok_or_else(|| {
+                Error::corrupt(path, self.im.region.offset, "index chunk missing")
+            })?;
+        let start = self.dir.bounds(chunk.first as usize).0;
+        let end = match self.im.chunks.get(k + 1) {
+            Some(next) => self.dir.bounds(next.first as usize).0,
+            None => self.dir.area_len(),
+        };
+        let at = chunk.region.offset;
+        let mut cache = self.chunk.borrow_mut();
+        if cache.as_ref().map(|(i, _)| *i) != Some(k) {
+            let bytes = self.seg.region(&chunk.region)?;
+            if bytes.len() as u64 != end - start {
+                return Err(Error::corrupt(
+                    path,
+                    at,
+                    "index chunk length does not match the directory",
+                ));
+            }
+            *cache = Some((k, bytes));
+        }
+        let Some((_, bytes)) = cache.as_ref() else {
+            return Err(Error::corrupt(path, at, "index chunk missing"));
+        };
+        let (lo, hi) = ((a - start) as usize, (b - start) as usize);
+        let slice = bytes
+            .get(lo..hi)
+            .ok_or_else(|| Error::corrupt(path, at, "index bitmap outside its chunk"))?;
+        index::read_bitmap(slice, lo).map_err(|e| Error::decode(path, at, e))
     }
 }

@@ -1,8 +1,9 @@
 //! Serializes a finished `SegmentBuilder` into segment bytes (docs/FORMAT.md).
 //!
 //! Call order, which is also the file order: header magic; for each column (sorted by name) its
-//! dictionary (string columns), its blocks, then its index blob if it has one (the value index
-//! of an indexed column, the minute index of `_time`); the metadata; the trailer.
+//! dictionary (string columns), its blocks, then its index if it has one (the value index
+//! of an indexed column, the minute index of `_time`: the directory region, then the bitmap
+//! chunks); the metadata; the trailer.
 //! The result is a byte vector; writing it to disk is the caller's business (`io`).
 
 use crate::codec::strings;
@@ -11,7 +12,11 @@ use crate::index;
 use super::block::{encode_block, Values};
 use super::builder::{ColumnBuilder, ColumnData};
 use super::footer::{encode_meta, encode_trailer, BlockMeta, ColumnMeta, IndexKind, IndexMeta};
-use super::footer::{Region, SegmentMeta};
+use super::footer::{IndexChunk, Region, SegmentMeta};
+
+/// Target raw size of an index chunk: a lookup decompresses one chunk of about this size
+/// instead of the whole index (which is about 2 MB for a 400k-row segment's rule index).
+pub const INDEX_CHUNK_BYTES: u64 = 64 * 1024;
 use super::TRAILER_MAGIC;
 use super::{BlockCompression, ColumnType, BLOCK_ROWS, FORMAT_VERSION, HEADER_MAGIC, TIME_COLUMN};
 
@@ -49,7 +54,7 @@ impl Out {
     fn region(&mut self, raw: &[u8], allow_zstd: bool) -> Region {
         let offset = self.bytes.len() as u64;
         let compressed = if allow_zstd && raw.len() > 64 {
-            zstd::bulk::compress(raw, self.level)
+            crate::codec::zst::compress(raw, self.level)
                 .ok()
                 .filter(|c| c.len() + raw.len() / 16 < raw.len())
         } else {
@@ -326,7 +331,7 @@ fn build_index(
         let Values::Int(v) = values else { return None };
         let minutes: Vec<i64> = v.iter().map(|&t| index::minute_of(t)).collect();
         let (keys, maps) = index::bitmaps_by_value(&minutes, valid);
-        index::encode_keyed(&keys, &maps, &mut blob);
+        index::encode_keyed(&keys, &maps, true, &mut blob);
         IndexKind::TimeMinutes
     } else if opts.index_columns.iter().any(|c| c == name) {
         match values {
@@ -336,7 +341,7 @@ fn build_index(
             }
             Values::Int(v) => {
                 let (keys, maps) = index::bitmaps_by_value(v, valid);
-                index::encode_keyed(&keys, &maps, &mut blob);
+                index::encode_keyed(&keys, &maps, false, &mut blob);
             }
             _ => return None,
         }
@@ -344,9 +349,32 @@ fn build_index(
     } else {
         return None;
     };
+    // The blob was just built by `index::encode_*`; should it not parse, the segment is
+    // written without this index and queries scan the column instead.
+    let Ok(kb) = index::KeyedBitmaps::parse(&blob) else {
+        debug_assert!(false, "freshly encoded index does not parse");
+        return None;
+    };
+    let (dir, dir_len, area) = kb.into_parts();
+    let region = out.region(&blob[..dir_len], true);
+    let starts = index::chunk_starts(&dir, INDEX_CHUNK_BYTES);
+    let mut chunks = Vec::with_capacity(starts.len());
+    for (k, &first) in starts.iter().enumerate() {
+        let (a, _) = dir.bounds(first);
+        let b = match starts.get(k + 1) {
+            Some(&next) => dir.bounds(next).0,
+            None => dir.area_len(),
+        };
+        chunks.push(IndexChunk {
+            first: first as u64,
+            region: out.region(&area[a as usize..b as usize], true),
+        });
+    }
     Some(IndexMeta {
         column: name.to_string(),
         kind,
-        region: out.region(&blob, true),
+        region,
+        chunks,
+        chunked: true,
     })
 }

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::index::KeyedBitmaps;
 use crate::segment::{IndexKind, SegmentReader};
 
 use super::{DataDir, InputEntry};
@@ -166,10 +165,7 @@ fn add_indexes(
             IndexKind::Values => "values",
             IndexKind::TimeMinutes => "time-minutes",
         };
-        let bytes = r.index_bytes(i)?;
-        let keys = KeyedBitmaps::parse(&bytes)
-            .map_err(|e| crate::Error::decode(r.path(), i.region.offset, e))?
-            .len() as u64;
+        let keys = r.index(i)?.len() as u64;
         let rep = indexes
             .entry((i.column.clone(), kind.to_string()))
             .or_insert_with(|| IndexReport {
@@ -179,7 +175,7 @@ fn add_indexes(
             });
         rep.segments += 1;
         rep.keys += keys;
-        rep.bytes += i.region.len;
+        rep.bytes += i.stored_bytes();
     }
     Ok(())
 }
