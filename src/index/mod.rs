@@ -308,9 +308,10 @@ impl Directory {
     }
 }
 
-/// Where the chunks of a bitmap area begin: bitmap positions, the first 0, each chunk holding
-/// whole bitmaps and at least `target` bytes (but the last), so a bitmap larger than `target`
-/// is a chunk of its own. An empty directory has no chunk.
+/// Where the chunks of a bitmap area begin: bitmap positions, the first 0. Each chunk holds
+/// whole bitmaps; a new chunk begins at the first bitmap boundary where the current one holds
+/// at least `target` bytes (so a chunk may exceed `target` by up to one bitmap, and every
+/// chunk but the last holds at least `target`). An empty directory has no chunk.
 pub fn chunk_starts(dir: &Directory, target: u64) -> Vec<usize> {
     let mut starts = Vec::new();
     let mut chunk_begin = 0u64;

@@ -253,17 +253,42 @@ fn column_ids(seg: &SegmentReader, name: &str, as_text: bool, sel: &Bits) -> Res
         let end = start + bm.rows as usize;
         if block_needed(sel, start, end) {
             let b = seg.block(ci, bi)?;
-            for i in 0..b.values.len() {
-                if !b.is_valid(i) {
-                    continue;
+            let out = ids.get_mut(start..start + b.values.len()).ok_or_else(|| {
+                Error::corrupt(
+                    seg.path(),
+                    0,
+                    format!("column `{name}` has more rows than the segment"),
+                )
+            })?;
+            // One loop per value type, so the per-row work is a load and a store.
+            fn fill<T: Copy>(
+                out: &mut [u64],
+                v: &[T],
+                valid: Option<&[bool]>,
+                f: impl Fn(T) -> u64,
+            ) {
+                match valid {
+                    None => out.iter_mut().zip(v).for_each(|(o, &x)| *o = f(x)),
+                    Some(ok) => out.iter_mut().zip(v).zip(ok).for_each(|((o, &x), &ok)| {
+                        if ok {
+                            *o = f(x)
+                        }
+                    }),
                 }
-                ids[start + i] = match &b.values {
-                    Values::Codes(c) => c[i] as u64,
-                    Values::Int(v) => int_id(v[i]),
-                    Values::Float(v) => v[i].to_bits(),
-                    Values::Bool(v) => u64::from(v[i]),
-                };
-                saw_min |= ids[start + i] == NULL_ID;
+            }
+            let valid = b.validity.as_deref();
+            match &b.values {
+                Values::Codes(c) => fill(out, c, valid, u64::from),
+                Values::Int(v) => {
+                    fill(out, v, valid, int_id);
+                    // Only i64::MIN maps onto NULL_ID: look for it in the values themselves.
+                    saw_min |= v
+                        .iter()
+                        .enumerate()
+                        .any(|(i, &x)| x == i64::MIN && valid.is_none_or(|ok| ok[i]));
+                }
+                Values::Float(v) => fill(out, v, valid, f64::to_bits),
+                Values::Bool(v) => fill(out, v, valid, u64::from),
             }
         }
         start = end;
@@ -418,6 +443,19 @@ fn map_texts(col: &IdColumn, joins: &[Join], mut f: impl FnMut(&str) -> u64) -> 
     };
     let mut cache: HashMap<u64, u64, ahash::RandomState> = HashMap::default();
     let mut map = |id: u64| id_text(col, id, joins).map_or(NULL_ID, |t| f(&t));
+    match &col.decoder {
+        // Map every code once, then gather: no memo test per row (when the dictionary is not
+        // larger than the column, so the up-front work is bounded by the rows).
+        Decoder::Dict(d) if d.len() <= col.ids.len() => {
+            let table: Vec<u64> = (0..d.len() as u64).map(&mut map).collect();
+            return col
+                .ids
+                .iter()
+                .map(|&id| table.get(id as usize).copied().unwrap_or(NULL_ID))
+                .collect();
+        }
+        _ => {}
+    }
     col.ids
         .iter()
         .map(|&id| {

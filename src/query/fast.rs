@@ -225,6 +225,19 @@ pub(crate) fn eligible(plan: &Plan, schema: &Schema) -> bool {
 }
 
 impl Fast<'_> {
+    /// A local id beyond its part's `n` values: checksums passed, so a writer bug; it is an
+    /// error naming the file and key, never counted as a null.
+    fn code_error(&self, seg: &SegmentReader, k: usize, row: usize, id: u64, n: usize) -> Error {
+        Error::corrupt(
+            seg.path(),
+            0,
+            format!(
+                "code {id} of key `{}` is beyond its {n} values (row {row})",
+                self.plan.keys[k].label
+            ),
+        )
+    }
+
     /// Count one segment's selected rows by fast key, handing full tables to `emit`.
     fn segment(
         &self,
@@ -245,6 +258,81 @@ impl Fast<'_> {
             .iter()
             .map(|k| key_ids(seg, &k.part, plan, &sel))
             .collect::<Result<Vec<_>>>()?;
+        let all_rows = sel.count() == seg.meta().rows;
+        let domains = dense_domains(&cols);
+        // Few possible groups (dictionary codes, joined values, booleans): count in an array
+        // indexed by the local ids first; the codes in use are then read off its non-empty
+        // cells instead of in a pass of their own.
+        let dense_counts = match &domains {
+            Some(domains) => {
+                let mut counts = vec![0u64; domains.iter().product()];
+                let mut bad: Option<(usize, usize, u64)> = None;
+                let mut count_row = |row: usize| {
+                    let mut idx = 0usize;
+                    for (k, (c, &d)) in cols.iter().zip(domains).enumerate() {
+                        let id = c.ids[row];
+                        let local = if id == NULL_ID {
+                            d - 1
+                        } else if (id as usize) < d - 1 {
+                            id as usize
+                        } else {
+                            bad.get_or_insert((k, row, id));
+                            d - 1
+                        };
+                        idx = idx * d + local;
+                    }
+                    counts[idx] += 1;
+                };
+                if all_rows {
+                    (0..seg.meta().rows as usize).for_each(&mut count_row);
+                } else {
+                    sel.iter().for_each(&mut count_row);
+                }
+                if let Some((k, row, id)) = bad {
+                    return Err(self.code_error(seg, k, row, id, domains[k] - 1));
+                }
+                Some(counts)
+            }
+            None => None,
+        };
+        // Per part: which local ids occur in the selected rows.
+        let used: Vec<Vec<bool>> = match (&domains, &dense_counts) {
+            (Some(domains), Some(counts)) => {
+                let mut used: Vec<Vec<bool>> = domains.iter().map(|&d| vec![false; d]).collect();
+                for (mut idx, _) in counts.iter().enumerate().filter(|(_, &n)| n > 0) {
+                    for (k, &d) in domains.iter().enumerate().rev() {
+                        used[k][idx % d] = true;
+                        idx /= d;
+                    }
+                }
+                used
+            }
+            _ => {
+                let mut used = Vec::with_capacity(cols.len());
+                for (k, c) in cols.iter().enumerate() {
+                    let n = match &c.decoder {
+                        Decoder::Dict(d) => d.len(),
+                        Decoder::Joined { values, .. } => values.len(),
+                        _ => {
+                            used.push(Vec::new());
+                            continue;
+                        }
+                    };
+                    let mut u = vec![false; n];
+                    for row in sel.iter() {
+                        let id = c.ids[row];
+                        match u.get_mut(id as usize) {
+                            Some(u) => *u = true,
+                            None if id == NULL_ID => {}
+                            // Checksums passed, so a writer bug; never count it as a null.
+                            None => return Err(self.code_error(seg, k, row, id, n)),
+                        }
+                    }
+                    used.push(u);
+                }
+                used
+            }
+        };
         // Per part: how a local id becomes a fast id (interned texts of dictionary codes and
         // joined values; the interned unmatched label of a join).
         let mut maps: Vec<Vec<u32>> = Vec::with_capacity(cols.len());
@@ -259,33 +347,13 @@ impl Fast<'_> {
                     continue;
                 }
             };
-            let mut used = vec![false; texts.len()];
-            for row in sel.iter() {
-                let id = c.ids[row];
-                match used.get_mut(id as usize) {
-                    Some(u) => *u = true,
-                    None if id == NULL_ID => {}
-                    // Checksums passed, so a writer bug; never count it as a null.
-                    None => {
-                        return Err(Error::corrupt(
-                            seg.path(),
-                            0,
-                            format!(
-                                "code {id} of key `{}` is beyond its {} values (row {row})",
-                                plan.keys[k].label,
-                                texts.len()
-                            ),
-                        ))
-                    }
-                }
-            }
             let mut interner = self.interners[k]
                 .lock()
                 .map_err(|_| Error::invalid("interner lock poisoned"))?;
             maps.push(
                 texts
                     .iter()
-                    .zip(&used)
+                    .zip(&used[k])
                     .map(|(s, &u)| if u { interner.intern(s) } else { u32::MAX })
                     .collect(),
             );
@@ -326,24 +394,7 @@ impl Fast<'_> {
             key
         };
         let mut table = FastTable::default();
-        if let Some(domains) = dense_domains(&cols) {
-            // Few possible groups (dictionary codes, joined values, booleans): count in an
-            // array indexed by the local ids, then key the non-empty cells.
-            let mut counts = vec![0u64; domains.iter().product()];
-            for row in sel.iter() {
-                let mut idx = 0usize;
-                for (c, &d) in cols.iter().zip(&domains) {
-                    let id = c.ids[row];
-                    let local = if id == NULL_ID {
-                        d - 1
-                    } else {
-                        // In range: checked while marking the used codes above.
-                        (id as usize).min(d - 1)
-                    };
-                    idx = idx * d + local;
-                }
-                counts[idx] += 1;
-            }
+        if let (Some(domains), Some(counts)) = (&domains, &dense_counts) {
             let mut local = [0u64; WIDTH];
             for (mut idx, &n) in counts.iter().enumerate() {
                 if n == 0 {
