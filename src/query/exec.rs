@@ -434,40 +434,40 @@ fn id_text(col: &IdColumn, id: u64, joins: &[Join]) -> Option<String> {
     }
 }
 
-/// Map every row's value text through `f` (once per distinct id) to an id of `out`.
-fn map_texts(col: &IdColumn, joins: &[Join], mut f: impl FnMut(&str) -> u64) -> Vec<u64> {
-    // Dictionary codes are dense: a vector memo; other ids (numbers as text) a hash memo.
-    let mut dense: Vec<Option<u64>> = match &col.decoder {
-        Decoder::Dict(d) => vec![None; d.len()],
-        _ => Vec::new(),
-    };
-    let mut cache: HashMap<u64, u64, ahash::RandomState> = HashMap::default();
+/// Map every row's value text through `f` (once per distinct id) to an id of `out`. The ids
+/// are mapped in place: `col.ids` is taken (left empty) and returned mapped.
+fn map_texts(col: &mut IdColumn, joins: &[Join], mut f: impl FnMut(&str) -> u64) -> Vec<u64> {
+    let mut ids = std::mem::take(&mut col.ids);
+    let col: &IdColumn = col;
     let mut map = |id: u64| id_text(col, id, joins).map_or(NULL_ID, |t| f(&t));
     match &col.decoder {
         // Map every code once, then gather: no memo test per row (when the dictionary is not
         // larger than the column, so the up-front work is bounded by the rows).
-        Decoder::Dict(d) if d.len() <= col.ids.len() => {
+        Decoder::Dict(d) if d.len() <= ids.len() => {
             let table: Vec<u64> = (0..d.len() as u64).map(&mut map).collect();
-            return col
-                .ids
-                .iter()
-                .map(|&id| table.get(id as usize).copied().unwrap_or(NULL_ID))
-                .collect();
+            for id in &mut ids {
+                *id = table.get(*id as usize).copied().unwrap_or(NULL_ID);
+            }
         }
-        _ => {}
+        decoder => {
+            // Dictionary codes are dense: a vector memo; other ids (numbers as text) a hash memo.
+            let mut dense: Vec<Option<u64>> = match decoder {
+                Decoder::Dict(d) => vec![None; d.len()],
+                _ => Vec::new(),
+            };
+            let mut cache: HashMap<u64, u64, ahash::RandomState> = HashMap::default();
+            for id in &mut ids {
+                if *id == NULL_ID {
+                    continue;
+                }
+                *id = match dense.get_mut(*id as usize) {
+                    Some(slot) => *slot.get_or_insert_with(|| map(*id)),
+                    None => *cache.entry(*id).or_insert_with(|| map(*id)),
+                };
+            }
+        }
     }
-    col.ids
-        .iter()
-        .map(|&id| {
-            if id == NULL_ID {
-                return NULL_ID;
-            }
-            if let Some(slot) = dense.get_mut(id as usize) {
-                return *slot.get_or_insert_with(|| map(id));
-            }
-            *cache.entry(id).or_insert_with(|| map(id))
-        })
-        .collect()
+    ids
 }
 
 /// All substrings between `prefix` and `suffix`, in each string of a JSON array or in the text.
@@ -507,10 +507,10 @@ fn extract_ids(
     sel: &Bits,
     joins: &[Join],
 ) -> Result<IdColumn> {
-    let col = column_ids(seg, name, true, sel)?;
+    let mut col = column_ids(seg, name, true, sel)?;
     let mut texts = TextIds::default();
     let mut lists: Vec<Vec<u64>> = Vec::new();
-    let ids = map_texts(&col, joins, |t| {
+    let ids = map_texts(&mut col, joins, |t| {
         let l: Vec<u64> = extract_all(t, prefix, suffix)
             .iter()
             .map(|v| texts.id(v))
@@ -536,11 +536,11 @@ fn joined_column_ids(
 ) -> Result<IdColumn> {
     let joins = &plan.joins;
     let j = &joins[join];
-    let src = key_ids(seg, &j.source, plan, sel)?;
+    let mut src = key_ids(seg, &j.source, plan, sel)?;
     let mut out = TextIds::default();
     let mut lookup = |text: &str| j.table.get(text, column).map_or(NULL_ID, |v| out.id(v));
     let (ids, lists) = match &src.lists {
-        None => (map_texts(&src, joins, &mut lookup), None),
+        None => (map_texts(&mut src, joins, &mut lookup), None),
         Some(lists) => {
             let mapped: Vec<Vec<u64>> = lists
                 .iter()

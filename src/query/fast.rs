@@ -266,30 +266,54 @@ impl Fast<'_> {
         let dense_counts = match &domains {
             Some(domains) => {
                 let mut counts = vec![0u64; domains.iter().product()];
-                let mut bad: Option<(usize, usize, u64)> = None;
-                let mut count_row = |row: usize| {
-                    let mut idx = 0usize;
-                    for (k, (c, &d)) in cols.iter().zip(domains).enumerate() {
-                        let id = c.ids[row];
-                        let local = if id == NULL_ID {
-                            d - 1
-                        } else if (id as usize) < d - 1 {
-                            id as usize
-                        } else {
-                            bad.get_or_insert((k, row, id));
-                            d - 1
-                        };
-                        idx = idx * d + local;
-                    }
-                    counts[idx] += 1;
-                };
-                if all_rows {
-                    (0..seg.meta().rows as usize).for_each(&mut count_row);
+                // The cell of each selected row, built one key column at a time (simple loops
+                // the compiler vectorizes), then counted. NULL_ID is u64::MAX, so `min` puts a
+                // null in the last slot of its domain; a code beyond the domain is an error.
+                let rows: Vec<u32> = if all_rows {
+                    Vec::new()
                 } else {
-                    sel.iter().for_each(&mut count_row);
+                    sel.iter().map(|r| r as u32).collect()
+                };
+                let n = if all_rows {
+                    seg.meta().rows as usize
+                } else {
+                    rows.len()
+                };
+                let mut cell = vec![0u32; n];
+                for (k, (c, &d)) in cols.iter().zip(domains).enumerate() {
+                    let top = (d - 1) as u64;
+                    let (d32, mut bad) = (d as u32, false);
+                    let mut step = |x: &mut u32, id: u64| {
+                        bad |= id >= top && id != NULL_ID;
+                        *x = *x * d32 + id.min(top) as u32;
+                    };
+                    if all_rows {
+                        let ids = c
+                            .ids
+                            .get(..n)
+                            .ok_or_else(|| Error::invalid("key column shorter than its segment"))?;
+                        cell.iter_mut().zip(ids).for_each(|(x, &id)| step(x, id));
+                    } else {
+                        for (x, &r) in cell.iter_mut().zip(&rows) {
+                            step(x, c.ids.get(r as usize).copied().unwrap_or(NULL_ID));
+                        }
+                    }
+                    if bad {
+                        let at = (0..n)
+                            .map(|i| if all_rows { i } else { rows[i] as usize })
+                            .find(|&r| {
+                                let id = c.ids.get(r).copied().unwrap_or(NULL_ID);
+                                id >= top && id != NULL_ID
+                            })
+                            .unwrap_or(0);
+                        let id = c.ids.get(at).copied().unwrap_or(NULL_ID);
+                        return Err(self.code_error(seg, k, at, id, d - 1));
+                    }
                 }
-                if let Some((k, row, id)) = bad {
-                    return Err(self.code_error(seg, k, row, id, domains[k] - 1));
+                for &x in &cell {
+                    if let Some(c) = counts.get_mut(x as usize) {
+                        *c += 1;
+                    }
                 }
                 Some(counts)
             }
