@@ -417,6 +417,7 @@ fn random_pivots_match_the_naive_model_with_and_without_spill_and_indexes() {
     let spill = tempfile::tempdir().expect("spill dir");
     let mut spilled_queries = 0;
     let mut fast_queries = 0;
+    let (mut byte_queries, mut byte_spills) = (0, 0);
     for qi in 0..40 {
         let q = random_query(&mut rng, &f, &rules);
         let want = model(&f, &q);
@@ -431,23 +432,33 @@ fn random_pivots_match_the_naive_model_with_and_without_spill_and_indexes() {
         // memory and forced to spill.
         let want_counts: BTreeMap<(Vec<String>, String), u64> =
             want.iter().map(|(k, w)| (k.clone(), w.0)).collect();
-        for limit in [PivotRequest::default().memory_limit, 64 << 10] {
+        // Also on byte keys in hash partitions (forced: these data have few groups).
+        for (limit, many) in [
+            (PivotRequest::default().memory_limit, None),
+            (64 << 10, None),
+            (PivotRequest::default().memory_limit, Some(0)),
+            (64 << 10, Some(0)),
+        ] {
             let counts = pivot(
                 &f.dir,
                 &PivotRequest {
                     values: vec!["count".into()],
                     memory_limit: limit,
                     spill_dir: Some(spill.path().to_path_buf()),
+                    many_groups: many,
                     ..req.clone()
                 },
             )
             .unwrap_or_else(|e| panic!("{what} (count only): {e}"));
             fast_queries +=
                 usize::from(counts.stats.plan.iter().any(|l| l.contains("integer keys")));
+            let bytes = counts.stats.plan.iter().any(|l| l.contains("byte keys"));
+            byte_queries += usize::from(bytes);
+            byte_spills += usize::from(bytes && counts.stats.spill_runs > 0);
             assert_eq!(
                 flatten_counts(&counts),
                 want_counts,
-                "{what}: count only, limit {limit}"
+                "{what}: count only, limit {limit}, many_groups {many:?}"
             );
         }
         assert_eq!(got.len(), want.len(), "{what}: number of cells");
@@ -505,6 +516,11 @@ fn random_pivots_match_the_naive_model_with_and_without_spill_and_indexes() {
         fast_queries >= 16,
         "{fast_queries} of 80 count-only runs took the integer-key path"
     );
+    // ... and the byte-key path, in memory and spilled.
+    assert!(
+        byte_queries >= 16 && byte_spills >= 8,
+        "{byte_queries} count-only runs took the byte-key path, {byte_spills} of them spilled"
+    );
 }
 
 #[test]
@@ -516,11 +532,16 @@ fn top_n_is_the_head_of_the_full_sorted_result() {
         ..PivotRequest::default()
     };
     let full = pivot(&f.dir, &base).expect("full");
-    for n in [1, 7, 50] {
+    // Also on byte keys, whose partitions each cut to their own top N before the merge.
+    for (n, many) in [1, 7, 50]
+        .into_iter()
+        .flat_map(|n| [(n, None), (n, Some(0))])
+    {
         let top = pivot(
             &f.dir,
             &PivotRequest {
                 top: Some(n),
+                many_groups: many,
                 ..base.clone()
             },
         )
@@ -539,11 +560,15 @@ fn top_n_is_the_head_of_the_full_sorted_result() {
         ..PivotRequest::default()
     };
     let wide_full = pivot(&f.dir, &wide).expect("full");
-    for n in [1, 5, 40] {
+    for (n, many) in [1, 5, 40]
+        .into_iter()
+        .flat_map(|n| [(n, None), (n, Some(0))])
+    {
         let top = pivot(
             &f.dir,
             &PivotRequest {
                 top: Some(n),
+                many_groups: many,
                 ..wide.clone()
             },
         )

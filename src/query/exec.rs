@@ -120,7 +120,7 @@ pub(crate) enum Decoder {
 }
 
 impl Decoder {
-    fn decode(&self, id: u64, joins: &[Join]) -> KeyValue {
+    pub(crate) fn decode(&self, id: u64, joins: &[Join]) -> KeyValue {
         if id == NULL_ID {
             if let Decoder::Joined { join, .. } = self {
                 return KeyValue::Str(joins[*join].unmatched.as_str().into());

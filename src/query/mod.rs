@@ -12,6 +12,7 @@
 //!
 //! Reads only: it never writes to the data directory (spill files live in the spill dir).
 
+mod bytegroups;
 pub mod csvmap;
 pub mod exec;
 pub mod expr;
@@ -100,6 +101,10 @@ pub struct PivotRequest {
     pub threads: usize,
     /// Use bitmap indexes (off only to test that results do not depend on them).
     pub use_indexes: bool,
+    /// A count pivot whose estimated groups (summed over segments) exceed this takes the
+    /// byte-key path of hash partitions instead of interning strings (None: 4,000,000).
+    /// For tests and tuning; results do not depend on it.
+    pub many_groups: Option<u64>,
 }
 
 impl Default for PivotRequest {
@@ -122,6 +127,7 @@ impl Default for PivotRequest {
             max_spill: None,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             use_indexes: true,
+            many_groups: None,
         }
     }
 }
@@ -328,7 +334,15 @@ pub fn run(
             .add_groups(groups);
     };
     let fast = fast::eligible(plan, schema);
-    let (mut stats, total_rows) = if fast {
+    let many = fast
+        && bytegroups::prefer(
+            plan,
+            segs,
+            req.many_groups.unwrap_or(bytegroups::MANY_GROUPS),
+        );
+    let (mut stats, total_rows) = if many {
+        bytegroups::run_groups(plan, schema, segs, req, &mut sink)?
+    } else if fast {
         fast::run_groups(plan, schema, segs, req, &mut sink)?
     } else {
         (run_groups(plan, schema, segs, req, &mut sink)?, None)
@@ -336,7 +350,9 @@ pub fn run(
     stats.plan = describe(plan, req);
     stats.plan.push(format!(
         "aggregation: {}",
-        if fast {
+        if many {
+            "byte keys in hash partitions (many groups), count only"
+        } else if fast {
             "integer keys (interned strings), count only"
         } else {
             "general"

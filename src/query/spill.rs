@@ -105,6 +105,49 @@ impl Spill {
         Ok(())
     }
 
+    /// Append one frame of records already encoded by the caller to partition `p` (the
+    /// byte-key path of `bytegroups`); `n` is the record count.
+    pub fn write_raw(&mut self, p: usize, raw: &[u8], n: u32) -> Result<()> {
+        if p >= PARTITIONS {
+            return Err(Error::invalid(format!("spill partition {p} out of range")));
+        }
+        self.write_frame(p, raw, n)
+    }
+
+    /// Count one spill run written with [`Spill::write_raw`].
+    pub fn end_run(&mut self) {
+        self.runs += 1;
+    }
+
+    /// The decompressed frames of partition `p` and the bytes read (the byte-key path).
+    pub fn read_raw(&self, p: usize) -> Result<(Vec<Vec<u8>>, u64)> {
+        if self.files.get(p).is_none_or(|f| f.is_none()) {
+            return Ok((Vec::new(), 0));
+        }
+        let name = format!("part-{p:03}.run");
+        let path = self.dir.path().join(&name);
+        let mut r = std::io::BufReader::new(self.dir.open_file(&name)?);
+        let mut frames = Vec::new();
+        let mut read = 0u64;
+        let mut head = [0u8; 20];
+        loop {
+            match r.read_exact(&mut head) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(spill_err(&path, &e)),
+            }
+            let clen = u64::from_le_bytes(head[0..8].try_into().unwrap_or_default()) as usize;
+            let rlen = u64::from_le_bytes(head[8..16].try_into().unwrap_or_default()) as usize;
+            let mut comp = vec![0u8; clen];
+            r.read_exact(&mut comp).map_err(|e| spill_err(&path, &e))?;
+            read += clen as u64 + 20;
+            let raw = crate::codec::zst::decompress(&comp, rlen)
+                .map_err(|e| Error::corrupt(&path, read, format!("spill run: {e}")))?;
+            frames.push(raw);
+        }
+        Ok((frames, read))
+    }
+
     fn write_frame(&mut self, p: usize, raw: &[u8], n: u32) -> Result<()> {
         let path = self.dir.path().join(format!("part-{p:03}.run"));
         let compressed = crate::codec::zst::compress(raw, 1).map_err(|e| spill_err(&path, &e))?;

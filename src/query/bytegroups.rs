@@ -1,0 +1,513 @@
+//! Count pivots over very many groups: byte-encoded keys in hash partitions.
+//!
+//! The integer-key path ([`super::fast`]) interns every distinct string of a key. For a pivot
+//! on (ClientIP, ClientRequestPath) that is millions of strings held until the end, and when
+//! they outgrow the budget it hands over to the general aggregator, which allocates a key per
+//! group. This path allocates nothing per group:
+//!
+//! 1. A worker counts a segment's selected rows on their local dictionary codes, then writes
+//!    each group as one record into one of [`PARTITIONS`] buffers, chosen by a hash of the
+//!    row key: `u64 row hash | varint len, row key | varint len, column value | varint count`,
+//!    where a key is the [`put_key`] encoding of its parts. Each distinct value is encoded
+//!    (and hashed) once per segment.
+//! 2. The calling thread appends the buffers to per-partition memory; when that outgrows the
+//!    budget (a third of `--memory-limit`) every partition is written to the spill directory as
+//!    one zstd frame ([`Spill::write_raw`]) and memory starts over.
+//! 3. At the end the partitions are merged one at a time, on every worker thread: a partition
+//!    holds whole pivot rows, so its merged groups are final. With `--top N` (sorted by total,
+//!    without `--totals`) a partition hands on only the rows whose total reaches its own N-th
+//!    largest, a superset of its rows in the global top N (ties included).
+//!
+//! Peak memory: the budget, the segments in flight, and one merged partition per thread.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use hashbrown::HashTable;
+
+use crate::codec::bytes::{self as b, ByteReader};
+use crate::codec::DecodeError;
+use crate::error::{Error, Result};
+use crate::segment::{ColumnType, SegmentReader};
+
+use super::exec::{key_ids, select_rows, Plan, SegmentReport};
+use super::filter::SegmentFilter;
+use super::plan::{KeyPart, Schema};
+use super::spill::{Spill, PARTITIONS};
+use super::value::{get_key, put_key, AggState, KeyValue};
+use super::{
+    resolve_spill_dir, scan_segments, ColCounts, GroupIter, PivotRequest, QueryStats, Scanned,
+    SortBy,
+};
+
+/// At most this many key parts (as in the integer-key path).
+const WIDTH: usize = 4;
+
+/// Above this many groups (summed over segments, estimated from dictionary sizes) a count
+/// pivot takes this path instead of interning strings.
+pub const MANY_GROUPS: u64 = 4_000_000;
+
+/// The hasher of encoded values and row keys (fixed seeds: partitions are chosen by workers
+/// and must agree).
+fn hasher() -> ahash::RandomState {
+    ahash::RandomState::with_seeds(0x6c70, 0x7069, 0x766f, 0x7421)
+}
+
+/// Partition of a row hash: bits 32..40, which hash tables use neither for their bucket index
+/// (low bits) nor for their tag (top bits).
+fn partition_of(row_hash: u64) -> usize {
+    ((row_hash >> 32) as usize) % PARTITIONS
+}
+
+/// Whether a count pivot (one the integer-key path accepts) is better served here: when the
+/// sum over segments of the possible groups (the product of the key columns' dictionary sizes,
+/// at most the rows) exceeds `threshold` (by default [`MANY_GROUPS`]).
+pub(crate) fn prefer(plan: &Plan, segs: &[SegmentReader], threshold: u64) -> bool {
+    if plan.keys.len() > WIDTH || !plan.grouping_sets.is_empty() {
+        return false;
+    }
+    let mut est = 0u64;
+    for seg in segs {
+        let rows = seg.meta().rows;
+        let mut prod = 1u64;
+        for k in &plan.keys {
+            let c = match &k.part {
+                KeyPart::Column { name, .. } => match seg.meta().column(name) {
+                    None => 1,
+                    Some((_, cm)) if cm.ty == ColumnType::Str => cm.cardinality + 1,
+                    Some((_, cm)) if cm.ty == ColumnType::Bool => 3,
+                    Some(_) => rows,
+                },
+                KeyPart::Joined { join, .. } => plan
+                    .joins
+                    .get(*join)
+                    .map_or(rows, |j| j.table.len() as u64 + 1),
+                _ => rows,
+            };
+            prod = prod.saturating_mul(c.max(1));
+        }
+        est = est.saturating_add(prod.min(rows));
+    }
+    est > threshold
+}
+
+/// One segment's groups: records in one exactly sized buffer, partition by partition.
+struct SegmentGroups {
+    buf: Vec<u8>,
+    /// `PARTITIONS + 1` offsets: partition `p` is `buf[offsets[p]..offsets[p + 1]]`.
+    offsets: Vec<usize>,
+    records: Vec<u32>,
+    col_counts: Vec<(KeyValue, u64)>,
+}
+
+impl SegmentGroups {
+    fn part(&self, p: usize) -> &[u8] {
+        &self.buf[self.offsets[p]..self.offsets[p + 1]]
+    }
+}
+
+/// Count one segment and encode its groups.
+fn segment(
+    plan: &Plan,
+    schema: &Schema,
+    seg: &SegmentReader,
+) -> Result<(SegmentReport, Option<SegmentGroups>)> {
+    let mut report = SegmentReport::default();
+    let mut f = SegmentFilter::new(seg, schema, plan.use_indexes);
+    let selected = select_rows(plan, &mut f, &mut report);
+    report.filter = f.stats;
+    let Some(sel) = selected? else {
+        return Ok((report, None));
+    };
+    let cols = plan
+        .keys
+        .iter()
+        .map(|k| key_ids(seg, &k.part, plan, &sel))
+        .collect::<Result<Vec<_>>>()?;
+    let nk = cols.len();
+    let rows = seg.meta().rows as usize;
+    for c in &cols {
+        if c.ids.len() < rows || c.lists.is_some() {
+            return Err(Error::invalid("byte-key path: key column shape"));
+        }
+    }
+    // 1. Count on local ids.
+    let mut local: hashbrown::HashMap<[u64; WIDTH], u64, ahash::RandomState> =
+        hashbrown::HashMap::default();
+    let mut count_row = |row: usize| {
+        let mut key = [0u64; WIDTH];
+        for (k, c) in key.iter_mut().zip(&cols) {
+            *k = c.ids[row];
+        }
+        *local.entry(key).or_insert(0) += 1;
+    };
+    if sel.count() == rows as u64 {
+        (0..rows).for_each(&mut count_row);
+    } else {
+        sel.iter().for_each(&mut count_row);
+    }
+    // 2. Encode each distinct value once: (offset, length, hash) in its part's arena.
+    let h = hasher();
+    let mut arenas: Vec<Vec<u8>> = vec![Vec::new(); nk];
+    let mut memo: Vec<hashbrown::HashMap<u64, (u32, u32, u64), ahash::RandomState>> =
+        (0..nk).map(|_| hashbrown::HashMap::default()).collect();
+    let n_row = plan.n_row_keys.min(nk);
+    let has_col = nk > n_row;
+    let mut col_tot: hashbrown::HashMap<u64, u64, ahash::RandomState> = Default::default();
+    // Pass 1: encode each value once, and each group's partition and record length.
+    let mut placed: Vec<(u32, u64)> = Vec::with_capacity(local.len());
+    let mut sizes = vec![0usize; PARTITIONS];
+    let mut records = vec![0u32; PARTITIONS];
+    let mut entry = |k: usize, id: u64| -> (u32, u32, u64) {
+        if let Some(e) = memo[k].get(&id) {
+            return *e;
+        }
+        // Not through the column's decode cache: each value is encoded once here anyway.
+        let v = cols[k].decoder.decode(id, &plan.joins);
+        let a = &mut arenas[k];
+        let off = a.len();
+        put_key(a, &v);
+        let e = (off as u32, (a.len() - off) as u32, h.hash_one(&a[off..]));
+        memo[k].insert(id, e);
+        e
+    };
+    for (key, &n) in &local {
+        let mut ent = [(0u32, 0u32, 0u64); WIDTH];
+        for k in 0..nk {
+            ent[k] = entry(k, key[k]);
+        }
+        let mut hs = [0u64; WIDTH];
+        for (d, e) in hs.iter_mut().zip(&ent[..n_row]) {
+            *d = e.2;
+        }
+        let rh = h.hash_one(&hs[..n_row]);
+        let p = partition_of(rh);
+        let row_len: u32 = ent[..n_row].iter().map(|e| e.1).sum();
+        let col_len = if has_col { ent[n_row].1 } else { 0 };
+        let len = 8
+            + varint_len(u64::from(row_len))
+            + row_len as usize
+            + varint_len(u64::from(col_len))
+            + col_len as usize
+            + varint_len(n);
+        sizes[p] += len;
+        records[p] += 1;
+        placed.push((p as u32, rh));
+        if has_col {
+            *col_tot.entry(key[n_row]).or_insert(0) += n;
+        }
+    }
+    // Pass 2: write every record at its partition's cursor in one exactly sized buffer.
+    let mut offsets = Vec::with_capacity(PARTITIONS + 1);
+    let mut at = 0usize;
+    for &sz in &sizes {
+        offsets.push(at);
+        at += sz;
+    }
+    offsets.push(at);
+    let mut buf = vec![0u8; at];
+    let mut cursor: Vec<usize> = offsets[..PARTITIONS].to_vec();
+    let mut rec = Vec::with_capacity(256);
+    for ((key, &n), &(p, rh)) in local.iter().zip(&placed) {
+        let mut ent = [(0u32, 0u32, 0u64); WIDTH];
+        for k in 0..nk {
+            ent[k] = memo[k].get(&key[k]).copied().unwrap_or_default();
+        }
+        rec.clear();
+        rec.extend_from_slice(&rh.to_le_bytes());
+        let row_len: u32 = ent[..n_row].iter().map(|e| e.1).sum();
+        b::put_varint_u64(&mut rec, u64::from(row_len));
+        for (k, e) in ent[..n_row].iter().enumerate() {
+            rec.extend_from_slice(&arenas[k][e.0 as usize..(e.0 + e.1) as usize]);
+        }
+        if has_col {
+            let e = ent[n_row];
+            b::put_varint_u64(&mut rec, u64::from(e.1));
+            rec.extend_from_slice(&arenas[n_row][e.0 as usize..(e.0 + e.1) as usize]);
+        } else {
+            b::put_varint_u64(&mut rec, 0);
+        }
+        b::put_varint_u64(&mut rec, n);
+        let c = &mut cursor[p as usize];
+        buf.get_mut(*c..*c + rec.len())
+            .ok_or_else(|| Error::invalid("byte-key record larger than planned"))?
+            .copy_from_slice(&rec);
+        *c += rec.len();
+    }
+    drop(local);
+    let mut out = SegmentGroups {
+        buf,
+        offsets,
+        records,
+        col_counts: Vec::new(),
+    };
+    if has_col {
+        out.col_counts = col_tot
+            .into_iter()
+            .map(|(id, n)| (cols[n_row].decoder.decode(id, &plan.joins), n))
+            .collect();
+    }
+    Ok((report, Some(out)))
+}
+
+/// Bytes of the LEB128 varint of `v`.
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// One merged group of a partition.
+struct Group<'a> {
+    hash: u64,
+    row_hash: u64,
+    row: &'a [u8],
+    col: &'a [u8],
+    count: u64,
+    row_index: u32,
+}
+
+/// What merging one partition hands on.
+struct Merged {
+    groups: Vec<(Vec<KeyValue>, Vec<AggState>)>,
+    distinct_groups: u64,
+    distinct_rows: u64,
+    bytes_read: u64,
+}
+
+/// Merge partition `p`: its spilled frames and its in-memory records.
+fn merge_partition(
+    plan: &Plan,
+    spill: Option<&Spill>,
+    mem: &[&[u8]],
+    p: usize,
+    cut: Option<usize>,
+) -> Result<Merged> {
+    let (frames, bytes_read) = match spill {
+        Some(s) => s.read_raw(p)?,
+        None => (Vec::new(), 0),
+    };
+    let where_ = || match spill {
+        Some(s) => s.path().join(format!("part-{p:03}.run")),
+        None => std::path::PathBuf::from("(memory)"),
+    };
+    let h = hasher();
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    let mut table: HashTable<u32> = HashTable::new();
+    for frame in frames.iter().map(|f| &f[..]).chain(mem.iter().copied()) {
+        let mut r = ByteReader::new(frame);
+        while r.remaining() > 0 {
+            let rec = (|| -> std::result::Result<_, DecodeError> {
+                let rh = r.read_u64_le()?;
+                let rl = r.read_varint_u64()? as usize;
+                let row = r.read_bytes(rl)?;
+                let cl = r.read_varint_u64()? as usize;
+                let col = r.read_bytes(cl)?;
+                let n = r.read_varint_u64()?;
+                Ok((rh, row, col, n))
+            })()
+            .map_err(|e| Error::decode(where_(), 0, e))?;
+            let (rh, row, col, n) = rec;
+            let gh = if col.is_empty() {
+                rh
+            } else {
+                rh ^ h.hash_one(col).rotate_left(17)
+            };
+            let found = table.find(gh, |&i| {
+                let g = &groups[i as usize];
+                g.hash == gh && g.row == row && g.col == col
+            });
+            match found {
+                Some(&i) => groups[i as usize].count += n,
+                None => {
+                    let i = groups.len() as u32;
+                    groups.push(Group {
+                        hash: gh,
+                        row_hash: rh,
+                        row,
+                        col,
+                        count: n,
+                        row_index: 0,
+                    });
+                    let gs = &groups;
+                    table.insert_unique(gh, i, |&j| gs[j as usize].hash);
+                }
+            }
+        }
+    }
+    drop(table);
+    // Row totals (a row's columns are all in this partition).
+    let mut rows: Vec<(u64, &[u8], u64)> = Vec::new();
+    let mut row_table: HashTable<u32> = HashTable::new();
+    for g in &mut groups {
+        let found = row_table.find(g.row_hash, |&i| {
+            let r = &rows[i as usize];
+            r.0 == g.row_hash && r.1 == g.row
+        });
+        g.row_index = match found {
+            Some(&i) => {
+                rows[i as usize].2 += g.count;
+                i
+            }
+            None => {
+                let i = rows.len() as u32;
+                rows.push((g.row_hash, g.row, g.count));
+                let rs = &rows;
+                row_table.insert_unique(g.row_hash, i, |&j| rs[j as usize].0);
+                i
+            }
+        };
+    }
+    drop(row_table);
+    let threshold = match cut {
+        Some(top) if top > 0 && rows.len() > top => {
+            let mut totals: Vec<u64> = rows.iter().map(|r| r.2).collect();
+            let (_, nth, _) = totals.select_nth_unstable_by(top - 1, |a, b| b.cmp(a));
+            *nth
+        }
+        _ => 0,
+    };
+    let n_row = plan.n_row_keys;
+    let states = 1 + plan.values.len();
+    let mut out = Vec::new();
+    for g in &groups {
+        if rows[g.row_index as usize].2 < threshold {
+            continue;
+        }
+        let decoded = (|| -> std::result::Result<Vec<KeyValue>, DecodeError> {
+            let mut key = Vec::with_capacity(plan.keys.len());
+            let mut r = ByteReader::new(g.row);
+            for _ in 0..n_row {
+                key.push(get_key(&mut r)?);
+            }
+            if !g.col.is_empty() {
+                key.push(get_key(&mut ByteReader::new(g.col))?);
+            }
+            Ok(key)
+        })()
+        .map_err(|e| Error::decode(where_(), 0, e))?;
+        out.push((decoded, vec![AggState::Count(g.count); states]));
+    }
+    Ok(Merged {
+        groups: out,
+        distinct_groups: groups.len() as u64,
+        distinct_rows: rows.len() as u64,
+        bytes_read,
+    })
+}
+
+/// Run a count pivot on byte keys; the groups go to `sink` one partition at a time.
+pub(crate) fn run_groups(
+    plan: &Plan,
+    schema: &Schema,
+    segs: &[SegmentReader],
+    req: &PivotRequest,
+    sink: &mut dyn FnMut(&ColCounts, &mut GroupIter<'_>),
+) -> Result<(QueryStats, Option<u64>)> {
+    let mut stats = QueryStats {
+        segments: segs.len() as u64,
+        ..QueryStats::default()
+    };
+    // A third of the limit for the partition buffers: the rest is the segments in flight
+    // (decoded key columns, local counts and their records, two per worker) and the merge.
+    let budget = (req.memory_limit as usize / 3).max(1 << 10);
+    // Segments' records held in memory (not yet spilled), and their bytes.
+    let mut held: Vec<SegmentGroups> = Vec::new();
+    let mut held_bytes = 0usize;
+    let mut spill: Option<Spill> = None;
+    let mut col_counts = ColCounts::default();
+    let work = |seg: &SegmentReader, emit: &mut dyn FnMut(SegmentGroups) -> Result<()>| {
+        let (report, groups) = segment(plan, schema, seg)?;
+        if let Some(g) = groups {
+            emit(g)?;
+        }
+        Ok(report)
+    };
+    scan_segments(segs, req.threads, &work, &mut |msg| {
+        match msg {
+            Scanned::Item(mut g) => {
+                if crate::interrupted() {
+                    return Err(Error::Interrupted);
+                }
+                for (k, n) in std::mem::take(&mut g.col_counts) {
+                    *col_counts.entry(k).or_insert(0) += n;
+                }
+                held_bytes += g.buf.len();
+                held.push(g);
+                if held_bytes > budget {
+                    let sp = match spill.as_mut() {
+                        Some(s) => s,
+                        None => spill.insert(Spill::new(
+                            &resolve_spill_dir(req.spill_dir.as_ref()),
+                            plan.n_row_keys,
+                            req.max_spill,
+                        )?),
+                    };
+                    let mut frame = Vec::new();
+                    for p in 0..PARTITIONS {
+                        frame.clear();
+                        let mut n = 0u32;
+                        for g in &held {
+                            frame.extend_from_slice(g.part(p));
+                            n += g.records[p];
+                        }
+                        if n > 0 {
+                            sp.write_raw(p, &frame, n)?;
+                        }
+                    }
+                    sp.end_run();
+                    held.clear();
+                    held_bytes = 0;
+                }
+            }
+            Scanned::Done(r) => stats.add_segment(&r),
+        }
+        Ok(())
+    })?;
+    // Merge the partitions on the worker threads; hand each to the sink on this thread.
+    let cut = match (req.top, &req.sort, req.totals) {
+        (Some(top), SortBy::Total, false) => Some(top),
+        _ => None,
+    };
+    let threads = req.threads.clamp(1, PARTITIONS);
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = crossbeam_channel::bounded::<Result<Merged>>(threads);
+    let mut distinct_rows = 0u64;
+    let spill_ref = spill.as_ref();
+    let held_ref = &held;
+    std::thread::scope(|s| -> Result<()> {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let next = &next;
+            s.spawn(move || loop {
+                let p = next.fetch_add(1, Ordering::Relaxed);
+                if p >= PARTITIONS || crate::interrupted() {
+                    break;
+                }
+                let mem: Vec<&[u8]> = held_ref.iter().map(|g| g.part(p)).collect();
+                let r = merge_partition(plan, spill_ref, &mem, p, cut);
+                let stop = r.is_err();
+                if tx.send(r).is_err() || stop {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for r in rx {
+            let m = r?;
+            stats.groups += m.distinct_groups;
+            stats.spill_bytes_read += m.bytes_read;
+            distinct_rows += m.distinct_rows;
+            if !m.groups.is_empty() {
+                sink(&col_counts, &mut m.groups.into_iter());
+            }
+        }
+        Ok(())
+    })?;
+    if crate::interrupted() {
+        return Err(Error::Interrupted);
+    }
+    if let Some(sp) = &spill {
+        stats.spill_runs = sp.runs;
+        stats.spill_bytes_written = sp.bytes_written;
+        stats.spill_dir = Some(sp.path().display().to_string());
+    }
+    Ok((stats, cut.map(|_| distinct_rows)))
+}
