@@ -641,7 +641,7 @@ enum LocalState {
     Min(Option<f64>),
     Max(Option<f64>),
     Avg(f64, u64),
-    Distinct(HashSet<u64>),
+    Distinct(HashSet<u64, ahash::RandomState>),
 }
 
 impl LocalState {
@@ -652,7 +652,7 @@ impl LocalState {
             AggFn::Min => LocalState::Min(None),
             AggFn::Max => LocalState::Max(None),
             AggFn::Avg => LocalState::Avg(0.0, 0),
-            AggFn::CountDistinct => LocalState::Distinct(HashSet::new()),
+            AggFn::CountDistinct => LocalState::Distinct(HashSet::default()),
         }
     }
 
