@@ -289,6 +289,38 @@ fn flatten_counts(t: &PivotTable) -> BTreeMap<(Vec<String>, String), u64> {
     out
 }
 
+/// (row key texts, column key text) -> (count, first value), of a count, distinct pivot.
+fn flatten_two(t: &PivotTable) -> BTreeMap<(Vec<String>, String), (u64, u64)> {
+    let mut out = BTreeMap::new();
+    for r in &t.rows {
+        let rk: Vec<String> = r
+            .keys
+            .iter()
+            .zip(&t.row_formats)
+            .map(|(k, fmt)| t.key_text(k, fmt))
+            .collect();
+        let cells: Vec<Option<Vec<logpivot::query::value::AggState>>> = if t.col_label.is_some() {
+            r.cells.clone()
+        } else {
+            vec![Some(r.total.clone())]
+        };
+        for (ci, cell) in cells.iter().enumerate() {
+            let Some(st) = cell else { continue };
+            let ck = if t.col_label.is_some() {
+                match &t.columns[ci] {
+                    Some(k) => key_text(k, &t.col_format, &t.tz),
+                    None => "OTHER".into(),
+                }
+            } else {
+                String::new()
+            };
+            let v = |i: usize| st.get(i).and_then(|s| s.result()).unwrap_or(0.0) as u64;
+            out.insert((rk.clone(), ck), (v(0), v(1)));
+        }
+    }
+    out
+}
+
 fn flatten_result(t: &PivotTable) -> Cells {
     let mut out = Cells::new();
     for r in &t.rows {
@@ -418,6 +450,7 @@ fn random_pivots_match_the_naive_model_with_and_without_spill_and_indexes() {
     let mut spilled_queries = 0;
     let mut fast_queries = 0;
     let (mut byte_queries, mut byte_spills) = (0, 0);
+    let mut distinct_queries = 0;
     for qi in 0..40 {
         let q = random_query(&mut rng, &f, &rules);
         let want = model(&f, &q);
@@ -459,6 +492,30 @@ fn random_pivots_match_the_naive_model_with_and_without_spill_and_indexes() {
                 flatten_counts(&counts),
                 want_counts,
                 "{what}: count only, limit {limit}, many_groups {many:?}"
+            );
+        }
+        // Count and distinct count only (bitmaps of interned values when the keys allow it;
+        // with a 64 KiB budget that path gives way to the general one).
+        let want_distinct: BTreeMap<(Vec<String>, String), (u64, u64)> = want
+            .iter()
+            .map(|(k, w)| (k.clone(), (w.0, w.1.len() as u64)))
+            .collect();
+        for limit in [PivotRequest::default().memory_limit, 64 << 10] {
+            let d = pivot(
+                &f.dir,
+                &PivotRequest {
+                    values: vec!["count".into(), "count_distinct(ClientIP)".into()],
+                    memory_limit: limit,
+                    spill_dir: Some(spill.path().to_path_buf()),
+                    ..req.clone()
+                },
+            )
+            .unwrap_or_else(|e| panic!("{what} (distinct): {e}"));
+            distinct_queries += usize::from(d.stats.plan.iter().any(|l| l.contains("bitmaps")));
+            assert_eq!(
+                flatten_two(&d),
+                want_distinct,
+                "{what}: count and distinct, limit {limit}"
             );
         }
         assert_eq!(got.len(), want.len(), "{what}: number of cells");
@@ -515,6 +572,10 @@ fn random_pivots_match_the_naive_model_with_and_without_spill_and_indexes() {
     assert!(
         fast_queries >= 16,
         "{fast_queries} of 80 count-only runs took the integer-key path"
+    );
+    assert!(
+        distinct_queries >= 8,
+        "{distinct_queries} count_distinct runs took the bitmap path"
     );
     // ... and the byte-key path, in memory and spilled.
     assert!(

@@ -14,6 +14,7 @@
 
 mod bytegroups;
 pub mod csvmap;
+mod distinct;
 pub mod exec;
 pub mod expr;
 mod fast;
@@ -340,7 +341,17 @@ pub fn run(
             segs,
             req.many_groups.unwrap_or(bytegroups::MANY_GROUPS),
         );
-    let (mut stats, total_rows) = if many {
+    // Distinct counts over few groups; it gives way (having output nothing) when its
+    // interned values outgrow the budget.
+    let distinct = if !fast && distinct::eligible(plan, schema, segs, req) {
+        distinct::run_groups(plan, schema, segs, req, &mut sink)?
+    } else {
+        None
+    };
+    let via_distinct = distinct.is_some();
+    let (mut stats, total_rows) = if let Some(st) = distinct {
+        (st, None)
+    } else if many {
         bytegroups::run_groups(plan, schema, segs, req, &mut sink)?
     } else if fast {
         fast::run_groups(plan, schema, segs, req, &mut sink)?
@@ -350,7 +361,9 @@ pub fn run(
     stats.plan = describe(plan, req);
     stats.plan.push(format!(
         "aggregation: {}",
-        if many {
+        if via_distinct {
+            "distinct values as bitmaps of interned ids (few groups)"
+        } else if many {
             "byte keys in hash partitions (many groups), count only"
         } else if fast {
             "integer keys (interned strings), count only"
