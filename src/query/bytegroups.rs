@@ -31,7 +31,7 @@ use crate::segment::{ColumnType, SegmentReader};
 
 use super::exec::{key_ids, select_rows, Plan, SegmentReport};
 use super::filter::SegmentFilter;
-use super::plan::{KeyPart, Schema};
+use super::plan::{KeyPart, Schema, TimeSource};
 use super::spill::{Spill, PARTITIONS};
 use super::value::{get_key, put_key, AggState, KeyValue};
 use super::{
@@ -67,10 +67,32 @@ pub(crate) fn prefer(plan: &Plan, segs: &[SegmentReader], threshold: u64) -> boo
     }
     let mut est = 0u64;
     for seg in segs {
-        let rows = seg.meta().rows;
+        let m = seg.meta();
+        let rows = m.rows;
+        // Segments the time range prunes hold no groups.
+        let outside = match (m.min_time, m.max_time) {
+            (Some(a), Some(b)) => {
+                plan.from.is_some_and(|lo| b < lo) || plan.to.is_some_and(|hi| a >= hi)
+            }
+            _ => false,
+        } && m.null_time == 0;
+        if outside {
+            continue;
+        }
         let mut prod = 1u64;
         for k in &plan.keys {
             let c = match &k.part {
+                KeyPart::Bucket {
+                    src: TimeSource::Derived,
+                    width_ns,
+                } => match (m.min_time, m.max_time) {
+                    (Some(a), Some(b)) if *width_ns > 0 => {
+                        (b.saturating_sub(a) / width_ns) as u64 + 3
+                    }
+                    _ => rows,
+                },
+                KeyPart::Hour { .. } => 25,
+                KeyPart::Weekday { .. } => 8,
                 KeyPart::Column { name, .. } => match seg.meta().column(name) {
                     None => 1,
                     Some((_, cm)) if cm.ty == ColumnType::Str => cm.cardinality + 1,
