@@ -276,6 +276,12 @@ pub fn plan(req: &PivotRequest, schema: &Schema) -> Result<Plan> {
     })
 }
 
+/// Above this many segments a query drops every segment's mapped pages once done with it
+/// (and its metadata pages after opening it), however little it read: RSS stays flat as the
+/// data grows. Below, only after a scan that read a megabyte or more (the madvise and the
+/// TLB shootdown it sends to the other threads cost more than a small scan).
+const MANY_SEGMENTS: usize = 32;
+
 /// Open every live segment of a data directory (on two threads when there are many: opening
 /// maps the file and checks and decodes its metadata).
 pub fn open_segments(dir: &DataDir) -> Result<(Vec<SegmentReader>, Option<String>)> {
@@ -283,7 +289,7 @@ pub fn open_segments(dir: &DataDir) -> Result<(Vec<SegmentReader>, Option<String
     // Opening touches the header, trailer and metadata (and the pages the kernel maps around
     // them, some 100 KB a segment): a query over hundreds of segments drops them at once or
     // holds them all until it ends. Over a few segments the madvise costs more than it saves.
-    let release = m.segments.len() > 32;
+    let release = m.segments.len() > MANY_SEGMENTS;
     let open = |entries: &[crate::store::SegmentEntry]| -> Result<Vec<SegmentReader>> {
         let mut segs = Vec::with_capacity(entries.len());
         for e in entries {
@@ -453,6 +459,7 @@ pub(crate) fn scan_segments<M: Send, D: Send>(
 ) -> Result<()> {
     let next = AtomicUsize::new(0);
     let threads = threads.clamp(1, segs.len().max(1));
+    let many_segments = segs.len() > MANY_SEGMENTS;
     let (tx, rx) = crossbeam_channel::bounded::<Result<Scanned<M, D>>>(threads);
     std::thread::scope(|s| -> Result<()> {
         for _ in 0..threads {
@@ -466,7 +473,7 @@ pub(crate) fn scan_segments<M: Send, D: Send>(
                         .map_err(|_| Error::Interrupted)
                 };
                 let r = work(seg, &mut emit);
-                seg.release_pages();
+                seg.release_pages(many_segments);
                 let stop = r.is_err();
                 if tx.send(r.map(Scanned::Done)).is_err() || stop {
                     break;

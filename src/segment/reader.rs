@@ -245,10 +245,12 @@ impl SegmentReader {
         self.file.path()
     }
 
-    /// Release the resident pages of the mapping (after a scan of this segment), when the
-    /// scan read at least a megabyte of it.
-    pub fn release_pages(&self) {
-        if self.touched.swap(0, Ordering::Relaxed) >= RELEASE_AFTER_BYTES {
+    /// Release the resident pages of the mapping (after a scan of this segment) when the scan
+    /// read at least a megabyte of it, or whatever it read when `many` (the query spans many
+    /// segments: a few pages each would add up, the more so as the kernel maps a whole large
+    /// page-cache folio, up to 2 MB, on one fault).
+    pub fn release_pages(&self, many: bool) {
+        if self.touched.swap(0, Ordering::Relaxed) >= RELEASE_AFTER_BYTES || many {
             self.file.release_pages();
         }
     }

@@ -88,7 +88,8 @@ pub fn with_output(
             f.flush()?;
         }
         None => {
-            let mut out = std::io::stdout().lock();
+            // stdout is line-buffered: a write system call per row of a large result.
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
             write(&mut out)?;
             out.flush()?;
         }
