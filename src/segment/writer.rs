@@ -17,6 +17,9 @@ use super::footer::{IndexChunk, Region, SegmentMeta};
 /// Target raw size of an index chunk: a lookup decompresses one chunk of about this size
 /// instead of the whole index (which is about 2 MB for a 400k-row segment's rule index).
 pub const INDEX_CHUNK_BYTES: u64 = 64 * 1024;
+
+/// Least zstd level of index regions.
+const INDEX_LEVEL: i32 = 3;
 use super::TRAILER_MAGIC;
 use super::{BlockCompression, ColumnType, BLOCK_ROWS, FORMAT_VERSION, HEADER_MAGIC, TIME_COLUMN};
 
@@ -51,6 +54,16 @@ struct Out {
 
 impl Out {
     /// Append a region, compressing it when that saves at least 1/16 of its size.
+    /// Append a region compressed at `level` (dictionaries and indexes: read often, written
+    /// once, and a small part of the bytes, so a stronger level costs little).
+    fn region_at(&mut self, raw: &[u8], level: i32) -> Region {
+        let saved = self.level;
+        self.level = level;
+        let r = self.region(raw, true);
+        self.level = saved;
+        r
+    }
+
     fn region(&mut self, raw: &[u8], allow_zstd: bool) -> Region {
         let offset = self.bytes.len() as u64;
         let compressed = if allow_zstd && raw.len() > 64 {
@@ -225,12 +238,7 @@ fn encode_dict(out: &mut Out, sorted: &crate::segment::builder::SortedStrings) -
     let items: Vec<&[u8]> = sorted.items();
     let mut raw = Vec::new();
     strings::encode_dict(&items, &mut raw);
-    let level = out.level.max(3);
-    let saved = out.level;
-    out.level = level;
-    let r = out.region(&raw, true);
-    out.level = saved;
-    r
+    out.region_at(&raw, out.level.max(3))
 }
 
 fn slice_values(values: &Values, start: usize, end: usize) -> Values {
@@ -356,7 +364,8 @@ fn build_index(
         return None;
     };
     let (dir, dir_len, area) = kb.into_parts();
-    let region = out.region(&blob[..dir_len], true);
+    let level = out.level.max(INDEX_LEVEL);
+    let region = out.region_at(&blob[..dir_len], level);
     let starts = index::chunk_starts(&dir, INDEX_CHUNK_BYTES);
     let mut chunks = Vec::with_capacity(starts.len());
     for (k, &first) in starts.iter().enumerate() {
@@ -367,7 +376,7 @@ fn build_index(
         };
         chunks.push(IndexChunk {
             first: first as u64,
-            region: out.region(&area[a as usize..b as usize], true),
+            region: out.region_at(&area[a as usize..b as usize], level),
         });
     }
     Some(IndexMeta {
