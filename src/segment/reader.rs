@@ -11,7 +11,6 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use roaring::RoaringBitmap;
 
@@ -30,14 +29,7 @@ pub struct SegmentReader {
     file: MappedFile,
     meta: SegmentMeta,
     data_end: u64,
-    /// Stored bytes read through [`SegmentReader::region`] since the last release.
-    touched: AtomicU64,
 }
-
-/// [`SegmentReader::release_pages`] drops the mapping's pages only after at least this many
-/// stored bytes were read: below it the madvise (and the TLB shootdown it sends to the other
-/// threads) costs more than the pages it frees.
-const RELEASE_AFTER_BYTES: u64 = 1 << 20;
 
 /// An owned, sorted string dictionary of one column.
 #[derive(Clone, Debug, Default)]
@@ -156,7 +148,6 @@ impl SegmentReader {
             meta,
             data_end: mstart as u64,
             file,
-            touched: AtomicU64::new(0),
         };
         reader.check_layout()?;
         Ok(reader)
@@ -245,20 +236,12 @@ impl SegmentReader {
         self.file.path()
     }
 
-    /// Release the resident pages of the mapping (after a scan of this segment) when the scan
-    /// read at least a megabyte of it, or whatever it read when `many` (the query spans many
-    /// segments: a few pages each would add up, the more so as the kernel maps a whole large
-    /// page-cache folio, up to 2 MB, on one fault).
-    pub fn release_pages(&self, many: bool) {
-        if self.touched.swap(0, Ordering::Relaxed) >= RELEASE_AFTER_BYTES || many {
-            self.file.release_pages();
-        }
-    }
-
-    /// Release the resident pages of the mapping whatever was read (after opening it: the
-    /// header, trailer and metadata, and the pages the kernel mapped around them).
-    pub fn release_all_pages(&self) {
-        self.touched.store(0, Ordering::Relaxed);
+    /// Release this process's resident pages of the mapping (after a scan of this segment,
+    /// or after opening it). Besides keeping RSS flat, it is faster on the whole: a worker
+    /// unmaps a segment's pages while the others scan, instead of the process tearing every
+    /// mapping down serially at exit (measured: the single-rule query at 10M events, 9.9 ms
+    /// with the release, 12.0 without).
+    pub fn release_pages(&self) {
         self.file.release_pages();
     }
 
@@ -275,7 +258,6 @@ impl SegmentReader {
             .bytes()
             .get(r.offset as usize..(r.offset + r.len) as usize)
             .ok_or_else(|| Error::corrupt(path, r.offset, "region outside the file"))?;
-        self.touched.fetch_add(r.len, Ordering::Relaxed);
         if crc32fast::hash(stored) != r.crc {
             return Err(Error::corrupt(
                 path,

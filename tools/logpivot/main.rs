@@ -20,7 +20,8 @@ use clap::Parser;
 /// peak RSS, which the memory budget bounds, is unchanged.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_allocator() {
-    // SAFETY: mallopt only sets allocator parameters; called before any other thread exists.
+    // SAFETY: mallopt only sets allocator parameters; called before any other thread exists
+    // (argument parsing is single-threaded).
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
@@ -31,8 +32,15 @@ fn tune_allocator() {
 fn tune_allocator() {}
 
 fn main() {
-    tune_allocator();
     let cli = args::Cli::parse();
+    // Queries only: ingest frees its builders and chunks in more threads and arenas, and with
+    // the memory kept its peak RSS rose from 440 to 600 MB (10M events through a pipe).
+    if matches!(
+        cli.command,
+        args::Command::Pivot(_) | args::Command::Contrast(_) | args::Command::Score(_)
+    ) {
+        tune_allocator();
+    }
     // Ctrl-C: stop at the next check and clean up (spill files, temp segments) instead of dying.
     let _ = ctrlc::set_handler(|| {
         if logpivot::interrupted() {
