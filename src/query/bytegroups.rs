@@ -99,10 +99,12 @@ pub(crate) fn prefer(plan: &Plan, segs: &[SegmentReader], threshold: u64) -> boo
                     Some((_, cm)) if cm.ty == ColumnType::Bool => 3,
                     Some(_) => rows,
                 },
-                KeyPart::Joined { join, .. } => plan
+                // The map column's distinct values (17 categories of 3,000 rules), and the
+                // unmatched label.
+                KeyPart::Joined { join, column } => plan
                     .joins
                     .get(*join)
-                    .map_or(rows, |j| j.table.len() as u64 + 1),
+                    .map_or(rows, |j| j.table.distinct_values(*column) as u64 + 1),
                 _ => rows,
             };
             prod = prod.saturating_mul(c.max(1));

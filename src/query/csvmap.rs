@@ -277,6 +277,16 @@ impl MapTable {
         self.rows.get(i).map(Vec::as_slice)
     }
 
+    /// Distinct values of column `col` (over all rows; the join's unmatched label aside).
+    pub fn distinct_values(&self, col: usize) -> usize {
+        let set: std::collections::HashSet<&str> = self
+            .rows
+            .iter()
+            .filter_map(|r| r.get(col).map(String::as_str))
+            .collect();
+        set.len()
+    }
+
     /// Value of column `col` for `key`.
     pub fn get(&self, key: &str, col: usize) -> Option<&str> {
         self.lookup(key)?.get(col).map(String::as_str)
