@@ -93,10 +93,10 @@ pub(crate) fn eligible(
                     Some((_, cm)) if cm.ty == ColumnType::Bool => 3,
                     Some((_, cm)) => cm.cardinality + 1,
                 },
-                KeyPart::Joined { join, .. } => plan
+                KeyPart::Joined { join, column } => plan
                     .joins
                     .get(*join)
-                    .map_or(u64::MAX, |j| j.table.len() as u64 + 1),
+                    .map_or(u64::MAX, |j| j.table.distinct_values(*column) as u64 + 1),
                 _ => u64::MAX,
             };
             cells = cells.saturating_mul(d);
