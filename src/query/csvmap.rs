@@ -199,7 +199,8 @@ pub struct MapTable {
     pub columns: Vec<String>,
     /// Index of the key column in `columns` and in every row.
     pub key_column: usize,
-    index: HashMap<String, usize>,
+    /// Key -> row (ahash: a join looks up every dictionary code of every segment).
+    index: HashMap<String, usize, ahash::RandomState>,
     rows: Vec<Vec<String>>,
 }
 
@@ -215,7 +216,7 @@ impl MapTable {
         let mut table = MapTable {
             columns,
             key_column,
-            index: HashMap::new(),
+            index: HashMap::default(),
             rows: Vec::new(),
         };
         let mut lines = Vec::new();
