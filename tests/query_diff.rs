@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use logpivot::ingest::{ingest, IngestOptions, IngestProgress};
 use logpivot::query::pivot::key_text;
+use logpivot::query::value::AggState;
 use logpivot::query::{pivot, JoinRequest, PivotRequest, PivotTable};
 use logpivot::store::DataDir;
 use logpivot::synth::{Synth, SynthConfig};
@@ -289,9 +290,10 @@ fn flatten_counts(t: &PivotTable) -> BTreeMap<(Vec<String>, String), u64> {
     out
 }
 
-/// (row key texts, column key text) -> (count, first value), of a count, distinct pivot.
-fn flatten_two(t: &PivotTable) -> BTreeMap<(Vec<String>, String), (u64, u64)> {
-    let mut out = BTreeMap::new();
+/// Every cell of a pivot: (row key texts, column key text) and its states (the row's total
+/// states when there is no column key).
+fn cells(t: &PivotTable) -> Vec<((Vec<String>, String), Vec<AggState>)> {
+    let mut out = Vec::new();
     for r in &t.rows {
         let rk: Vec<String> = r
             .keys
@@ -299,62 +301,47 @@ fn flatten_two(t: &PivotTable) -> BTreeMap<(Vec<String>, String), (u64, u64)> {
             .zip(&t.row_formats)
             .map(|(k, fmt)| t.key_text(k, fmt))
             .collect();
-        let cells: Vec<Option<Vec<logpivot::query::value::AggState>>> = if t.col_label.is_some() {
-            r.cells.clone()
-        } else {
-            vec![Some(r.total.clone())]
-        };
-        for (ci, cell) in cells.iter().enumerate() {
-            let Some(st) = cell else { continue };
-            let ck = if t.col_label.is_some() {
-                match &t.columns[ci] {
-                    Some(k) => key_text(k, &t.col_format, &t.tz),
-                    None => "OTHER".into(),
-                }
-            } else {
-                String::new()
+        if t.col_label.is_none() {
+            out.push(((rk, String::new()), r.total.clone()));
+            continue;
+        }
+        for (ci, cell) in r.cells.iter().enumerate() {
+            let Some(states) = cell else { continue };
+            let ck = match &t.columns[ci] {
+                Some(k) => key_text(k, &t.col_format, &t.tz),
+                None => "OTHER".into(),
             };
-            let v = |i: usize| st.get(i).and_then(|s| s.result()).unwrap_or(0.0) as u64;
-            out.insert((rk.clone(), ck), (v(0), v(1)));
+            out.push(((rk.clone(), ck), states.clone()));
         }
     }
     out
 }
 
+/// (row key texts, column key text) -> (count, first value), of a count, distinct pivot.
+fn flatten_two(t: &PivotTable) -> BTreeMap<(Vec<String>, String), (u64, u64)> {
+    cells(t)
+        .into_iter()
+        .map(|(k, st)| {
+            let v = |i: usize| st.get(i).and_then(|s| s.result()).unwrap_or(0.0) as u64;
+            (k, (v(0), v(1)))
+        })
+        .collect()
+}
+
 fn flatten_result(t: &PivotTable) -> Cells {
-    let mut out = Cells::new();
-    for r in &t.rows {
-        let rk: Vec<String> = r
-            .keys
-            .iter()
-            .zip(&t.row_formats)
-            .map(|(k, fmt)| t.key_text(k, fmt))
-            .collect();
-        let cells: Vec<Option<Vec<logpivot::query::value::AggState>>> = if t.col_label.is_some() {
-            r.cells.clone()
-        } else {
-            vec![Some(r.total.clone())]
-        };
-        for (ci, cell) in cells.iter().enumerate() {
-            let Some(states) = cell else { continue };
-            let ck = if t.col_label.is_some() {
-                match &t.columns[ci] {
-                    Some(k) => key_text(k, &t.col_format, &t.tz),
-                    None => "OTHER".into(),
-                }
-            } else {
-                String::new()
-            };
+    cells(t)
+        .into_iter()
+        .map(|(k, states)| {
             let n = states[0].result().unwrap_or(0.0) as u64;
             let distinct = match &states[1] {
-                logpivot::query::value::AggState::Distinct(s) => s
+                AggState::Distinct(s) => s
                     .iter()
                     .map(|k| key_text(k, &t.col_format, &t.tz))
                     .collect(),
                 _ => HashSet::new(),
             };
-            out.insert(
-                (rk.clone(), ck),
+            (
+                k,
                 (
                     n,
                     distinct,
@@ -362,10 +349,9 @@ fn flatten_result(t: &PivotTable) -> Cells {
                     states[3].result().unwrap_or(f64::INFINITY),
                     states[4].result().unwrap_or(f64::NEG_INFINITY),
                 ),
-            );
-        }
-    }
-    out
+            )
+        })
+        .collect()
 }
 
 struct Rng(u64);

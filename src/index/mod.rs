@@ -334,11 +334,20 @@ pub fn read_bitmap(bytes: &[u8], at: usize) -> Result<RoaringBitmap, DecodeError
 }
 
 /// A parsed whole keyed-bitmaps blob (directory followed by the bitmap area), borrowing the
-/// bytes: format v1's index region, and what the writer builds before chunking.
+/// bytes: format v1's index region, and what the writer builds before chunking. Dereferences
+/// to its [`Directory`].
 pub struct KeyedBitmaps<'a> {
     dir: Directory,
     area: &'a [u8],
     area_pos: usize,
+}
+
+impl std::ops::Deref for KeyedBitmaps<'_> {
+    type Target = Directory;
+
+    fn deref(&self) -> &Directory {
+        &self.dir
+    }
 }
 
 impl<'a> KeyedBitmaps<'a> {
@@ -367,31 +376,6 @@ impl<'a> KeyedBitmaps<'a> {
     /// Split into the directory, its length in bytes, and the bitmap area.
     pub fn into_parts(self) -> (Directory, usize, &'a [u8]) {
         (self.dir, self.area_pos, self.area)
-    }
-
-    /// Number of keys.
-    pub fn len(&self) -> usize {
-        self.dir.len()
-    }
-
-    /// True when the index has no key.
-    pub fn is_empty(&self) -> bool {
-        self.dir.is_empty()
-    }
-
-    /// The key at position `i` (for dense indexes, `i` itself).
-    pub fn key(&self, i: usize) -> i64 {
-        self.dir.key(i)
-    }
-
-    /// Position of `key`, if present.
-    pub fn find(&self, key: i64) -> Option<usize> {
-        self.dir.find(key)
-    }
-
-    /// Positions whose keys lie in `[lo, hi)`.
-    pub fn range(&self, lo: i64, hi: i64) -> std::ops::Range<usize> {
-        self.dir.range(lo, hi)
     }
 
     /// The bitmap at position `i`, validated.

@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::segment::{ColumnType, SegmentReader};
 
 use super::exec::{key_ids, select_rows, Decoder, IdColumn, Plan, SegmentReport, NULL_ID};
-use super::filter::SegmentFilter;
+use super::filter::{set_bits as ones, SegmentFilter};
 use super::plan::{AggFn, KeyPart, Schema};
 use super::value::{AggState, KeyValue};
 use super::{scan_segments, ColCounts, GroupIter, PivotRequest, QueryStats, Scanned};
@@ -349,21 +349,6 @@ impl Run<'_> {
 /// The error a segment returns when this path should give way to the general one (interned
 /// values over the budget, or bitsets too large); `run_groups` turns it into `Ok(None)`.
 const FALLBACK: &str = "distinct path: over its bounds, general path instead";
-
-/// Positions of the set bits of a bitset.
-fn ones(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
-    words.iter().enumerate().flat_map(|(wi, &w)| {
-        let mut w = w;
-        std::iter::from_fn(move || {
-            if w == 0 {
-                return None;
-            }
-            let t = w.trailing_zeros() as usize;
-            w &= w - 1;
-            Some(wi * 64 + t)
-        })
-    })
-}
 
 /// Run the plan; `Ok(None)` when the interned values outgrew the budget or a segment's
 /// bitsets would be too large (nothing was handed to `sink`: the caller runs the general path

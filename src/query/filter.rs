@@ -124,18 +124,24 @@ impl Bits {
 
     /// Iterate selected rows.
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.words.iter().enumerate().flat_map(|(wi, &w)| {
-            let mut w = w;
-            std::iter::from_fn(move || {
-                if w == 0 {
-                    return None;
-                }
-                let t = w.trailing_zeros() as usize;
-                w &= w - 1;
-                Some(wi * 64 + t)
-            })
-        })
+        set_bits(&self.words)
     }
+}
+
+/// Positions of the set bits of a bit set stored in 64-bit words (bit `i` of word `w` is
+/// position `64 w + i`), in increasing order.
+pub fn set_bits(words: &[u64]) -> impl Iterator<Item = usize> + '_ {
+    words.iter().enumerate().flat_map(|(wi, &w)| {
+        let mut w = w;
+        std::iter::from_fn(move || {
+            if w == 0 {
+                return None;
+            }
+            let t = w.trailing_zeros() as usize;
+            w &= w - 1;
+            Some(wi * 64 + t)
+        })
+    })
 }
 
 /// What filtering one segment did (for `--explain`).

@@ -121,13 +121,27 @@ impl Spill {
 
     /// The decompressed frames of partition `p` and the bytes read (the byte-key path).
     pub fn read_raw(&self, p: usize) -> Result<(Vec<Vec<u8>>, u64)> {
+        let mut frames = Vec::new();
+        let read = self.for_each_frame(p, &mut |raw, _| {
+            frames.push(raw);
+            Ok(())
+        })?;
+        Ok((frames, read))
+    }
+
+    /// Hand each frame of partition `p`, decompressed, with its record count to `f`, one at a
+    /// time; returns the bytes read.
+    fn for_each_frame(
+        &self,
+        p: usize,
+        f: &mut dyn FnMut(Vec<u8>, u32) -> Result<()>,
+    ) -> Result<u64> {
         if self.files.get(p).is_none_or(|f| f.is_none()) {
-            return Ok((Vec::new(), 0));
+            return Ok(0);
         }
         let name = format!("part-{p:03}.run");
         let path = self.dir.path().join(&name);
         let mut r = std::io::BufReader::new(self.dir.open_file(&name)?);
-        let mut frames = Vec::new();
         let mut read = 0u64;
         let mut head = [0u8; 20];
         loop {
@@ -138,14 +152,16 @@ impl Spill {
             }
             let clen = u64::from_le_bytes(head[0..8].try_into().unwrap_or_default()) as usize;
             let rlen = u64::from_le_bytes(head[8..16].try_into().unwrap_or_default()) as usize;
+            let n = u32::from_le_bytes(head[16..20].try_into().unwrap_or_default());
             let mut comp = vec![0u8; clen];
             r.read_exact(&mut comp).map_err(|e| spill_err(&path, &e))?;
+            let at = read;
             read += clen as u64 + 20;
             let raw = crate::codec::zst::decompress(&comp, rlen)
-                .map_err(|e| Error::corrupt(&path, read, format!("spill run: {e}")))?;
-            frames.push(raw);
+                .map_err(|e| Error::corrupt(&path, at, format!("spill run: {e}")))?;
+            f(raw, n)?;
         }
-        Ok((frames, read))
+        Ok(read)
     }
 
     fn write_frame(&mut self, p: usize, raw: &[u8], n: u32) -> Result<()> {
@@ -182,33 +198,19 @@ impl Spill {
     /// Read partition `p` back, merged.
     pub fn read_partition(&mut self, p: usize) -> Result<Groups> {
         let mut out = Groups::default();
-        let Some(f) = self.files[p].take() else {
-            return Ok(out);
-        };
-        drop(f);
-        let name = format!("part-{p:03}.run");
-        let path = self.dir.path().join(&name);
-        let mut r = std::io::BufReader::new(self.dir.open_file(&name)?);
-        let mut head = [0u8; 20];
-        loop {
-            match r.read_exact(&mut head) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-                Err(e) => return Err(spill_err(&path, &e)),
-            }
-            let clen = u64::from_le_bytes(head[0..8].try_into().unwrap_or_default()) as usize;
-            let rlen = u64::from_le_bytes(head[8..16].try_into().unwrap_or_default()) as usize;
-            let n = u32::from_le_bytes(head[16..20].try_into().unwrap_or_default());
-            let mut comp = vec![0u8; clen];
-            r.read_exact(&mut comp).map_err(|e| spill_err(&path, &e))?;
-            self.bytes_read += clen as u64 + 20;
-            let raw = crate::codec::zst::decompress(&comp, rlen)
-                .map_err(|e| Error::corrupt(&path, 0, format!("spill run: {e}")))?;
+        let path = self.dir.path().join(format!("part-{p:03}.run"));
+        let read = self.for_each_frame(p, &mut |raw, n| {
             let mut br = ByteReader::new(&raw);
             for _ in 0..n {
                 let (k, s) = read_record(&mut br).map_err(|e| Error::decode(&path, 0, e))?;
                 merge_into(&mut out, k, s);
             }
+            Ok(())
+        })?;
+        self.bytes_read += read;
+        // Read once: the file is closed and not read again.
+        if let Some(f) = self.files.get_mut(p) {
+            *f = None;
         }
         Ok(out)
     }

@@ -528,35 +528,19 @@ pub struct IndexReader<'a> {
     chunk: RefCell<Option<(usize, Cow<'a, [u8]>)>>,
 }
 
+impl std::ops::Deref for IndexReader<'_> {
+    type Target = index::Directory;
+
+    /// The directory: keys, positions and (time index) row ranges.
+    fn deref(&self) -> &index::Directory {
+        &self.dir
+    }
+}
+
 impl IndexReader<'_> {
     /// The directory (keys and offsets).
     pub fn directory(&self) -> &index::Directory {
         &self.dir
-    }
-
-    /// Number of keys.
-    pub fn len(&self) -> usize {
-        self.dir.len()
-    }
-
-    /// True when the index has no key.
-    pub fn is_empty(&self) -> bool {
-        self.dir.is_empty()
-    }
-
-    /// The key at position `i` (for dense indexes, `i` itself).
-    pub fn key(&self, i: usize) -> i64 {
-        self.dir.key(i)
-    }
-
-    /// Position of `key`, if present.
-    pub fn find(&self, key: i64) -> Option<usize> {
-        self.dir.find(key)
-    }
-
-    /// Positions whose keys lie in `[lo, hi)`.
-    pub fn range(&self, lo: i64, hi: i64) -> std::ops::Range<usize> {
-        self.dir.range(lo, hi)
     }
 
     /// The bitmap at position `pos`, checksum-verified and validated.
