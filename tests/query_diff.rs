@@ -290,9 +290,11 @@ fn flatten_counts(t: &PivotTable) -> BTreeMap<(Vec<String>, String), u64> {
     out
 }
 
-/// Every cell of a pivot: (row key texts, column key text) and its states (the row's total
-/// states when there is no column key).
-fn cells(t: &PivotTable) -> Vec<((Vec<String>, String), Vec<AggState>)> {
+/// A pivot cell: (row key texts, column key text) and its states.
+type Cell = ((Vec<String>, String), Vec<AggState>);
+
+/// Every cell of a pivot (the row's total states when there is no column key).
+fn cells(t: &PivotTable) -> Vec<Cell> {
     let mut out = Vec::new();
     for r in &t.rows {
         let rk: Vec<String> = r

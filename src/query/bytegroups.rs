@@ -35,8 +35,7 @@ use super::plan::{KeyPart, Schema, TimeSource};
 use super::spill::{Spill, PARTITIONS};
 use super::value::{get_key, put_key, AggState, KeyValue};
 use super::{
-    resolve_spill_dir, scan_segments, ColCounts, GroupIter, PivotRequest, QueryStats, Scanned,
-    SortBy,
+    resolve_spill_dir, scan_segments, ColCounts, PivotRequest, QueryStats, Scanned, Sink, SortBy,
 };
 
 /// At most this many key parts (as in the integer-key path).
@@ -423,7 +422,7 @@ pub(crate) fn run_groups(
     schema: &Schema,
     segs: &[SegmentReader],
     req: &PivotRequest,
-    sink: &mut dyn FnMut(&ColCounts, &mut GroupIter<'_>),
+    sink: &mut Sink<'_>,
 ) -> Result<(QueryStats, Option<u64>)> {
     let mut stats = QueryStats {
         segments: segs.len() as u64,

@@ -34,7 +34,7 @@ use super::exec::{key_ids, select_rows, Decoder, IdColumn, Plan, SegmentReport, 
 use super::filter::{set_bits as ones, SegmentFilter};
 use super::plan::{AggFn, KeyPart, Schema};
 use super::value::{AggState, KeyValue};
-use super::{scan_segments, ColCounts, GroupIter, PivotRequest, QueryStats, Scanned};
+use super::{scan_segments, ColCounts, PivotRequest, QueryStats, Scanned, Sink};
 
 /// Most cells (products of the key columns' local domains) a segment may have.
 pub const DENSE_MAX: usize = 1 << 16;
@@ -358,7 +358,7 @@ pub(crate) fn run_groups(
     schema: &Schema,
     segs: &[SegmentReader],
     req: &PivotRequest,
-    sink: &mut dyn FnMut(&ColCounts, &mut GroupIter<'_>),
+    sink: &mut Sink<'_>,
 ) -> Result<Option<QueryStats>> {
     let run = Run {
         plan,

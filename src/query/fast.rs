@@ -33,7 +33,7 @@ use super::exec::{
 use super::filter::SegmentFilter;
 use super::plan::{AggFn, KeyPart, Schema, TimeSource};
 use super::value::{AggState, F64Key, KeyValue};
-use super::{scan_segments, Aggregator, ColCounts, GroupIter, PivotRequest, QueryStats, Scanned};
+use super::{scan_segments, Aggregator, ColCounts, PivotRequest, QueryStats, Scanned, Sink};
 
 /// Key parts a fast key holds.
 const WIDTH: usize = 4;
@@ -553,7 +553,7 @@ pub(crate) fn run_groups(
     schema: &Schema,
     segs: &[SegmentReader],
     req: &PivotRequest,
-    sink: &mut dyn FnMut(&ColCounts, &mut GroupIter<'_>),
+    sink: &mut Sink<'_>,
 ) -> Result<(QueryStats, Option<u64>)> {
     let kinds = kinds(plan, schema).ok_or_else(|| Error::invalid("not a fast plan"))?;
     let fast = Fast {

@@ -387,6 +387,10 @@ pub fn run(
 /// Complete groups: key, then the hidden event count and one state per value.
 pub type GroupIter<'a> = dyn Iterator<Item = (Vec<value::KeyValue>, Vec<value::AggState>)> + 'a;
 
+/// Where an aggregation path hands its complete groups (with the column counts), in one or
+/// more batches; every group of a row key is in the same batch.
+pub(crate) type Sink<'a> = dyn FnMut(&ColCounts, &mut GroupIter<'_>) + 'a;
+
 /// Counts per column value (of the `--cols` key), gathered while merging.
 pub type ColCounts = std::collections::HashMap<value::KeyValue, u64>;
 
@@ -399,7 +403,7 @@ pub fn run_groups(
     schema: &Schema,
     segs: &[SegmentReader],
     req: &PivotRequest,
-    sink: &mut dyn FnMut(&ColCounts, &mut GroupIter<'_>),
+    sink: &mut Sink<'_>,
 ) -> Result<QueryStats> {
     let mut stats = QueryStats {
         segments: segs.len() as u64,
@@ -604,11 +608,7 @@ impl<'a> Aggregator<'a> {
         Ok(())
     }
 
-    fn finish(
-        mut self,
-        stats: &mut QueryStats,
-        sink: &mut dyn FnMut(&ColCounts, &mut GroupIter<'_>),
-    ) -> Result<()> {
+    fn finish(mut self, stats: &mut QueryStats, sink: &mut Sink<'_>) -> Result<()> {
         match self.spill.take() {
             None => {
                 stats.groups = self.groups.len() as u64;
