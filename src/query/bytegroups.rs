@@ -29,8 +29,7 @@ use crate::codec::DecodeError;
 use crate::error::{Error, Result};
 use crate::segment::{ColumnType, SegmentReader};
 
-use super::exec::{key_ids, select_rows, Plan, SegmentReport};
-use super::filter::SegmentFilter;
+use super::exec::{key_ids, select_segment, Plan, SegmentReport};
 use super::plan::{KeyPart, Schema, TimeSource};
 use super::spill::{Spill, PARTITIONS};
 use super::value::{get_key, put_key, AggState, KeyValue};
@@ -134,11 +133,8 @@ fn segment(
     schema: &Schema,
     seg: &SegmentReader,
 ) -> Result<(SegmentReport, Option<SegmentGroups>)> {
-    let mut report = SegmentReport::default();
-    let mut f = SegmentFilter::new(seg, schema, plan.use_indexes);
-    let selected = select_rows(plan, &mut f, &mut report);
-    report.filter = f.stats;
-    let Some(sel) = selected? else {
+    let (report, selected) = select_segment(plan, schema, seg)?;
+    let Some(sel) = selected else {
         return Ok((report, None));
     };
     let cols = plan

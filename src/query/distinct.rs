@@ -30,8 +30,8 @@ use roaring::RoaringBitmap;
 use crate::error::{Error, Result};
 use crate::segment::{ColumnType, SegmentReader};
 
-use super::exec::{key_ids, select_rows, Decoder, IdColumn, Plan, SegmentReport, NULL_ID};
-use super::filter::{set_bits as ones, SegmentFilter};
+use super::exec::{key_ids, select_segment, Decoder, IdColumn, Plan, SegmentReport, NULL_ID};
+use super::filter::set_bits as ones;
 use super::plan::{AggFn, KeyPart, Schema};
 use super::value::{AggState, KeyValue};
 use super::{scan_segments, ColCounts, PivotRequest, QueryStats, Scanned, Sink};
@@ -137,11 +137,8 @@ struct Run<'a> {
 impl Run<'_> {
     fn segment(&self, seg: &SegmentReader) -> Result<(SegmentReport, Option<Cells>)> {
         let plan = self.plan;
-        let mut report = SegmentReport::default();
-        let mut f = SegmentFilter::new(seg, self.schema, plan.use_indexes);
-        let selected = select_rows(plan, &mut f, &mut report);
-        report.filter = f.stats;
-        let Some(sel) = selected? else {
+        let (report, selected) = select_segment(plan, self.schema, seg)?;
+        let Some(sel) = selected else {
             return Ok((report, None));
         };
         let rows = seg.meta().rows as usize;

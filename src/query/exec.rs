@@ -701,6 +701,21 @@ impl LocalState {
     }
 }
 
+/// [`select_rows`] with a fresh filter: the segment's report (filter statistics included) and
+/// its selected rows, None when nothing is selected. For paths that need the filter no
+/// further.
+pub(crate) fn select_segment(
+    plan: &Plan,
+    schema: &Schema,
+    seg: &SegmentReader,
+) -> Result<(SegmentReport, Option<Bits>)> {
+    let mut report = SegmentReport::default();
+    let mut f = SegmentFilter::new(seg, schema, plan.use_indexes);
+    let selected = select_rows(plan, &mut f, &mut report)?;
+    report.filter = f.stats;
+    Ok((report, selected))
+}
+
 /// The rows of one segment a plan selects (time range, then filter), or None when the
 /// segment's time range or the filter leaves nothing. `report` records what was done.
 pub(crate) fn select_rows(
@@ -917,10 +932,7 @@ impl SegmentRows {
         schema: &Schema,
         seg: &SegmentReader,
     ) -> Result<(SegmentReport, Option<SegmentRows>)> {
-        let mut report = SegmentReport::default();
-        let mut f = SegmentFilter::new(seg, schema, plan.use_indexes);
-        let selected = select_rows(plan, &mut f, &mut report)?;
-        report.filter = f.stats;
+        let (report, selected) = select_segment(plan, schema, seg)?;
         let Some(selected) = selected else {
             return Ok((report, None));
         };

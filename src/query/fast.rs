@@ -27,10 +27,9 @@ use crate::error::{Error, Result};
 use crate::segment::{ColumnType, SegmentReader};
 
 use super::exec::{
-    id_int, key_hash, key_ids, process_segment, select_rows, Decoder, Partial, Plan, SegmentReport,
-    NULL_ID,
+    id_int, key_hash, key_ids, process_segment, select_segment, Decoder, Partial, Plan,
+    SegmentReport, NULL_ID,
 };
-use super::filter::SegmentFilter;
 use super::plan::{AggFn, KeyPart, Schema, TimeSource};
 use super::value::{AggState, F64Key, KeyValue};
 use super::{scan_segments, Aggregator, ColCounts, PivotRequest, QueryStats, Scanned, Sink};
@@ -246,11 +245,8 @@ impl Fast<'_> {
         emit: &mut dyn FnMut(FastTable) -> Result<()>,
     ) -> Result<SegmentReport> {
         let plan = self.plan;
-        let mut report = SegmentReport::default();
-        let mut f = SegmentFilter::new(seg, schema, plan.use_indexes);
-        let selected = select_rows(plan, &mut f, &mut report);
-        report.filter = f.stats;
-        let Some(sel) = selected? else {
+        let (report, selected) = select_segment(plan, schema, seg)?;
+        let Some(sel) = selected else {
             return Ok(report);
         };
         let cols = plan
