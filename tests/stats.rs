@@ -392,6 +392,52 @@ fn default_fields_leave_out_ids_and_keep_the_useful_ones() {
     );
 }
 
+/// The default fields do not depend on how ingest cut the segments: the same events with a
+/// small tail segment (a few hundred rows, where 800 user agents look mostly unique) keep the
+/// user agent and still leave out the IPs.
+#[test]
+fn default_fields_survive_a_small_tail_segment() {
+    let f = fixture();
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("stats-tail");
+    let _ = std::fs::remove_dir_all(&root);
+    let input = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("stats-fixture")
+        .join("events.ndjson");
+    let dir = DataDir::new(root.join("data"));
+    let opts = IngestOptions {
+        inputs: vec![input],
+        threads: 1,
+        segment_rows: 119_600,
+        chunk_bytes: 64 << 10,
+        ..IngestOptions::default()
+    };
+    ingest(&dir, &opts, Arc::new(IngestProgress::default())).expect("ingest");
+    let rows: Vec<u64> = dir
+        .load_manifest()
+        .expect("manifest")
+        .segments
+        .iter()
+        .map(|s| s.rows)
+        .collect();
+    assert!(
+        rows.iter().any(|&r| (100..2_000).contains(&r)),
+        "no small tail segment: {rows:?}"
+    );
+    let req = ContrastRequest {
+        suspect: f.suspect.clone(),
+        top: Some(5),
+        ..ContrastRequest::default()
+    };
+    let c = contrast(&dir, &req).expect("contrast");
+    assert!(
+        c.fields.iter().any(|x| x == "ClientRequestUserAgent"),
+        "{:?}",
+        c.fields
+    );
+    assert!(!c.fields.iter().any(|x| x == "ClientIP" || x == "RayID"));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 /// The real OTRF LSASS campaign (Windows Sysmon, Security and PowerShell events): the four
 /// minutes in which the simulated attacker ran a payload and discovery commands, against the
 /// rest of the recording. (The later spike at 09:59 is the lab's `netsh trace stop` running

@@ -22,7 +22,8 @@ use crate::store::DataDir;
 use super::math;
 
 /// String columns with more distinct values than this (in some segment) are not default
-/// fields; nor are columns whose values are mostly unique (ids, ports, byte counts).
+/// fields; nor are columns whose values are mostly unique (ids, ports, byte counts): distinct
+/// values per segment, summed, above a quarter of the rows.
 pub const DEFAULT_MAX_CARDINALITY: u64 = 10_000;
 
 /// How the value list is ordered.
@@ -337,6 +338,9 @@ pub fn default_fields(
         }
         let mut ok = true;
         let mut distinct_max = 0u64;
+        // Distinct values and rows summed over the segments measured: "mostly unique" is
+        // judged on the whole, so a small tail segment cut by ingest cannot flip the choice.
+        let (mut distinct_sum, mut rows_sum) = (0u64, 0u64);
         for seg in segs {
             let Some((ci, cm)) = seg.meta().column(name) else {
                 continue;
@@ -365,12 +369,15 @@ pub fn default_fields(
                 }
             };
             distinct_max = distinct_max.max(distinct);
-            if distinct > DEFAULT_MAX_CARDINALITY || (rows >= 100 && distinct * 4 > rows) {
+            distinct_sum += distinct;
+            rows_sum += rows;
+            if distinct > DEFAULT_MAX_CARDINALITY {
                 ok = false;
                 break;
             }
         }
-        if ok && distinct_max >= 2 {
+        let mostly_unique = rows_sum >= 100 && distinct_sum.saturating_mul(4) > rows_sum;
+        if ok && !mostly_unique && distinct_max >= 2 {
             out.push(name.clone());
         }
     }
