@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
+use crate::codec::bytes::eq_bytes;
 use crate::error::{Error, Result};
 use crate::json::{time, JsonValue, RecordParser, RecordSink};
 use crate::segment::builder::Value;
@@ -125,16 +126,20 @@ impl RecordSink for EventSink<'_> {
     fn field(&mut self, path: &str, value: JsonValue<'_>) {
         // `_time`, `_file` and `_line` are reserved for derived columns; fields of those
         // names move aside to `_time#2` etc.
-        let name = match path {
-            TIME_COLUMN => "_time#2",
-            FILE_COLUMN => "_file#2",
-            LINE_COLUMN => "_line#2",
-            other => other,
+        let name = if path.len() == 5 && path.starts_with('_') {
+            match path {
+                TIME_COLUMN => "_time#2",
+                FILE_COLUMN => "_file#2",
+                LINE_COLUMN => "_line#2",
+                other => other,
+            }
+        } else {
+            path
         };
         let pos = self.pos;
         self.pos += 1;
         let (idx, rank) = match self.slots.get(pos) {
-            Some(s) if s.path == path => (s.idx, s.rank),
+            Some(s) if eq_bytes(s.path.as_bytes(), path.as_bytes()) => (s.idx, s.rank),
             _ => self.lookup(pos, path, name),
         };
         if let Some(rank) = rank {

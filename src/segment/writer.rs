@@ -192,6 +192,7 @@ fn encode_column(
         dict: None,
         blocks: Vec::new(),
     };
+    col.intern_pending();
     let data = std::mem::replace(&mut col.data, ColumnData::Empty);
     let len = col.len;
     let values = match data {
@@ -200,7 +201,9 @@ fn encode_column(
             cmeta.dict = Some(encode_dict(out, &d));
             Values::Codes(vec![0; len])
         }
-        ColumnData::Str { mut codes, dict } => {
+        ColumnData::Str {
+            mut codes, dict, ..
+        } => {
             let (sorted, remap) = dict.into_sorted();
             for (i, c) in codes.iter_mut().enumerate() {
                 *c = if col.is_valid(i) {
