@@ -385,9 +385,12 @@ fn run_pipeline(
     let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
     let (done_tx, done_rx) = crossbeam_channel::bounded::<Result<Flushed>>(threads);
     let abort = AtomicBool::new(false);
+    // Room for every chunk in flight plus one per worker, so that buffers circulate.
+    let (recycle_tx, recycle_rx) = crossbeam_channel::bounded::<Vec<u8>>(threads * 3 + 1);
     let cfg = ReaderConfig {
         chunk_bytes: opts.chunk_bytes.max(4096),
         max_line_bytes: opts.max_line_bytes.max(1024),
+        recycled: Some(recycle_rx),
     };
     std::thread::scope(|s| {
         let reader = s.spawn(|| {
@@ -398,11 +401,13 @@ fn run_pipeline(
         for id in 0..threads {
             let rx = chunk_rx.clone();
             let tx = done_tx.clone();
+            let recycle = recycle_tx.clone();
             let abort = &abort;
-            s.spawn(move || work(id, shared, rx, tx, abort));
+            s.spawn(move || work(id, shared, rx, tx, recycle, abort));
         }
         drop(chunk_rx);
         drop(done_tx);
+        drop(recycle_tx);
         let committed = commit_loop(store, shared, &done_rx, &abort);
         if committed.is_err() {
             abort.store(true, Ordering::Relaxed);
@@ -450,6 +455,7 @@ fn work(
     shared: &Shared,
     rx: crossbeam_channel::Receiver<Chunk>,
     tx: crossbeam_channel::Sender<Result<Flushed>>,
+    recycle: crossbeam_channel::Sender<Vec<u8>>,
     abort: &AtomicBool,
 ) {
     let mut w = Worker::new(id, shared);
@@ -457,7 +463,10 @@ fn work(
         if abort.load(Ordering::Relaxed) {
             return;
         }
-        match w.process(chunk) {
+        let processed = w.process(&chunk);
+        // Hand the buffer back to the reader; when the pool is full it is simply freed.
+        let _ = recycle.try_send(chunk.data);
+        match processed {
             Ok(Some(f)) => {
                 if tx.send(Ok(f)).is_err() {
                     return;

@@ -44,6 +44,9 @@ pub struct Chunk {
 pub struct ReaderConfig {
     pub chunk_bytes: usize,
     pub max_line_bytes: usize,
+    /// Chunk buffers the workers are done with, reused so that each chunk does not fault in
+    /// (and have the kernel zero) fresh pages.
+    pub recycled: Option<crossbeam_channel::Receiver<Vec<u8>>>,
 }
 
 /// What the reader learned about one input.
@@ -184,7 +187,14 @@ impl<'a> InputReader<'a> {
         emit: &mut dyn FnMut(Chunk) -> Result<()>,
     ) -> Result<()> {
         // Hand the buffer itself over as the chunk and keep only the tail: no copy of the chunk.
-        let mut tail = Vec::with_capacity(self.cfg.chunk_bytes + 4096);
+        let mut tail = self
+            .cfg
+            .recycled
+            .as_ref()
+            .and_then(|r| r.try_recv().ok())
+            .unwrap_or_default();
+        tail.clear();
+        tail.reserve(self.cfg.chunk_bytes + 4096);
         tail.extend_from_slice(&self.buf[n..]);
         self.buf.truncate(n);
         let data: Vec<u8> = std::mem::replace(&mut self.buf, tail);

@@ -176,6 +176,8 @@ pub struct Worker<'a> {
     repaired_buf: String,
     ranks: Vec<Option<Option<u8>>>,
     slots: Vec<Slot>,
+    /// Builder column indices of `_time`, `_file` and `_line`.
+    derived: Option<[usize; 3]>,
 }
 
 impl<'a> Worker<'a> {
@@ -193,11 +195,12 @@ impl<'a> Worker<'a> {
             repaired_buf: String::new(),
             ranks: Vec::new(),
             slots: Vec::new(),
+            derived: None,
         }
     }
 
     /// Parse every record of `chunk` into the builder; flush when full.
-    pub fn process(&mut self, chunk: Chunk) -> Result<Option<Flushed>> {
+    pub fn process(&mut self, chunk: &Chunk) -> Result<Option<Flushed>> {
         let display = self.shared.inputs[chunk.input].display.clone();
         let rows_before = self.builder.rows() as u64;
         let (mut rejects, mut repaired) = (chunk.prereject_count, 0u64);
@@ -331,10 +334,13 @@ impl<'a> Worker<'a> {
         let t = sink.time;
         match res {
             Ok(()) => {
-                self.builder
-                    .set(TIME_COLUMN, t.map_or(Value::Null, Value::Int));
-                self.builder.set(FILE_COLUMN, Value::Str(display));
-                self.builder.set(LINE_COLUMN, Value::Int(line as i64));
+                let b = &mut self.builder;
+                let [ti, fi, li] = *self.derived.get_or_insert_with(|| {
+                    [TIME_COLUMN, FILE_COLUMN, LINE_COLUMN].map(|c| b.index_of(c))
+                });
+                b.set_at(ti, TIME_COLUMN, t.map_or(Value::Null, Value::Int));
+                b.set_at(fi, FILE_COLUMN, Value::Str(display));
+                b.set_at(li, LINE_COLUMN, Value::Int(line as i64));
                 self.builder.end_row();
                 Ok(())
             }
@@ -350,6 +356,7 @@ impl<'a> Worker<'a> {
         let builder = std::mem::take(&mut self.builder);
         self.ranks.clear();
         self.slots.clear();
+        self.derived = None;
         let rows = builder.rows();
         let segment = if rows > 0 {
             let (rows, cols) = builder.finish();

@@ -131,12 +131,18 @@ fn flatten_root(
     }
 }
 
+/// True when `key` needs no escaping in a path (no `.` or `\`).
+#[inline]
+fn is_plain_key(key: &str) -> bool {
+    key.bytes().all(|b| b != b'.' && b != b'\\')
+}
+
 /// Push a key onto `path`, escaping `.` and `\`.
 fn push_key(path: &mut String, key: &str) {
     if !path.is_empty() {
         path.push('.');
     }
-    if key.bytes().any(|b| b == b'.' || b == b'\\') {
+    if !is_plain_key(key) {
         for ch in key.chars() {
             if ch == '.' || ch == '\\' {
                 path.push('\\');
@@ -165,6 +171,23 @@ fn flatten_object(
             Some(Node::String(k)) => *k,
             _ => return j,
         };
+        // A top-level scalar under a plain key (most fields of most logs) is its own path:
+        // no copy into `path`.
+        if path.is_empty() && is_plain_key(key) {
+            match nodes.get(j + 1) {
+                Some(Node::String(s)) => {
+                    sink.field(key, JsonValue::Str(s));
+                    j += 2;
+                    continue;
+                }
+                Some(Node::Static(s)) => {
+                    sink.field(key, static_value(s));
+                    j += 2;
+                    continue;
+                }
+                _ => {}
+            }
+        }
         let base = path.len();
         push_key(path, key);
         j = flatten_value(nodes, j + 1, path, text, sink);
