@@ -68,7 +68,7 @@ impl Default for IngestOptions {
             max_line_bytes: 16 << 20,
             chunk_bytes: 4 << 20,
             segment_rows: 1 << 20,
-            segment_bytes: 128 << 20,
+            segment_bytes: 144 << 20,
             zstd_level: 1,
             wait_lock: false,
         }
