@@ -202,6 +202,8 @@ pub struct MapTable {
     /// Key -> row (ahash: a join looks up every dictionary code of every segment).
     index: HashMap<String, usize, ahash::RandomState>,
     rows: Vec<Vec<String>>,
+    /// Row numbers in ascending bytewise order of their keys (for `rows_of_sorted`).
+    sorted: Vec<usize>,
 }
 
 impl MapTable {
@@ -218,12 +220,16 @@ impl MapTable {
             key_column,
             index: HashMap::default(),
             rows: Vec::new(),
+            sorted: Vec::new(),
         };
         let mut lines = Vec::new();
         for (line, row) in records {
             table.insert(line, row, &lines)?;
             lines.push(line);
         }
+        let mut sorted: Vec<usize> = (0..table.rows.len()).collect();
+        sorted.sort_unstable_by(|&a, &b| table.key_of(a).cmp(table.key_of(b)));
+        table.sorted = sorted;
         Ok(table)
     }
 
@@ -286,6 +292,33 @@ impl MapTable {
             .filter_map(|r| r.get(col).map(String::as_str))
             .collect();
         set.len()
+    }
+
+    fn key_of(&self, row: usize) -> &[u8] {
+        self.rows
+            .get(row)
+            .and_then(|r| r.get(self.key_column))
+            .map_or(&[][..], |k| k.as_bytes())
+    }
+
+    /// The row of each of `keys`, which come in ascending bytewise order (a segment's sorted
+    /// dictionary): one merge with the keys of the map in the same order. A hash lookup per
+    /// dictionary code missed cache on every code of every segment (about 180 ns each).
+    pub fn rows_of_sorted<'k>(&self, keys: impl Iterator<Item = &'k [u8]>) -> Vec<Option<usize>> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        for k in keys {
+            while i < self.sorted.len() && self.key_of(self.sorted[i]) < k {
+                i += 1;
+            }
+            out.push(self.sorted.get(i).copied().filter(|&r| self.key_of(r) == k));
+        }
+        out
+    }
+
+    /// Value of column `col` in row `row`.
+    pub fn row_value(&self, row: usize, col: usize) -> Option<&str> {
+        self.rows.get(row)?.get(col).map(String::as_str)
     }
 
     /// Value of column `col` for `key`.
@@ -543,5 +576,17 @@ fc7338307e484b9f8d460aca6bc398e9,100675,Adobe ColdFusion - Auth Bypass - CVE:CVE
                 let _ = MapTable::from_csv(&v, "rule_id");
             }
         }
+    }
+
+    #[test]
+    fn rows_of_sorted_agrees_with_lookup() {
+        let t = MapTable::from_csv(b"id,cat\nb,x\na,y\nd,z\nab,w\n", "id").expect("map");
+        let keys: [&[u8]; 6] = [b"", b"a", b"ab", b"c", b"d", b"e"];
+        let rows = t.rows_of_sorted(keys.iter().copied());
+        for (k, r) in keys.iter().zip(&rows) {
+            let want = t.get(std::str::from_utf8(k).expect("utf8"), 1);
+            assert_eq!(r.and_then(|r| t.row_value(r, 1)), want, "key {k:?}");
+        }
+        assert_eq!(rows.iter().filter(|r| r.is_some()).count(), 3);
     }
 }

@@ -246,53 +246,69 @@ fn column_ids(seg: &SegmentReader, name: &str, as_text: bool, sel: &Bits) -> Res
         ColumnType::Bool => Decoder::Bool { as_text },
         ColumnType::Time => Decoder::Time,
     };
-    let mut ids = vec![NULL_ID; n];
+    // Built block by block with `extend` (skipped blocks as NULL_ID), not zero-filled first and
+    // then overwritten: one write pass over the column instead of two.
+    let mut ids: Vec<u64> = Vec::with_capacity(n);
     let mut saw_min = false;
     let mut start = 0usize;
     for (bi, bm) in cm.blocks.iter().enumerate() {
         let end = start + bm.rows as usize;
+        if end > n {
+            return Err(Error::corrupt(
+                seg.path(),
+                0,
+                format!("column `{name}` has more rows than the segment"),
+            ));
+        }
         if block_needed(sel, start, end) {
             let b = seg.block(ci, bi)?;
-            let out = ids.get_mut(start..start + b.values.len()).ok_or_else(|| {
-                Error::corrupt(
+            if b.values.len() != bm.rows as usize {
+                return Err(Error::corrupt(
                     seg.path(),
                     0,
-                    format!("column `{name}` has more rows than the segment"),
-                )
-            })?;
+                    format!(
+                        "block {bi} of column `{name}` holds {} values, its metadata says {}",
+                        b.values.len(),
+                        bm.rows
+                    ),
+                ));
+            }
             // One loop per value type, so the per-row work is a load and a store.
             fn fill<T: Copy>(
-                out: &mut [u64],
+                out: &mut Vec<u64>,
                 v: &[T],
                 valid: Option<&[bool]>,
                 f: impl Fn(T) -> u64,
             ) {
                 match valid {
-                    None => out.iter_mut().zip(v).for_each(|(o, &x)| *o = f(x)),
-                    Some(ok) => out.iter_mut().zip(v).zip(ok).for_each(|((o, &x), &ok)| {
-                        if ok {
-                            *o = f(x)
-                        }
-                    }),
+                    None => out.extend(v.iter().map(|&x| f(x))),
+                    Some(ok) => out.extend(
+                        v.iter()
+                            .zip(ok)
+                            .map(|(&x, &ok)| if ok { f(x) } else { NULL_ID }),
+                    ),
                 }
             }
             let valid = b.validity.as_deref();
             match &b.values {
-                Values::Codes(c) => fill(out, c, valid, u64::from),
+                Values::Codes(c) => fill(&mut ids, c, valid, u64::from),
                 Values::Int(v) => {
-                    fill(out, v, valid, int_id);
+                    fill(&mut ids, v, valid, int_id);
                     // Only i64::MIN maps onto NULL_ID: look for it in the values themselves.
                     saw_min |= v
                         .iter()
                         .enumerate()
                         .any(|(i, &x)| x == i64::MIN && valid.is_none_or(|ok| ok[i]));
                 }
-                Values::Float(v) => fill(out, v, valid, f64::to_bits),
-                Values::Bool(v) => fill(out, v, valid, u64::from),
+                Values::Float(v) => fill(&mut ids, v, valid, f64::to_bits),
+                Values::Bool(v) => fill(&mut ids, v, valid, u64::from),
             }
         }
+        // A validity vector shorter than the values leaves the rest of the block null.
+        ids.resize(end, NULL_ID);
         start = end;
     }
+    ids.resize(n, NULL_ID);
     if saw_min && cm.ty == ColumnType::Int {
         if let Some(c) = int_list(seg, ci, as_text, sel)? {
             return Ok(c);
@@ -407,7 +423,7 @@ fn time_ids(
 #[derive(Default)]
 struct TextIds {
     values: Vec<Arc<str>>,
-    seen: HashMap<String, u64>,
+    seen: HashMap<String, u64, ahash::RandomState>,
 }
 
 impl TextIds {
@@ -444,7 +460,8 @@ fn map_texts(col: &mut IdColumn, joins: &[Join], mut f: impl FnMut(&str) -> u64)
         // Map every code once, then gather: no memo test per row (when the dictionary is not
         // larger than the column, so the up-front work is bounded by the rows).
         Decoder::Dict(d) if d.len() <= ids.len() => {
-            let table: Vec<u64> = (0..d.len() as u64).map(&mut map).collect();
+            // Dictionary entries are texts already: no decode into an owned value per code.
+            let table: Vec<u64> = (0..d.len() as u32).map(|c| f(&d.get_str(c))).collect();
             for id in &mut ids {
                 *id = table.get(*id as usize).copied().unwrap_or(NULL_ID);
             }
@@ -538,6 +555,20 @@ fn joined_column_ids(
     let j = &joins[join];
     let mut src = key_ids(seg, &j.source, plan, sel)?;
     let mut out = TextIds::default();
+    if let (None, Decoder::Dict(d)) = (&src.lists, &src.decoder) {
+        if d.len() <= src.ids.len() {
+            let ids = join_dict(d, std::mem::take(&mut src.ids), j, column, &mut out);
+            return Ok(IdColumn {
+                ids,
+                decoder: Decoder::Joined {
+                    join,
+                    values: out.values,
+                },
+                lists: None,
+                cache: Default::default(),
+            });
+        }
+    }
     let mut lookup = |text: &str| j.table.get(text, column).map_or(NULL_ID, |v| out.id(v));
     let (ids, lists) = match &src.lists {
         None => (map_texts(&mut src, joins, &mut lookup), None),
@@ -569,6 +600,44 @@ fn joined_column_ids(
         lists,
         cache: Default::default(),
     })
+}
+
+/// Map a dictionary column through a join: each code to the id of its joined value (or to
+/// NULL_ID, the unmatched label), by one merge of the sorted dictionary with the map's sorted
+/// keys; then every row by a gather.
+fn join_dict(
+    d: &Dictionary,
+    mut ids: Vec<u64>,
+    j: &Join,
+    column: usize,
+    out: &mut TextIds,
+) -> Vec<u64> {
+    const UNSET: u64 = u64::MAX - 1;
+    let entry = |c: usize| d.get(c as u32).unwrap_or(b"");
+    let rows = j.table.rows_of_sorted((0..d.len()).map(entry));
+    let mut row_ids = vec![UNSET; j.table.len()];
+    let mut value_id = |r: usize, out: &mut TextIds| {
+        if row_ids[r] == UNSET {
+            row_ids[r] = j.table.row_value(r, column).map_or(NULL_ID, |v| out.id(v));
+        }
+        row_ids[r]
+    };
+    let table: Vec<u64> = (0..d.len())
+        .map(|c| {
+            let bytes = entry(c);
+            if std::str::from_utf8(bytes).is_err() {
+                // Keys are compared as text: an entry with invalid UTF-8 is looked up as its
+                // lossy text, as the general path does.
+                let text = String::from_utf8_lossy(bytes);
+                return j.table.get(&text, column).map_or(NULL_ID, |v| out.id(v));
+            }
+            rows[c].map_or(NULL_ID, |r| value_id(r, out))
+        })
+        .collect();
+    for id in &mut ids {
+        *id = table.get(*id as usize).copied().unwrap_or(NULL_ID);
+    }
+    ids
 }
 
 pub(crate) fn key_ids(

@@ -1302,16 +1302,27 @@ def fmt_spill(r: StepResult) -> str:
         w = statistics.median(s["written"] or 0 for s in sp)
         rd = statistics.median(s["read"] or 0 for s in sp)
         runs = statistics.median(s.get("runs", 0) for s in sp)
-        return f"{fmt_mb(w)} written, {fmt_mb(rd)} read ({runs:g} runs)"
+        return f"{fmt_mb(w)} written, {fmt_mb(rd)} read ({runs:g} runs{spill_rate(r, w + rd)})"
     ws = [c.get("spill_write_bytes") for c in checks if c.get("spill_write_bytes") is not None]
     if not ws:
         return "?"
     w = statistics.median(ws)
     if w < MB:
         return "none"
+    w_rate = spill_rate(r, w)
     peaks = [c.get("temp_peak_bytes") for c in checks if c.get("temp_peak_bytes") is not None]
-    tail = f" (temp dir peak {fmt_mb(statistics.median(peaks))})" if peaks else ""
+    tail = f" (temp dir peak {fmt_mb(statistics.median(peaks))}{w_rate})" if peaks else (
+        f" ({w_rate[2:]})" if w_rate else "")
     return f"{fmt_mb(w)} written{tail}"
+
+
+def spill_rate(r: StepResult, nbytes: float) -> str:
+    """`, N MB/s`: spill bytes over the query's median wall time (the whole query, so a lower
+    bound on the spill directory's throughput)."""
+    wall = r.summary().get("wall_s_median")
+    if not wall or not nbytes:
+        return ""
+    return f", {nbytes / MB / wall:,.0f} MB/s"
 
 
 def render_query_table(queries: list, results: dict, agreement: dict) -> str:
@@ -1379,7 +1390,9 @@ def render_query_md(rep: dict, queries: list, results: dict, agreement: dict) ->
         f"`none` for `-- no spill`). The peers' are the bytes the process wrote to storage apart from its "
         f"result file (/proc/self/io `write_bytes`, which counts temp files deleted before writeback too), "
         f"under 1 MB shown as none; for DuckDB also the largest size of its temp directory seen by a "
-        f"20 ms sampler. No tool reports what it read back, except logpivot.")
+        f"20 ms sampler. No tool reports what it read back, except logpivot. MB/s is the spill bytes "
+        f"(written plus read for logpivot, written for the peers) over the query's median wall time: "
+        f"the whole query, so a lower bound on the spill directory's throughput.")
     notes.append(
         f"Query 6: logpivot `--memory-limit {rep['memory_limit']} --spill-dir {rel(rep['spill_dir'])}`; "
         f"DuckDB `SET memory_limit = '{rep['memory_limit']}'; SET temp_directory = "
