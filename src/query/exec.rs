@@ -612,6 +612,15 @@ fn join_dict(
     column: usize,
     out: &mut TextIds,
 ) -> Vec<u64> {
+    let table = join_table(d, j, column, out);
+    for id in &mut ids {
+        *id = table.get(*id as usize).copied().unwrap_or(NULL_ID);
+    }
+    ids
+}
+
+/// The joined value id (of `out`) of each code of `d`, NULL_ID where the map has no row.
+fn join_table(d: &Dictionary, j: &Join, column: usize, out: &mut TextIds) -> Vec<u64> {
     const UNSET: u64 = u64::MAX - 1;
     let entry = |c: usize| d.get(c as u32).unwrap_or(b"");
     let rows = j.table.rows_of_sorted((0..d.len()).map(entry));
@@ -622,7 +631,7 @@ fn join_dict(
         }
         row_ids[r]
     };
-    let table: Vec<u64> = (0..d.len())
+    (0..d.len())
         .map(|c| {
             let bytes = entry(c);
             if std::str::from_utf8(bytes).is_err() {
@@ -633,11 +642,78 @@ fn join_dict(
             }
             rows[c].map_or(NULL_ID, |r| value_id(r, out))
         })
-        .collect();
-    for id in &mut ids {
-        *id = table.get(*id as usize).copied().unwrap_or(NULL_ID);
+        .collect()
+}
+
+/// A key part that can be counted block by block on its column's dictionary codes, without
+/// per-row id vectors (`query::fast`): a string column, or a join on one.
+pub(crate) struct CodeKey {
+    /// The stored column (index in the segment).
+    pub(crate) col: usize,
+    /// Rows of each of its blocks.
+    pub(crate) block_rows: Vec<u32>,
+    /// Local id of each code (None: the code itself); the joined value's id for a join.
+    pub(crate) map: Option<Vec<u32>>,
+    /// Number of local ids, the last being null (for a join: the unmatched label).
+    pub(crate) domain: usize,
+    /// The decoder of the local ids, as `key_ids` would give it (its `ids` are empty).
+    pub(crate) column: IdColumn,
+}
+
+/// `part` as a [`CodeKey`] in this segment, or None when it is not a string column here (or a
+/// join on one): the caller then takes the per-row path.
+pub(crate) fn code_key(
+    seg: &SegmentReader,
+    part: &KeyPart,
+    plan: &Plan,
+) -> Result<Option<CodeKey>> {
+    let (name, join) = match part {
+        KeyPart::Column { name, .. } => (name, None),
+        KeyPart::Joined { join, column } => match plan.joins.get(*join).map(|j| &j.source) {
+            Some(KeyPart::Column { name, .. }) => (name, Some((*join, *column))),
+            _ => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    let Some((ci, cm)) = seg.meta().column(name) else {
+        return Ok(None);
+    };
+    if cm.ty != ColumnType::Str {
+        return Ok(None);
     }
-    ids
+    let block_rows = cm.blocks.iter().map(|b| b.rows).collect();
+    let d = seg.dictionary(ci)?;
+    Ok(Some(match join {
+        None => CodeKey {
+            col: ci,
+            block_rows,
+            map: None,
+            domain: d.len() + 1,
+            column: IdColumn::single(Vec::new(), Decoder::Dict(d)),
+        },
+        Some((join, column)) => {
+            let mut out = TextIds::default();
+            let table = join_table(&d, &plan.joins[join], column, &mut out);
+            let top = out.values.len() as u32;
+            let map = table
+                .iter()
+                .map(|&id| if id == NULL_ID { top } else { id as u32 })
+                .collect();
+            CodeKey {
+                col: ci,
+                block_rows,
+                map: Some(map),
+                domain: out.values.len() + 1,
+                column: IdColumn::single(
+                    Vec::new(),
+                    Decoder::Joined {
+                        join,
+                        values: out.values,
+                    },
+                ),
+            }
+        }
+    }))
 }
 
 pub(crate) fn key_ids(

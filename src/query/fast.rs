@@ -27,12 +27,14 @@ use crate::error::{Error, Result};
 use crate::segment::{ColumnType, SegmentReader};
 
 use super::exec::{
-    id_int, key_hash, key_ids, process_segment, select_segment, Decoder, Partial, Plan,
-    SegmentReport, NULL_ID,
+    code_key, id_int, key_hash, key_ids, process_segment, select_segment, CodeKey, Decoder,
+    IdColumn, Partial, Plan, SegmentReport, NULL_ID,
 };
+use super::filter::Bits;
 use super::plan::{AggFn, KeyPart, Schema, TimeSource};
 use super::value::{AggState, F64Key, KeyValue};
 use super::{scan_segments, Aggregator, ColCounts, PivotRequest, QueryStats, Scanned, Sink};
+use crate::segment::Values;
 
 /// Key parts a fast key holds.
 const WIDTH: usize = 4;
@@ -237,6 +239,145 @@ impl Fast<'_> {
         )
     }
 
+    /// Count a segment's selected rows in the dense array straight from the key columns'
+    /// dictionary codes, block by block, when every key is a string column or a join on one
+    /// and the product of their domains is small: no per-row id vector per key (eight bytes a
+    /// row, written, gathered through the join and read back), only one cell per row of a
+    /// block. None when the keys do not qualify in this segment.
+    #[allow(clippy::type_complexity)]
+    fn count_on_codes(
+        &self,
+        seg: &SegmentReader,
+        sel: &Bits,
+    ) -> Result<Option<(Vec<IdColumn>, Vec<usize>, Vec<u64>)>> {
+        let plan = self.plan;
+        let mut keys: Vec<CodeKey> = Vec::with_capacity(plan.keys.len());
+        let mut product = 1usize;
+        for k in &plan.keys {
+            let Some(c) = code_key(seg, &k.part, plan)? else {
+                return Ok(None);
+            };
+            product = match product.checked_mul(c.domain) {
+                Some(p) if p <= DENSE_MAX => p,
+                _ => return Ok(None),
+            };
+            keys.push(c);
+        }
+        let n = seg.meta().rows as usize;
+        let Some(first) = keys.first() else {
+            return Ok(None);
+        };
+        let block_rows = first.block_rows.clone();
+        let covered: usize = block_rows.iter().map(|&r| r as usize).sum();
+        if covered != n || keys.iter().any(|k| k.block_rows != block_rows) {
+            return Ok(None);
+        }
+        let all_rows = sel.count() == n as u64;
+        let rows: Vec<u32> = if all_rows {
+            Vec::new()
+        } else {
+            sel.iter().map(|r| r as u32).collect()
+        };
+        let mut next = 0usize;
+        let mut counts = vec![0u64; product];
+        let mut cell: Vec<u32> = Vec::new();
+        let mut start = 0usize;
+        for (bi, &len) in block_rows.iter().enumerate() {
+            let len = len as usize;
+            let end = start + len;
+            if !sel.any_in(start, end) {
+                start = end;
+                continue;
+            }
+            cell.clear();
+            cell.resize(len, 0);
+            for (k, key) in keys.iter().enumerate() {
+                let b = seg.block(key.col, bi)?;
+                let Values::Codes(codes) = &b.values else {
+                    return Err(Error::corrupt(
+                        seg.path(),
+                        0,
+                        format!("block {bi} of string key {k} holds no dictionary codes"),
+                    ));
+                };
+                if codes.len() != len {
+                    return Err(Error::corrupt(
+                        seg.path(),
+                        0,
+                        format!(
+                            "block {bi} of string key {k} holds {} values, its metadata says {len}",
+                            codes.len()
+                        ),
+                    ));
+                }
+                let d = key.domain as u32;
+                let top = d - 1;
+                let local = |c: u32| -> u32 {
+                    match &key.map {
+                        None if c < top => c,
+                        None => u32::MAX,
+                        Some(m) => m.get(c as usize).copied().unwrap_or(u32::MAX),
+                    }
+                };
+                let mut bad = false;
+                match b.validity.as_deref() {
+                    None => cell.iter_mut().zip(codes).for_each(|(x, &c)| {
+                        let l = local(c);
+                        bad |= l == u32::MAX;
+                        *x = *x * d + l.min(top);
+                    }),
+                    Some(ok) => cell
+                        .iter_mut()
+                        .zip(codes)
+                        .enumerate()
+                        .for_each(|(i, (x, &c))| {
+                            let l = if ok.get(i).copied().unwrap_or(false) {
+                                local(c)
+                            } else {
+                                top
+                            };
+                            bad |= l == u32::MAX;
+                            *x = *x * d + l.min(top);
+                        }),
+                }
+                if bad {
+                    let valid =
+                        |i: usize| b.validity.as_ref().is_none_or(|v| v.get(i) == Some(&true));
+                    let at = (0..len)
+                        .find(|&i| valid(i) && local(codes[i]) == u32::MAX)
+                        .unwrap_or(0);
+                    let code = codes.get(at).copied().unwrap_or(0);
+                    return Err(self.code_error(seg, k, start + at, u64::from(code), top as usize));
+                }
+            }
+            if all_rows {
+                for &x in &cell {
+                    if let Some(c) = counts.get_mut(x as usize) {
+                        *c += 1;
+                    }
+                }
+            } else {
+                while let Some(&r) = rows.get(next) {
+                    let r = r as usize;
+                    if r >= end {
+                        break;
+                    }
+                    if let Some(c) = cell
+                        .get(r - start)
+                        .and_then(|&x| counts.get_mut(x as usize))
+                    {
+                        *c += 1;
+                    }
+                    next += 1;
+                }
+            }
+            start = end;
+        }
+        let domains = keys.iter().map(|k| k.domain).collect();
+        let cols = keys.into_iter().map(|k| k.column).collect();
+        Ok(Some((cols, domains, counts)))
+    }
+
     /// Count one segment's selected rows by fast key, handing full tables to `emit`.
     fn segment(
         &self,
@@ -249,71 +390,76 @@ impl Fast<'_> {
         let Some(sel) = selected else {
             return Ok(report);
         };
-        let cols = plan
-            .keys
-            .iter()
-            .map(|k| key_ids(seg, &k.part, plan, &sel))
-            .collect::<Result<Vec<_>>>()?;
-        let all_rows = sel.count() == seg.meta().rows;
-        let domains = dense_domains(&cols);
-        // Few possible groups (dictionary codes, joined values, booleans): count in an array
-        // indexed by the local ids first; the codes in use are then read off its non-empty
-        // cells instead of in a pass of their own.
-        let dense_counts = match &domains {
-            Some(domains) => {
-                let mut counts = vec![0u64; domains.iter().product()];
-                // The cell of each selected row, built one key column at a time (simple loops
-                // the compiler vectorizes), then counted. NULL_ID is u64::MAX, so `min` puts a
-                // null in the last slot of its domain; a code beyond the domain is an error.
-                let rows: Vec<u32> = if all_rows {
-                    Vec::new()
-                } else {
-                    sel.iter().map(|r| r as u32).collect()
-                };
-                let n = if all_rows {
-                    seg.meta().rows as usize
-                } else {
-                    rows.len()
-                };
-                let mut cell = vec![0u32; n];
-                for (k, (c, &d)) in cols.iter().zip(domains).enumerate() {
-                    let top = (d - 1) as u64;
-                    let (d32, mut bad) = (d as u32, false);
-                    let mut step = |x: &mut u32, id: u64| {
-                        bad |= id >= top && id != NULL_ID;
-                        *x = *x * d32 + id.min(top) as u32;
-                    };
-                    if all_rows {
-                        let ids = c
-                            .ids
-                            .get(..n)
-                            .ok_or_else(|| Error::invalid("key column shorter than its segment"))?;
-                        cell.iter_mut().zip(ids).for_each(|(x, &id)| step(x, id));
-                    } else {
-                        for (x, &r) in cell.iter_mut().zip(&rows) {
-                            step(x, c.ids.get(r as usize).copied().unwrap_or(NULL_ID));
+        let (cols, domains, dense_counts) = match self.count_on_codes(seg, &sel)? {
+            Some((cols, domains, counts)) => (cols, Some(domains), Some(counts)),
+            None => {
+                let cols = plan
+                    .keys
+                    .iter()
+                    .map(|k| key_ids(seg, &k.part, plan, &sel))
+                    .collect::<Result<Vec<_>>>()?;
+                let all_rows = sel.count() == seg.meta().rows;
+                let domains = dense_domains(&cols);
+                // Few possible groups (dictionary codes, joined values, booleans): count in an array
+                // indexed by the local ids first; the codes in use are then read off its non-empty
+                // cells instead of in a pass of their own.
+                let dense_counts = match &domains {
+                    Some(domains) => {
+                        let mut counts = vec![0u64; domains.iter().product()];
+                        // The cell of each selected row, built one key column at a time (simple loops
+                        // the compiler vectorizes), then counted. NULL_ID is u64::MAX, so `min` puts a
+                        // null in the last slot of its domain; a code beyond the domain is an error.
+                        let rows: Vec<u32> = if all_rows {
+                            Vec::new()
+                        } else {
+                            sel.iter().map(|r| r as u32).collect()
+                        };
+                        let n = if all_rows {
+                            seg.meta().rows as usize
+                        } else {
+                            rows.len()
+                        };
+                        let mut cell = vec![0u32; n];
+                        for (k, (c, &d)) in cols.iter().zip(domains).enumerate() {
+                            let top = (d - 1) as u64;
+                            let (d32, mut bad) = (d as u32, false);
+                            let mut step = |x: &mut u32, id: u64| {
+                                bad |= id >= top && id != NULL_ID;
+                                *x = *x * d32 + id.min(top) as u32;
+                            };
+                            if all_rows {
+                                let ids = c.ids.get(..n).ok_or_else(|| {
+                                    Error::invalid("key column shorter than its segment")
+                                })?;
+                                cell.iter_mut().zip(ids).for_each(|(x, &id)| step(x, id));
+                            } else {
+                                for (x, &r) in cell.iter_mut().zip(&rows) {
+                                    step(x, c.ids.get(r as usize).copied().unwrap_or(NULL_ID));
+                                }
+                            }
+                            if bad {
+                                let at = (0..n)
+                                    .map(|i| if all_rows { i } else { rows[i] as usize })
+                                    .find(|&r| {
+                                        let id = c.ids.get(r).copied().unwrap_or(NULL_ID);
+                                        id >= top && id != NULL_ID
+                                    })
+                                    .unwrap_or(0);
+                                let id = c.ids.get(at).copied().unwrap_or(NULL_ID);
+                                return Err(self.code_error(seg, k, at, id, d - 1));
+                            }
                         }
+                        for &x in &cell {
+                            if let Some(c) = counts.get_mut(x as usize) {
+                                *c += 1;
+                            }
+                        }
+                        Some(counts)
                     }
-                    if bad {
-                        let at = (0..n)
-                            .map(|i| if all_rows { i } else { rows[i] as usize })
-                            .find(|&r| {
-                                let id = c.ids.get(r).copied().unwrap_or(NULL_ID);
-                                id >= top && id != NULL_ID
-                            })
-                            .unwrap_or(0);
-                        let id = c.ids.get(at).copied().unwrap_or(NULL_ID);
-                        return Err(self.code_error(seg, k, at, id, d - 1));
-                    }
-                }
-                for &x in &cell {
-                    if let Some(c) = counts.get_mut(x as usize) {
-                        *c += 1;
-                    }
-                }
-                Some(counts)
+                    None => None,
+                };
+                (cols, domains, dense_counts)
             }
-            None => None,
         };
         // Per part: which local ids occur in the selected rows.
         let used: Vec<Vec<bool>> = match (&domains, &dense_counts) {
