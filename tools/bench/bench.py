@@ -1808,6 +1808,8 @@ def render_scale_md(rep: dict) -> str:
         L.append(f"| figure | {hdr} | verdict |")
         L.append("|---|" + "---|" * len(pairs) + "---|")
 
+        budget = parse_size(str(rep.get("memory_limit") or ""))
+
         def row(label, get, kind):
             rs, verdicts = [], []
             for a_, b in pairs:
@@ -1829,8 +1831,14 @@ def render_scale_md(rep: dict) -> str:
             elif kind == "time":
                 v = "linear or better" if all(x == "linear or better" for x in verdicts) else \
                     "SUPERLINEAR (" + ", ".join(verdicts) + ")"
+            elif all(x == "flat" for x in verdicts):
+                v = "flat"
             else:
-                v = "flat" if all(x == "flat" for x in verdicts) else "GROWS with N (" + ", ".join(verdicts) + ")"
+                v = "GROWS with N (" + ", ".join(verdicts) + ")"
+                # A query run under the budget may grow up to it: say so, beside the growth.
+                peaks = [get(x) for x in done if get(x) is not None]
+                if budget and label.startswith("query") and peaks and max(peaks) <= budget:
+                    v += f"; every size within the {rep.get('memory_limit')} budget ({max(peaks) / 1e6:,.0f} MB at most)"
             L.append(f"| {label} | " + " | ".join(fmt_ratio(r) for r in rs) + f" | {v} |")
 
         def qget(num, k):
