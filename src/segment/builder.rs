@@ -387,6 +387,36 @@ impl ColumnBuilder {
 
     /// Append one value at row `self.len` (the caller pads first).
     pub fn push(&mut self, v: Value<'_>) {
+        // The common cases first: a string into a string column, an integer into an integer
+        // column (no widening check, no text conversion).
+        let row = self.len;
+        match (&mut self.data, v) {
+            (
+                ColumnData::Str {
+                    codes,
+                    dict,
+                    pending,
+                },
+                Value::Str(s),
+            ) => {
+                codes.push(0);
+                pending.push(row, s.as_bytes());
+                if pending.is_full() {
+                    dict.intern_batch(pending, codes);
+                    pending.clear();
+                }
+                self.set_valid_bit(row);
+                self.len = row + 1;
+                return;
+            }
+            (ColumnData::Int(d), Value::Int(i)) => {
+                d.push(i);
+                self.set_valid_bit(row);
+                self.len = row + 1;
+                return;
+            }
+            _ => {}
+        }
         if v == Value::Null {
             self.pad_to(self.len + 1);
             return;
