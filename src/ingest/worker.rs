@@ -80,9 +80,11 @@ fn event_time(v: &JsonValue<'_>) -> Option<i64> {
     }
 }
 
-/// What the previous record had at one field position: most logs repeat their shape line after
-/// line, so the field at position `i` is usually the same key as last time, and a comparison of
-/// the path replaces a hash lookup of the column and of its time rank.
+/// The field that followed a given column last time: most logs repeat their key order line
+/// after line, so the field after column `c` is usually the same key as last time, and a
+/// comparison of the path replaces a hash lookup of the column and of its time rank. Keyed by
+/// the previous column rather than by position, an optional field (present in some events, as
+/// Cloudflare's `Metadata.*`) costs a miss at the fields around it, not at every field after it.
 struct Slot {
     path: String,
     idx: usize,
@@ -94,9 +96,10 @@ struct EventSink<'a> {
     sel: &'a TimeSelector,
     /// Time-field rank per builder column index (computed once per column, not per field).
     ranks: &'a mut Vec<Option<Option<u8>>>,
-    slots: &'a mut Vec<Slot>,
-    /// Position of the next field in the record.
-    pos: usize,
+    /// Per previous column index + 1 (0: the start of the record), the field that followed it.
+    slots: &'a mut Vec<Option<Slot>>,
+    /// The previous field's column index + 1 (0 at the start of the record).
+    prev: usize,
     best: u8,
     time: Option<i64>,
 }
@@ -114,10 +117,10 @@ impl EventSink<'_> {
             idx,
             rank,
         };
-        match self.slots.get_mut(pos) {
-            Some(s) => *s = slot,
-            None => self.slots.push(slot),
+        if self.slots.len() <= pos {
+            self.slots.resize_with(pos + 1, || None);
         }
+        self.slots[pos] = Some(slot);
         (idx, rank)
     }
 }
@@ -136,12 +139,12 @@ impl RecordSink for EventSink<'_> {
         } else {
             path
         };
-        let pos = self.pos;
-        self.pos += 1;
+        let pos = self.prev;
         let (idx, rank) = match self.slots.get(pos) {
-            Some(s) if eq_bytes(s.path.as_bytes(), path.as_bytes()) => (s.idx, s.rank),
+            Some(Some(s)) if eq_bytes(s.path.as_bytes(), path.as_bytes()) => (s.idx, s.rank),
             _ => self.lookup(pos, path, name),
         };
+        self.prev = idx + 1;
         if let Some(rank) = rank {
             if rank < self.best {
                 if let Some(t) = event_time(&value) {
@@ -175,7 +178,7 @@ pub struct Worker<'a> {
     flushes: u64,
     repaired_buf: String,
     ranks: Vec<Option<Option<u8>>>,
-    slots: Vec<Slot>,
+    slots: Vec<Option<Slot>>,
     /// Builder column indices of `_time`, `_file` and `_line`.
     derived: Option<[usize; 3]>,
 }
@@ -326,7 +329,7 @@ impl<'a> Worker<'a> {
             sel: &self.shared.time,
             ranks: &mut self.ranks,
             slots: &mut self.slots,
-            pos: 0,
+            prev: 0,
             best: u8::MAX,
             time: None,
         };
