@@ -310,6 +310,9 @@ pub struct ColumnBuilder {
     pub data: ColumnData,
     /// Validity bits, one per row: set = a value is present.
     pub valid: Vec<u64>,
+    /// Rows this column is expected to reach (the previous segment's): vectors are reserved at
+    /// that size, so they are not grown by doubling and copying.
+    hint: usize,
     pub len: usize,
     pub nulls: usize,
     pub flags: u8,
@@ -321,18 +324,19 @@ pub struct ColumnBuilder {
 const MAX_EXACT_INT: i64 = 1 << 53;
 
 impl ColumnBuilder {
-    fn new(rows: usize, time: bool) -> ColumnBuilder {
+    fn new(rows: usize, time: bool, hint: usize) -> ColumnBuilder {
         let mut c = ColumnBuilder {
             data: if time {
-                ColumnData::Time(Vec::new())
+                ColumnData::Time(Vec::with_capacity(hint))
             } else {
                 ColumnData::Empty
             },
-            valid: Vec::new(),
+            valid: Vec::with_capacity(hint.div_ceil(64)),
             len: 0,
             nulls: 0,
             flags: 0,
             int_marks: Vec::new(),
+            hint,
         };
         c.pad_to(rows);
         c
@@ -467,11 +471,15 @@ impl ColumnBuilder {
     fn coerce_for(&mut self, v: &Value<'_>) {
         let rows = self.len;
         let target = match (&self.data, v) {
-            (ColumnData::Empty, Value::Bool(_)) => Some(ColumnData::Bool(vec![false; rows])),
-            (ColumnData::Empty, Value::Int(_)) => Some(ColumnData::Int(vec![0; rows])),
-            (ColumnData::Empty, Value::Float(_)) => Some(ColumnData::Float(vec![0.0; rows])),
+            (ColumnData::Empty, Value::Bool(_)) => {
+                Some(ColumnData::Bool(filled(rows, self.hint, false)))
+            }
+            (ColumnData::Empty, Value::Int(_)) => Some(ColumnData::Int(filled(rows, self.hint, 0))),
+            (ColumnData::Empty, Value::Float(_)) => {
+                Some(ColumnData::Float(filled(rows, self.hint, 0.0)))
+            }
             (ColumnData::Empty, _) => Some(ColumnData::Str {
-                codes: vec![0; rows],
+                codes: filled(rows, self.hint, 0),
                 dict: Interner::default(),
                 pending: Pending::default(),
             }),
@@ -608,6 +616,13 @@ impl ColumnBuilder {
     }
 }
 
+/// `rows` copies of `v`, with room for `hint` values.
+fn filled<T: Copy>(rows: usize, hint: usize, v: T) -> Vec<T> {
+    let mut out = Vec::with_capacity(rows.max(hint));
+    out.resize(rows, v);
+    out
+}
+
 fn mark(bits: &mut Vec<u64>, i: usize) {
     if bits.len() <= i / 64 {
         bits.resize(i / 64 + 1, 0);
@@ -652,6 +667,8 @@ pub struct SegmentBuilder {
     touched: Vec<u32>,
     row_open: bool,
     scratch: String,
+    /// Expected rows (see `with_row_hint`).
+    hint: usize,
 }
 
 impl Default for SegmentBuilder {
@@ -663,6 +680,12 @@ impl Default for SegmentBuilder {
 impl SegmentBuilder {
     /// An empty builder.
     pub fn new() -> SegmentBuilder {
+        Self::with_row_hint(0)
+    }
+
+    /// An empty builder whose columns reserve room for `rows` rows (the size of the segment
+    /// before: ingest's segments are cut at about the same size).
+    pub fn with_row_hint(rows: usize) -> SegmentBuilder {
         SegmentBuilder {
             columns: Vec::new(),
             by_name: HashMap::default(),
@@ -670,6 +693,7 @@ impl SegmentBuilder {
             touched: Vec::new(),
             row_open: false,
             scratch: String::new(),
+            hint: rows,
         }
     }
 
@@ -731,8 +755,10 @@ impl SegmentBuilder {
         }
         let i = self.columns.len();
         let time = name == TIME_COLUMN;
-        self.columns
-            .push((name.to_string(), ColumnBuilder::new(self.rows, time)));
+        self.columns.push((
+            name.to_string(),
+            ColumnBuilder::new(self.rows, time, self.hint),
+        ));
         self.by_name.insert(name.to_string(), i);
         i
     }
