@@ -356,8 +356,7 @@ impl<'a> Worker<'a> {
 
     /// Encode and write what the builder holds; hand back the batch.
     pub fn flush(&mut self) -> Result<Flushed> {
-        let hint = self.builder.rows().min(self.shared.segment_rows);
-        let builder = std::mem::replace(&mut self.builder, SegmentBuilder::with_row_hint(hint));
+        let builder = std::mem::take(&mut self.builder);
         self.ranks.clear();
         self.slots.clear();
         self.derived = None;

@@ -332,9 +332,6 @@ pub struct ColumnBuilder {
     pub data: ColumnData,
     /// Validity bits, one per row: set = a value is present.
     pub valid: Vec<u64>,
-    /// Rows this column is expected to reach (the previous segment's): vectors are reserved at
-    /// that size, so they are not grown by doubling and copying.
-    hint: usize,
     pub len: usize,
     pub nulls: usize,
     pub flags: u8,
@@ -346,19 +343,18 @@ pub struct ColumnBuilder {
 const MAX_EXACT_INT: i64 = 1 << 53;
 
 impl ColumnBuilder {
-    fn new(rows: usize, time: bool, hint: usize) -> ColumnBuilder {
+    fn new(rows: usize, time: bool) -> ColumnBuilder {
         let mut c = ColumnBuilder {
             data: if time {
-                ColumnData::Time(Vec::with_capacity(hint))
+                ColumnData::Time(Vec::new())
             } else {
                 ColumnData::Empty
             },
-            valid: Vec::with_capacity(hint.div_ceil(64)),
+            valid: Vec::new(),
             len: 0,
             nulls: 0,
             flags: 0,
             int_marks: Vec::new(),
-            hint,
         };
         c.pad_to(rows);
         c
@@ -493,15 +489,11 @@ impl ColumnBuilder {
     fn coerce_for(&mut self, v: &Value<'_>) {
         let rows = self.len;
         let target = match (&self.data, v) {
-            (ColumnData::Empty, Value::Bool(_)) => {
-                Some(ColumnData::Bool(filled(rows, self.hint, false)))
-            }
-            (ColumnData::Empty, Value::Int(_)) => Some(ColumnData::Int(filled(rows, self.hint, 0))),
-            (ColumnData::Empty, Value::Float(_)) => {
-                Some(ColumnData::Float(filled(rows, self.hint, 0.0)))
-            }
+            (ColumnData::Empty, Value::Bool(_)) => Some(ColumnData::Bool(vec![false; rows])),
+            (ColumnData::Empty, Value::Int(_)) => Some(ColumnData::Int(vec![0; rows])),
+            (ColumnData::Empty, Value::Float(_)) => Some(ColumnData::Float(vec![0.0; rows])),
             (ColumnData::Empty, _) => Some(ColumnData::Str {
-                codes: filled(rows, self.hint, 0),
+                codes: vec![0; rows],
                 dict: Interner::default(),
                 pending: Pending::default(),
             }),
@@ -638,13 +630,6 @@ impl ColumnBuilder {
     }
 }
 
-/// `rows` copies of `v`, with room for `hint` values.
-fn filled<T: Copy>(rows: usize, hint: usize, v: T) -> Vec<T> {
-    let mut out = Vec::with_capacity(rows.max(hint));
-    out.resize(rows, v);
-    out
-}
-
 fn mark(bits: &mut Vec<u64>, i: usize) {
     if bits.len() <= i / 64 {
         bits.resize(i / 64 + 1, 0);
@@ -689,8 +674,6 @@ pub struct SegmentBuilder {
     touched: Vec<u32>,
     row_open: bool,
     scratch: String,
-    /// Expected rows (see `with_row_hint`).
-    hint: usize,
 }
 
 impl Default for SegmentBuilder {
@@ -702,12 +685,6 @@ impl Default for SegmentBuilder {
 impl SegmentBuilder {
     /// An empty builder.
     pub fn new() -> SegmentBuilder {
-        Self::with_row_hint(0)
-    }
-
-    /// An empty builder whose columns reserve room for `rows` rows (the size of the segment
-    /// before: ingest's segments are cut at about the same size).
-    pub fn with_row_hint(rows: usize) -> SegmentBuilder {
         SegmentBuilder {
             columns: Vec::new(),
             by_name: HashMap::default(),
@@ -715,7 +692,6 @@ impl SegmentBuilder {
             touched: Vec::new(),
             row_open: false,
             scratch: String::new(),
-            hint: rows,
         }
     }
 
@@ -777,10 +753,8 @@ impl SegmentBuilder {
         }
         let i = self.columns.len();
         let time = name == TIME_COLUMN;
-        self.columns.push((
-            name.to_string(),
-            ColumnBuilder::new(self.rows, time, self.hint),
-        ));
+        self.columns
+            .push((name.to_string(), ColumnBuilder::new(self.rows, time)));
         self.by_name.insert(name.to_string(), i);
         i
     }
