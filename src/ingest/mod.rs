@@ -387,6 +387,7 @@ fn run_pipeline(
     let abort = AtomicBool::new(false);
     // Room for every chunk in flight plus one per worker, so that buffers circulate.
     let (recycle_tx, recycle_rx) = crossbeam_channel::bounded::<Vec<u8>>(threads * 3 + 1);
+    let recycle_cap = 2 * (opts.chunk_bytes.max(4096) + 4096);
     let cfg = ReaderConfig {
         chunk_bytes: opts.chunk_bytes.max(4096),
         max_line_bytes: opts.max_line_bytes.max(1024),
@@ -403,7 +404,7 @@ fn run_pipeline(
             let tx = done_tx.clone();
             let recycle = recycle_tx.clone();
             let abort = &abort;
-            s.spawn(move || work(id, shared, rx, tx, recycle, abort));
+            s.spawn(move || work(id, shared, rx, tx, recycle, recycle_cap, abort));
         }
         drop(chunk_rx);
         drop(done_tx);
@@ -456,6 +457,7 @@ fn work(
     rx: crossbeam_channel::Receiver<Chunk>,
     tx: crossbeam_channel::Sender<Result<Flushed>>,
     recycle: crossbeam_channel::Sender<Vec<u8>>,
+    recycle_cap: usize,
     abort: &AtomicBool,
 ) {
     let mut w = Worker::new(id, shared);
@@ -464,8 +466,12 @@ fn work(
             return;
         }
         let processed = w.process(&chunk);
-        // Hand the buffer back to the reader; when the pool is full it is simply freed.
-        let _ = recycle.try_send(chunk.data);
+        // Hand the buffer back to the reader; when the pool is full, or the buffer grew for a
+        // long line, it is simply freed (the pool never holds more than its chunk-sized
+        // buffers).
+        if chunk.data.capacity() <= recycle_cap {
+            let _ = recycle.try_send(chunk.data);
+        }
         match processed {
             Ok(Some(f)) => {
                 if tx.send(Ok(f)).is_err() {

@@ -265,7 +265,7 @@ fn column_ids(seg: &SegmentReader, name: &str, as_text: bool, sel: &Bits) -> Res
             if b.values.len() != bm.rows as usize {
                 return Err(Error::corrupt(
                     seg.path(),
-                    0,
+                    bm.region.offset,
                     format!(
                         "block {bi} of column `{name}` holds {} values, its metadata says {}",
                         b.values.len(),
@@ -652,6 +652,8 @@ pub(crate) struct CodeKey {
     pub(crate) col: usize,
     /// Rows of each of its blocks.
     pub(crate) block_rows: Vec<u32>,
+    /// File offset of each of its blocks (for errors).
+    pub(crate) block_at: Vec<u64>,
     /// Local id of each code (None: the code itself); the joined value's id for a join.
     pub(crate) map: Option<Vec<u32>>,
     /// Number of local ids, the last being null (for a join: the unmatched label).
@@ -682,11 +684,13 @@ pub(crate) fn code_key(
         return Ok(None);
     }
     let block_rows = cm.blocks.iter().map(|b| b.rows).collect();
+    let block_at = cm.blocks.iter().map(|b| b.region.offset).collect();
     let d = seg.dictionary(ci)?;
     Ok(Some(match join {
         None => CodeKey {
             col: ci,
             block_rows,
+            block_at,
             map: None,
             domain: d.len() + 1,
             column: IdColumn::single(Vec::new(), Decoder::Dict(d)),
@@ -702,6 +706,7 @@ pub(crate) fn code_key(
             CodeKey {
                 col: ci,
                 block_rows,
+                block_at,
                 map: Some(map),
                 domain: out.values.len() + 1,
                 column: IdColumn::single(

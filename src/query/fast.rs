@@ -293,17 +293,18 @@ impl Fast<'_> {
             cell.resize(len, 0);
             for (k, key) in keys.iter().enumerate() {
                 let b = seg.block(key.col, bi)?;
+                let at = key.block_at.get(bi).copied().unwrap_or(0);
                 let Values::Codes(codes) = &b.values else {
                     return Err(Error::corrupt(
                         seg.path(),
-                        0,
+                        at,
                         format!("block {bi} of string key {k} holds no dictionary codes"),
                     ));
                 };
                 if codes.len() != len {
                     return Err(Error::corrupt(
                         seg.path(),
-                        0,
+                        at,
                         format!(
                             "block {bi} of string key {k} holds {} values, its metadata says {len}",
                             codes.len()

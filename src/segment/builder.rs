@@ -291,8 +291,15 @@ impl Pending {
         self.ends.push(self.bytes.len());
     }
 
-    fn is_full(&self) -> bool {
-        self.rows.len() >= PENDING_ROWS || self.bytes.len() >= PENDING_BYTES
+    /// Stage `s` as row `row` of a column (its code a placeholder in `codes` until the batch is
+    /// interned, which happens here once the batch is full).
+    fn stage(&mut self, row: usize, s: &[u8], codes: &mut Vec<u32>, dict: &mut Interner) {
+        codes.push(0);
+        self.push(row, s);
+        if self.rows.len() >= PENDING_ROWS || self.bytes.len() >= PENDING_BYTES {
+            dict.intern_batch(self, codes);
+            self.clear();
+        }
     }
 
     /// Forget the strings of rows `rows..`.
@@ -421,12 +428,7 @@ impl ColumnBuilder {
                 },
                 Value::Str(s),
             ) => {
-                codes.push(0);
-                pending.push(row, s.as_bytes());
-                if pending.is_full() {
-                    dict.intern_batch(pending, codes);
-                    pending.clear();
-                }
+                pending.stage(row, s.as_bytes(), codes, dict);
                 self.set_valid_bit(row);
                 self.len = row + 1;
                 return;
@@ -463,12 +465,7 @@ impl ColumnBuilder {
             ) => {
                 let mut buf = String::new();
                 let text = value_text(&v, &mut buf);
-                codes.push(0);
-                pending.push(row, text.as_bytes());
-                if pending.is_full() {
-                    dict.intern_batch(pending, codes);
-                    pending.clear();
-                }
+                pending.stage(row, text.as_bytes(), codes, dict);
                 match v {
                     Value::Json(_) => self.flags |= flags::JSON_TEXT,
                     Value::Str(_) => {}
