@@ -166,7 +166,7 @@ impl Interner {
 
     /// Intern every string of `batch`, writing the code of its `i`-th string to
     /// `codes[batch.rows[i]]`.
-    fn intern_batch(&mut self, batch: &Pending, codes: &mut [u32]) {
+    fn intern_batch(&mut self, batch: &Pending, codes: &mut Codes) {
         let n = batch.rows.len();
         let mut hashes = std::mem::take(&mut self.hashes);
         hashes.clear();
@@ -183,9 +183,7 @@ impl Interner {
                 }
             }
             let code = self.probe(hashes[i], batch.get(i));
-            if let Some(c) = codes.get_mut(batch.rows[i] as usize) {
-                *c = code;
-            }
+            codes.set(batch.rows[i] as usize, code);
         }
         self.hashes = hashes;
     }
@@ -263,6 +261,107 @@ impl SortedStrings {
     }
 }
 
+/// The dictionary codes of a string column under construction: two bytes a row while the
+/// column has at most 65,536 distinct strings (most columns of most logs), four after. The
+/// builder's memory budget then holds about a quarter more rows a segment (fewer, larger
+/// segments: less per-segment work for every query, and fewer dictionaries on disk).
+pub enum Codes {
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+impl Codes {
+    fn zeros(rows: usize) -> Codes {
+        Codes::U16(vec![0; rows])
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            Codes::U16(v) => v.len(),
+            Codes::U32(v) => v.len(),
+        }
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The code of row `i` (0 past the end).
+    pub fn get(&self, i: usize) -> u32 {
+        match self {
+            Codes::U16(v) => v.get(i).map_or(0, |&c| u32::from(c)),
+            Codes::U32(v) => v.get(i).copied().unwrap_or(0),
+        }
+    }
+
+    /// Set row `i` (which must exist) to `code`, widening to four bytes a row if needed.
+    fn set(&mut self, i: usize, code: u32) {
+        if let Codes::U16(v) = self {
+            match u16::try_from(code) {
+                Ok(c) => {
+                    if let Some(x) = v.get_mut(i) {
+                        *x = c;
+                    }
+                    return;
+                }
+                Err(_) => *self = Codes::U32(v.iter().map(|&c| u32::from(c)).collect()),
+            }
+        }
+        if let Codes::U32(v) = self {
+            if let Some(x) = v.get_mut(i) {
+                *x = code;
+            }
+        }
+    }
+
+    fn push_zero(&mut self) {
+        match self {
+            Codes::U16(v) => v.push(0),
+            Codes::U32(v) => v.push(0),
+        }
+    }
+
+    fn resize(&mut self, rows: usize) {
+        match self {
+            Codes::U16(v) => v.resize(rows, 0),
+            Codes::U32(v) => v.resize(rows, 0),
+        }
+    }
+
+    fn truncate(&mut self, rows: usize) {
+        match self {
+            Codes::U16(v) => v.truncate(rows),
+            Codes::U32(v) => v.truncate(rows),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Codes::U16(v) => v.capacity() * 2,
+            Codes::U32(v) => v.capacity() * 4,
+        }
+    }
+
+    /// Every code, mapped through `f`, as four-byte codes.
+    pub fn into_u32(self, mut f: impl FnMut(usize, u32) -> u32) -> Vec<u32> {
+        match self {
+            Codes::U16(v) => v
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| f(i, u32::from(c)))
+                .collect(),
+            Codes::U32(mut v) => {
+                for (i, c) in v.iter_mut().enumerate() {
+                    *c = f(i, *c);
+                }
+                v
+            }
+        }
+    }
+}
+
 /// Strings of one column waiting to be interned, in row order. A column's strings are interned
 /// a batch at a time (`PENDING_ROWS` strings or `PENDING_BYTES` bytes), which keeps its table in
 /// cache and lets `Interner::intern_batch` prefetch; row by row, fifty columns' tables evict one
@@ -293,8 +392,8 @@ impl Pending {
 
     /// Stage `s` as row `row` of a column (its code a placeholder in `codes` until the batch is
     /// interned, which happens here once the batch is full).
-    fn stage(&mut self, row: usize, s: &[u8], codes: &mut Vec<u32>, dict: &mut Interner) {
-        codes.push(0);
+    fn stage(&mut self, row: usize, s: &[u8], codes: &mut Codes, dict: &mut Interner) {
+        codes.push_zero();
         self.push(row, s);
         if self.rows.len() >= PENDING_ROWS || self.bytes.len() >= PENDING_BYTES {
             dict.intern_batch(self, codes);
@@ -326,7 +425,7 @@ pub enum ColumnData {
     Int(Vec<i64>),
     Float(Vec<f64>),
     Str {
-        codes: Vec<u32>,
+        codes: Codes,
         dict: Interner,
         /// Strings not yet interned; their `codes` are placeholders until `intern_pending`.
         pending: Pending,
@@ -404,7 +503,7 @@ impl ColumnBuilder {
             ColumnData::Bool(v) => v.resize(rows, false),
             ColumnData::Int(v) | ColumnData::Time(v) => v.resize(rows, 0),
             ColumnData::Float(v) => v.resize(rows, 0.0),
-            ColumnData::Str { codes, .. } => codes.resize(rows, 0),
+            ColumnData::Str { codes, .. } => codes.resize(rows),
         }
         self.nulls += n;
         self.len = rows;
@@ -490,7 +589,7 @@ impl ColumnBuilder {
             (ColumnData::Empty, Value::Int(_)) => Some(ColumnData::Int(vec![0; rows])),
             (ColumnData::Empty, Value::Float(_)) => Some(ColumnData::Float(vec![0.0; rows])),
             (ColumnData::Empty, _) => Some(ColumnData::Str {
-                codes: vec![0; rows],
+                codes: Codes::zeros(rows),
                 dict: Interner::default(),
                 pending: Pending::default(),
             }),
@@ -563,7 +662,7 @@ impl ColumnBuilder {
         }
         codes.resize(self.len, 0);
         ColumnData::Str {
-            codes,
+            codes: Codes::U32(codes),
             dict,
             pending: Pending::default(),
         }
@@ -621,7 +720,7 @@ impl ColumnBuilder {
                 codes,
                 dict,
                 pending,
-            } => codes.len() * 4 + dict.heap_bytes() + pending.bytes.capacity(),
+            } => codes.heap_bytes() + dict.heap_bytes() + pending.bytes.capacity(),
         };
         data + self.valid.len() * 8
     }
@@ -849,7 +948,7 @@ mod tests {
         (0..col.len)
             .map(|i| {
                 col.is_valid(i)
-                    .then(|| String::from_utf8_lossy(dict.slice(codes[i])).into_owned())
+                    .then(|| String::from_utf8_lossy(dict.slice(codes.get(i))).into_owned())
             })
             .collect()
     }
@@ -920,5 +1019,34 @@ mod tests {
         for (code, w) in words.iter().enumerate() {
             assert_eq!(sorted.items()[remap[code] as usize], *w);
         }
+    }
+
+    #[test]
+    fn codes_widen_past_65536_distinct_strings() {
+        let mut b = SegmentBuilder::new();
+        let mut want = Vec::new();
+        for i in 0..120_000usize {
+            // Every third row repeats an early value, so old codes keep being written after
+            // the widening too.
+            let v = if i % 3 == 0 {
+                format!("v{}", i % 1000)
+            } else {
+                format!("v{i}")
+            };
+            b.begin_row();
+            b.set("s", Value::Str(&v));
+            b.end_row();
+            want.push(Some(v));
+        }
+        let (_, mut cols) = b.finish();
+        let s = &mut cols[0].1;
+        assert!(matches!(
+            &s.data,
+            ColumnData::Str {
+                codes: Codes::U32(_),
+                ..
+            }
+        ));
+        assert_eq!(strings(s), want);
     }
 }

@@ -201,17 +201,15 @@ fn encode_column(
             cmeta.dict = Some(encode_dict(out, &d));
             Values::Codes(vec![0; len])
         }
-        ColumnData::Str {
-            mut codes, dict, ..
-        } => {
+        ColumnData::Str { codes, dict, .. } => {
             let (sorted, remap) = dict.into_sorted();
-            for (i, c) in codes.iter_mut().enumerate() {
-                *c = if col.is_valid(i) {
-                    remap.get(*c as usize).copied().unwrap_or(0)
+            let codes = codes.into_u32(|i, c| {
+                if col.is_valid(i) {
+                    remap.get(c as usize).copied().unwrap_or(0)
                 } else {
                     0
-                };
-            }
+                }
+            });
             cmeta.cardinality = sorted.len() as u64;
             cmeta.dict = Some(encode_dict(out, &sorted));
             Values::Codes(codes)
