@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use logpivot::ingest::{ingest, IngestOptions, IngestProgress};
-use logpivot::query::pivot::key_text;
+use logpivot::query::pivot::{key_text, PivotRow};
 use logpivot::query::value::AggState;
 use logpivot::query::{pivot, JoinRequest, PivotRequest, PivotTable};
 use logpivot::store::DataDir;
@@ -266,28 +266,13 @@ fn request(f: &Fixture, q: &Query) -> PivotRequest {
 
 /// (row key texts, column key text) -> count, of a count-only pivot.
 fn flatten_counts(t: &PivotTable) -> BTreeMap<(Vec<String>, String), u64> {
-    let mut out = BTreeMap::new();
-    for r in &t.rows {
-        let rk: Vec<String> = r
-            .keys
-            .iter()
-            .zip(&t.row_formats)
-            .map(|(k, fmt)| t.key_text(k, fmt))
-            .collect();
-        if t.col_label.is_none() {
-            out.insert((rk, String::new()), r.events);
-            continue;
-        }
-        for (ci, cell) in r.cells.iter().enumerate() {
-            let Some(states) = cell else { continue };
-            let ck = match &t.columns[ci] {
-                Some(k) => key_text(k, &t.col_format, &t.tz),
-                None => "OTHER".into(),
-            };
-            out.insert((rk.clone(), ck), states[0].result().unwrap_or(0.0) as u64);
-        }
-    }
-    out
+    walk_cells(
+        t,
+        |r| r.events,
+        |states| states[0].result().unwrap_or(0.0) as u64,
+    )
+    .into_iter()
+    .collect()
 }
 
 /// A pivot cell: (row key texts, column key text) and its states.
@@ -295,6 +280,17 @@ type Cell = ((Vec<String>, String), Vec<AggState>);
 
 /// Every cell of a pivot (the row's total states when there is no column key).
 fn cells(t: &PivotTable) -> Vec<Cell> {
+    walk_cells(t, |r| r.total.clone(), |states| states.to_vec())
+}
+
+/// One entry per cell of `t`, keyed by (row key texts, column key text): `whole(row)` when the
+/// pivot has no column key, else `cell(states)` for each non-empty cell (`OTHER` for the
+/// folded column).
+fn walk_cells<T>(
+    t: &PivotTable,
+    whole: impl Fn(&PivotRow) -> T,
+    cell: impl Fn(&[AggState]) -> T,
+) -> Vec<((Vec<String>, String), T)> {
     let mut out = Vec::new();
     for r in &t.rows {
         let rk: Vec<String> = r
@@ -304,16 +300,16 @@ fn cells(t: &PivotTable) -> Vec<Cell> {
             .map(|(k, fmt)| t.key_text(k, fmt))
             .collect();
         if t.col_label.is_none() {
-            out.push(((rk, String::new()), r.total.clone()));
+            out.push(((rk, String::new()), whole(r)));
             continue;
         }
-        for (ci, cell) in r.cells.iter().enumerate() {
-            let Some(states) = cell else { continue };
+        for (ci, states) in r.cells.iter().enumerate() {
+            let Some(states) = states else { continue };
             let ck = match &t.columns[ci] {
                 Some(k) => key_text(k, &t.col_format, &t.tz),
                 None => "OTHER".into(),
             };
-            out.push(((rk.clone(), ck), states.clone()));
+            out.push(((rk.clone(), ck), cell(states)));
         }
     }
     out
