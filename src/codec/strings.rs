@@ -1,9 +1,11 @@
-//! Sorted byte-string dictionaries.
+//! Sorted byte-string dictionaries, and plain string lists in the same layout.
 //!
-//! Owns: the dictionary section layout
+//! Owns: the string list layout
 //! `count:varint  lengths(ints::encode_lengths)  concatenated bytes`
 //! (the byte total is implied by the sum of lengths) and [`StrDict`], a
-//! zero-copy view with lookup by code and binary search by key.
+//! zero-copy view with lookup by code and (sorted lists only) binary search by key.
+//! A dictionary is a list sorted ascending; a plain string block holds its rows' strings in
+//! row order ([`encode_list`]).
 //! Must not: do I/O, sort or dedupe (callers pass items sorted ascending
 //! bytewise), assume UTF-8, or panic / over-allocate on untrusted input.
 
@@ -17,11 +19,17 @@ const MAX_ITEMS_PER_BYTE: usize = 8;
 
 /// Append a dictionary section for `items` (already sorted by the caller).
 pub fn encode_dict(items: &[&[u8]], out: &mut Vec<u8>) {
+    encode_list(items, out);
+}
+
+/// Append a string list for `items` in the order given (the layout of a dictionary, without
+/// the ordering that makes [`StrDict::find`] work).
+pub fn encode_list<T: AsRef<[u8]>>(items: &[T], out: &mut Vec<u8>) {
     put_varint_u64(out, items.len() as u64);
-    let lens: Vec<u64> = items.iter().map(|s| s.len() as u64).collect();
+    let lens: Vec<u64> = items.iter().map(|s| s.as_ref().len() as u64).collect();
     encode_lengths(&lens, out);
     for s in items {
-        out.extend_from_slice(s);
+        out.extend_from_slice(s.as_ref());
     }
 }
 
@@ -40,6 +48,25 @@ impl<'a> StrDict<'a> {
     pub fn parse(data: &'a [u8]) -> Result<(StrDict<'a>, usize)> {
         let mut r = ByteReader::new(data);
         let count = read_count(&mut r, data.len())?;
+        Self::parse_items(r, count)
+    }
+
+    /// Parse a string list that must hold exactly `count` strings (a plain string block: the
+    /// count comes from the block's row count, which the caller has bounded, so empty strings
+    /// are not limited by the section's size as in [`StrDict::parse`]).
+    pub fn parse_list(data: &'a [u8], count: usize) -> Result<(StrDict<'a>, usize)> {
+        let mut r = ByteReader::new(data);
+        let at = r.pos();
+        if r.read_varint_u64()? != count as u64 {
+            return Err(DecodeError::Invalid {
+                offset: at,
+                what: "string count differs from the block's rows",
+            });
+        }
+        Self::parse_items(r, count)
+    }
+
+    fn parse_items(mut r: ByteReader<'a>, count: usize) -> Result<(StrDict<'a>, usize)> {
         let mut offsets = Vec::new();
         offsets.push(0);
         let lens_at = r.pos();

@@ -10,7 +10,12 @@
 //!   string            u8 width, then dictionary codes bit-packed at that width
 //! ```
 //! Null rows hold a placeholder value (0, false, code 0) that readers ignore.
+//!
+//! A block of a plain string column (column flag `PLAIN`, format v3) sets flag bit 1 and holds
+//! its strings instead of codes: after the validity map, a string list
+//! (`codec::strings::encode_list`) of exactly `rows` strings in row order, null rows empty.
 
+use crate::codec::strings::{encode_list, StrDict};
 use crate::codec::{bitpack, ints, DecodeError};
 
 use super::ColumnType;
@@ -59,6 +64,99 @@ impl Block {
 }
 
 const HAS_NULLS: u8 = 1;
+/// Block flag: the values are a string list, not dictionary codes (plain string columns).
+const PLAIN_STRINGS: u8 = 2;
+
+/// The strings of a decoded plain string block, in row order (null rows empty).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlainBlock {
+    /// The strings, concatenated.
+    pub bytes: Vec<u8>,
+    /// End of row `i`'s string in `bytes` (row `i` starts at `ends[i - 1]`, row 0 at 0).
+    pub ends: Vec<usize>,
+    pub validity: Option<Vec<bool>>,
+}
+
+impl PlainBlock {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when the block has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The string of row `i` (empty for a null row or past the end).
+    pub fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.ends
+            .get(i)
+            .and_then(|&e| self.bytes.get(start..e))
+            .unwrap_or(b"")
+    }
+
+    /// Is row `i` non-null?
+    pub fn is_valid(&self, i: usize) -> bool {
+        self.validity
+            .as_ref()
+            .is_none_or(|v| v.get(i).copied().unwrap_or(false))
+    }
+}
+
+/// Encode one block of a plain string column: `items` holds one string per row (null rows
+/// empty), `validity` is `None` when every row has a value.
+pub fn encode_plain_block<T: AsRef<[u8]>>(
+    items: &[T],
+    validity: Option<&[bool]>,
+    out: &mut Vec<u8>,
+) {
+    match validity {
+        Some(v) => {
+            out.push(HAS_NULLS | PLAIN_STRINGS);
+            bitpack::pack_bools(v, out);
+        }
+        None => out.push(PLAIN_STRINGS),
+    }
+    encode_list(items, out);
+}
+
+/// Decode a block of a plain string column holding `rows` rows.
+pub fn decode_plain_block(data: &[u8], rows: usize) -> Result<PlainBlock, DecodeError> {
+    let flags = *data.first().ok_or(DecodeError::Truncated {
+        offset: 0,
+        need: 1,
+        have: 0,
+    })?;
+    if flags & !(HAS_NULLS | PLAIN_STRINGS) != 0 || flags & PLAIN_STRINGS == 0 {
+        return Err(DecodeError::Invalid {
+            offset: 0,
+            what: "not a plain string block",
+        });
+    }
+    let mut pos = 1;
+    let validity = if flags & HAS_NULLS != 0 {
+        let mut v = Vec::with_capacity(rows);
+        bitpack::unpack_bools(&data[pos..], rows, &mut v).map_err(|e| shift(e, pos))?;
+        pos += bitpack::packed_len(rows, 1);
+        Some(v)
+    } else {
+        None
+    };
+    let (list, _) = StrDict::parse_list(&data[pos..], rows).map_err(|e| shift(e, pos))?;
+    let mut bytes = Vec::with_capacity(list.data_len());
+    let mut ends = Vec::with_capacity(rows);
+    for s in list.iter() {
+        bytes.extend_from_slice(s);
+        ends.push(bytes.len());
+    }
+    Ok(PlainBlock {
+        bytes,
+        ends,
+        validity,
+    })
+}
 
 /// Encode one block. `validity` is `None` when every row has a value.
 pub fn encode_block(values: &Values, validity: Option<&[bool]>, out: &mut Vec<u8>) {
@@ -97,7 +195,11 @@ pub fn decode_block(data: &[u8], ty: ColumnType, rows: usize) -> Result<Block, D
     if flags & !HAS_NULLS != 0 {
         return Err(DecodeError::Invalid {
             offset: 0,
-            what: "unknown block flags",
+            what: if flags & PLAIN_STRINGS != 0 {
+                "a plain string block where dictionary codes were expected"
+            } else {
+                "unknown block flags"
+            },
         });
     }
     let mut pos = 1;
@@ -173,6 +275,40 @@ fn shift(e: DecodeError, by: usize) -> DecodeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_round_trip_and_truncation() {
+        let items: Vec<&[u8]> = vec![b"b015a8c18a47e69d", b"", b"x", b"\xff\x00raw"];
+        for validity in [None, Some(vec![true, false, true, true])] {
+            let mut buf = Vec::new();
+            encode_plain_block(&items, validity.as_deref(), &mut buf);
+            let b = decode_plain_block(&buf, 4).expect("decode");
+            assert_eq!(b.len(), 4);
+            for (i, s) in items.iter().enumerate() {
+                assert_eq!(b.get(i), *s);
+            }
+            assert_eq!(b.validity, validity);
+            assert!(decode_plain_block(&buf, 5).is_err(), "row count checked");
+            assert!(decode_block(&buf, ColumnType::Str, 4).is_err(), "not codes");
+            for cut in 0..buf.len() {
+                assert!(decode_plain_block(&buf[..cut], 4).is_err(), "cut {cut}");
+            }
+        }
+        // A block of many empty strings is a few bytes: its count is bounded by the rows
+        // asked for, not by the section's size.
+        let empty = vec![b""; 65_536];
+        let mut buf = Vec::new();
+        encode_plain_block(&empty, None, &mut buf);
+        assert!(buf.len() < 32);
+        assert_eq!(
+            decode_plain_block(&buf, 65_536).expect("decode").len(),
+            65_536
+        );
+        // Codes are not a plain block.
+        let mut codes = Vec::new();
+        encode_block(&Values::Codes(vec![1, 2]), None, &mut codes);
+        assert!(decode_plain_block(&codes, 2).is_err());
+    }
 
     #[test]
     fn round_trip_each_type() {

@@ -392,13 +392,16 @@ impl Pending {
 
     /// Stage `s` as row `row` of a column (its code a placeholder in `codes` until the batch is
     /// interned, which happens here once the batch is full).
-    fn stage(&mut self, row: usize, s: &[u8], codes: &mut Codes, dict: &mut Interner) {
+    /// Returns true when it interned the batch.
+    fn stage(&mut self, row: usize, s: &[u8], codes: &mut Codes, dict: &mut Interner) -> bool {
         codes.push_zero();
         self.push(row, s);
         if self.rows.len() >= PENDING_ROWS || self.bytes.len() >= PENDING_BYTES {
             dict.intern_batch(self, codes);
             self.clear();
+            return true;
         }
+        false
     }
 
     /// Forget the strings of rows `rows..`.
@@ -430,8 +433,52 @@ pub enum ColumnData {
         /// Strings not yet interned; their `codes` are placeholders until `intern_pending`.
         pending: Pending,
     },
+    /// A near-unique string column, kept as its strings in row order (no interning, no
+    /// dictionary): see [`PLAIN_PROBE`].
+    Plain(PlainStrings),
     Time(Vec<i64>),
 }
+
+/// The strings of a plain string column in row order; a null row holds an empty string.
+#[derive(Default)]
+pub struct PlainStrings {
+    pub bytes: Vec<u8>,
+    /// End of each row's string in `bytes`.
+    pub ends: Vec<usize>,
+}
+
+impl PlainStrings {
+    /// The string of row `i` (empty past the end).
+    pub fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.ends
+            .get(i)
+            .and_then(|&e| self.bytes.get(start..e))
+            .unwrap_or(b"")
+    }
+
+    fn push(&mut self, s: &[u8]) {
+        self.bytes.extend_from_slice(s);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn resize(&mut self, rows: usize) {
+        self.ends.resize(rows, self.bytes.len());
+    }
+
+    fn truncate(&mut self, rows: usize) {
+        self.ends.truncate(rows);
+        self.bytes.truncate(self.ends.last().copied().unwrap_or(0));
+    }
+}
+
+/// A string column whose first `PLAIN_PROBE` strings of a segment are at least 15/16 distinct
+/// (a request ID, a nonce) turns plain: its strings are kept in row order and written without a
+/// dictionary. Interning them cost a hash-table miss each, sorting the dictionary, and on disk a
+/// permutation of codes that does not compress (about 1.1 MB of a 4.8 MB `RayID` column per
+/// 460k rows). A column that repeats more is left dictionary-encoded, and so is an indexed one
+/// (the writer turns it back, see [`ColumnBuilder::plain_to_dictionary`]).
+pub const PLAIN_PROBE: usize = 8192;
 
 /// One column under construction.
 pub struct ColumnBuilder {
@@ -472,7 +519,7 @@ impl ColumnBuilder {
             ColumnData::Bool(_) => ColumnType::Bool,
             ColumnData::Int(_) => ColumnType::Int,
             ColumnData::Float(_) => ColumnType::Float,
-            ColumnData::Str { .. } | ColumnData::Empty => ColumnType::Str,
+            ColumnData::Str { .. } | ColumnData::Plain(_) | ColumnData::Empty => ColumnType::Str,
             ColumnData::Time(_) => ColumnType::Time,
         }
     }
@@ -504,6 +551,7 @@ impl ColumnBuilder {
             ColumnData::Int(v) | ColumnData::Time(v) => v.resize(rows, 0),
             ColumnData::Float(v) => v.resize(rows, 0.0),
             ColumnData::Str { codes, .. } => codes.resize(rows),
+            ColumnData::Plain(p) => p.resize(rows),
         }
         self.nulls += n;
         self.len = rows;
@@ -527,7 +575,16 @@ impl ColumnBuilder {
                 },
                 Value::Str(s),
             ) => {
-                pending.stage(row, s.as_bytes(), codes, dict);
+                let interned = pending.stage(row, s.as_bytes(), codes, dict);
+                self.set_valid_bit(row);
+                self.len = row + 1;
+                if interned {
+                    self.maybe_plain();
+                }
+                return;
+            }
+            (ColumnData::Plain(p), Value::Str(s)) => {
+                p.push(s.as_bytes());
                 self.set_valid_bit(row);
                 self.len = row + 1;
                 return;
@@ -565,11 +622,12 @@ impl ColumnBuilder {
                 let mut buf = String::new();
                 let text = value_text(&v, &mut buf);
                 pending.stage(row, text.as_bytes(), codes, dict);
-                match v {
-                    Value::Json(_) => self.flags |= flags::JSON_TEXT,
-                    Value::Str(_) => {}
-                    _ => self.flags |= flags::WIDENED,
-                }
+                self.flags |= text_flag(&v);
+            }
+            (ColumnData::Plain(p), v) => {
+                let mut buf = String::new();
+                p.push(value_text(&v, &mut buf).as_bytes());
+                self.flags |= text_flag(&v);
             }
             // coerce_for guarantees one of the arms above matches.
             _ => {
@@ -597,7 +655,7 @@ impl ColumnBuilder {
             | (ColumnData::Int(_), Value::Int(_))
             | (ColumnData::Time(_), Value::Int(_))
             | (ColumnData::Float(_), Value::Float(_))
-            | (ColumnData::Str { .. }, _) => None,
+            | (ColumnData::Str { .. } | ColumnData::Plain(_), _) => None,
             (ColumnData::Float(_), Value::Int(i)) if i.unsigned_abs() <= MAX_EXACT_INT as u64 => {
                 None
             }
@@ -652,12 +710,12 @@ impl ColumnBuilder {
                 }
                 self.int_marks = Vec::new();
             }
-            ColumnData::Empty | ColumnData::Str { .. } => {}
+            ColumnData::Empty | ColumnData::Str { .. } | ColumnData::Plain(_) => {}
         }
         if !matches!(old, ColumnData::Empty) {
             self.flags |= flags::WIDENED;
         }
-        if let ColumnData::Str { .. } = old {
+        if let ColumnData::Str { .. } | ColumnData::Plain(_) = old {
             return old;
         }
         codes.resize(self.len, 0);
@@ -693,7 +751,62 @@ impl ColumnBuilder {
                 codes.truncate(rows);
                 pending.truncate(rows);
             }
+            ColumnData::Plain(p) => p.truncate(rows),
         }
+    }
+
+    /// After a batch of strings was interned: within the first [`PLAIN_PROBE`] strings of the
+    /// segment, turn the column plain once they prove at least 15/16 distinct.
+    fn maybe_plain(&mut self) {
+        let ColumnData::Str { dict, pending, .. } = &self.data else {
+            return;
+        };
+        let strings = self.len - self.nulls;
+        if !pending.rows.is_empty() || !(PLAIN_PROBE..2 * PLAIN_PROBE).contains(&strings) {
+            return;
+        }
+        if dict.len() * 16 < strings * 15 {
+            return;
+        }
+        let ColumnData::Str { codes, dict, .. } =
+            std::mem::replace(&mut self.data, ColumnData::Empty)
+        else {
+            return;
+        };
+        let mut p = PlainStrings {
+            bytes: Vec::with_capacity(dict.bytes * 2),
+            ends: Vec::with_capacity(self.len * 2),
+        };
+        for i in 0..self.len {
+            if self.is_valid(i) {
+                p.push(dict.slice(codes.get(i)));
+            } else {
+                p.push(b"");
+            }
+        }
+        self.data = ColumnData::Plain(p);
+    }
+
+    /// A plain column as a dictionary-encoded one (for a column that gets a value index, whose
+    /// keys are dictionary codes); other columns are left as they are.
+    pub fn plain_to_dictionary(&mut self) {
+        let ColumnData::Plain(p) = &self.data else {
+            return;
+        };
+        let mut dict = Interner::default();
+        let mut codes = Codes::zeros(0);
+        for i in 0..self.len {
+            codes.push_zero();
+            if self.is_valid(i) {
+                let c = dict.intern(p.get(i));
+                codes.set(i, c);
+            }
+        }
+        self.data = ColumnData::Str {
+            codes,
+            dict,
+            pending: Pending::default(),
+        };
     }
 
     /// Intern the strings still pending, so that `codes` are final.
@@ -721,6 +834,7 @@ impl ColumnBuilder {
                 dict,
                 pending,
             } => codes.heap_bytes() + dict.heap_bytes() + pending.bytes.capacity(),
+            ColumnData::Plain(p) => p.bytes.capacity() + p.ends.capacity() * 8,
         };
         data + self.valid.len() * 8
     }
@@ -735,6 +849,15 @@ fn mark(bits: &mut Vec<u64>, i: usize) {
 
 fn is_marked(bits: &[u64], i: usize) -> bool {
     bits.get(i / 64).is_some_and(|w| (w >> (i % 64)) & 1 == 1)
+}
+
+/// The column flag a non-string value stored as text sets (none for a string).
+fn text_flag(v: &Value<'_>) -> u8 {
+    match v {
+        Value::Json(_) => flags::JSON_TEXT,
+        Value::Str(_) => 0,
+        _ => flags::WIDENED,
+    }
 }
 
 /// The JSON text of a scalar, as stored in a string column.

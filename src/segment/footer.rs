@@ -249,8 +249,8 @@ fn get_string(r: &mut ByteReader<'_>) -> Result<String, DecodeError> {
     })
 }
 
-/// Decode the metadata section of a segment of format `version` (1 or 2: v2 adds the chunk
-/// list after each index's region).
+/// Decode the metadata section of a segment of format `version` (1, 2 or 3: v2 adds the chunk
+/// list after each index's region; v3's section is v2's).
 pub fn decode_meta(data: &[u8], version: u32) -> Result<SegmentMeta, DecodeError> {
     let mut r = ByteReader::new(data);
     let rows = r.read_varint_u64()?;
@@ -369,9 +369,21 @@ fn get_column(r: &mut ByteReader<'_>) -> Result<ColumnMeta, DecodeError> {
 /// Encode the trailer for a metadata section.
 pub fn encode_trailer(meta: &[u8], version: u32, magic: &[u8; 8], out: &mut Vec<u8>) {
     b::put_u64_le(out, meta.len() as u64);
-    b::put_u32_le(out, crc32fast::hash(meta));
+    b::put_u32_le(out, meta_crc(meta, version));
     b::put_u32_le(out, version);
     out.extend_from_slice(magic);
+}
+
+/// The trailer's checksum: crc32 of the metadata, and from format v3 on of the metadata
+/// followed by the version (`u32` LE), so that a flipped version is detected too (v2 and v3
+/// segments without a plain column differ only in that number).
+pub fn meta_crc(meta: &[u8], version: u32) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(meta);
+    if version >= 3 {
+        h.update(&version.to_le_bytes());
+    }
+    h.finalize()
 }
 
 /// The decoded trailer.

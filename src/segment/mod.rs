@@ -27,9 +27,11 @@ pub const BLOCK_ROWS: usize = 65_536;
 pub const HEADER_MAGIC: &[u8; 8] = b"LPSEG\0\0\x01";
 /// Magic at the very end of every segment file.
 pub const TRAILER_MAGIC: &[u8; 8] = b"LPSEGEND";
-/// The segment format version this build writes. Version 2 stores each index as a directory
-/// region and chunks of whole bitmaps; version 1 stored it as one region.
-pub const FORMAT_VERSION: u32 = 2;
+/// The segment format version this build writes. Version 3 adds plain string columns (column
+/// flag [`flags::PLAIN`]: near-unique strings stored in their blocks, without a dictionary).
+/// Version 2 stores each index as a directory region and chunks of whole bitmaps; version 1
+/// stored it as one region.
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest segment format version this build reads.
 pub const MIN_FORMAT_VERSION: u32 = 1;
 
@@ -104,4 +106,7 @@ pub mod flags {
     pub const JSON_TEXT: u8 = 1;
     /// Some numbers or booleans were widened to their JSON text because the column mixed types.
     pub const WIDENED: u8 = 2;
+    /// A string column stored without a dictionary: each block holds its rows' strings
+    /// (format v3; chosen by the builder for near-unique columns such as a request ID).
+    pub const PLAIN: u8 = 4;
 }

@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use roaring::RoaringBitmap;
 
@@ -19,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::index;
 use crate::io::MappedFile;
 
-use super::block::decode_block;
+use super::block::{decode_block, decode_plain_block};
 pub use super::block::{Block, Values};
 use super::footer::{decode_meta, decode_trailer, IndexMeta, Region, SegmentMeta, TRAILER_LEN};
 use super::{BlockCompression, FORMAT_VERSION, HEADER_MAGIC, MIN_FORMAT_VERSION, TRAILER_MAGIC};
@@ -29,6 +30,18 @@ pub struct SegmentReader {
     file: MappedFile,
     meta: SegmentMeta,
     data_end: u64,
+    /// Plain string columns decoded so far, by column index (dropped by `release_pages`).
+    plain: Mutex<Vec<(usize, Arc<PlainColumn>)>>,
+}
+
+/// A plain string column (format v3) decoded whole and dictionary-encoded on first use, so that
+/// `dictionary` and `block` answer for it exactly as for a dictionary-encoded column.
+struct PlainColumn {
+    dict: Dictionary,
+    /// The code of every row (0 for a null row).
+    codes: Vec<u32>,
+    /// Each block's validity.
+    validity: Vec<Option<Vec<bool>>>,
 }
 
 /// An owned, sorted string dictionary of one column.
@@ -135,7 +148,7 @@ impl SegmentReader {
         }
         let mstart = tpos - t.meta_len as usize;
         let mbytes = &bytes[mstart..tpos];
-        if crc32fast::hash(mbytes) != t.meta_crc {
+        if super::footer::meta_crc(mbytes, t.version) != t.meta_crc {
             return Err(Error::corrupt(
                 path,
                 mstart as u64,
@@ -148,7 +161,28 @@ impl SegmentReader {
             meta,
             data_end: mstart as u64,
             file,
+            plain: Mutex::new(Vec::new()),
         };
+        if let Some(c) = reader
+            .meta
+            .columns
+            .iter()
+            .find(|c| c.flags & super::flags::PLAIN != 0)
+        {
+            if t.version < 3 || c.ty != super::ColumnType::Str || c.dict.is_some() {
+                return Err(Error::corrupt(
+                    reader.path(),
+                    mstart as u64,
+                    format!(
+                        "column `{}` is marked plain, which format v{} does not allow for a {} column{}",
+                        c.name,
+                        t.version,
+                        c.ty.name(),
+                        if c.dict.is_some() { " with a dictionary" } else { "" }
+                    ),
+                ));
+            }
+        }
         reader.check_layout()?;
         Ok(reader)
     }
@@ -243,6 +277,9 @@ impl SegmentReader {
     /// with the release, 12.0 without).
     pub fn release_pages(&self) {
         self.file.release_pages();
+        if let Ok(mut p) = self.plain.lock() {
+            p.clear();
+        }
     }
 
     /// Size of the file in bytes.
@@ -294,13 +331,26 @@ impl SegmentReader {
         }
     }
 
-    /// Decode block `block` of column `col`.
+    /// Decode block `block` of column `col`. A plain string column's block comes back as
+    /// codes into the dictionary [`SegmentReader::dictionary`] returns for it.
     pub fn block(&self, col: usize, block: usize) -> Result<Block> {
         let c = self.column_meta(col)?;
         let b = c
             .blocks
             .get(block)
             .ok_or_else(|| Error::invalid(format!("block {block} out of range")))?;
+        if c.flags & super::flags::PLAIN != 0 {
+            let p = self.plain_column(col)?;
+            let start: usize = c.blocks[..block].iter().map(|b| b.rows as usize).sum();
+            let codes = p
+                .codes
+                .get(start..start + b.rows as usize)
+                .ok_or_else(|| Error::corrupt(self.path(), b.region.offset, "plain block rows"))?;
+            return Ok(Block {
+                values: Values::Codes(codes.to_vec()),
+                validity: p.validity.get(block).cloned().flatten(),
+            });
+        }
         let raw = self.region(&b.region)?;
         let decoded = decode_block(&raw, c.ty, b.rows as usize)
             .map_err(|e| Error::decode(self.file.path(), b.region.offset, e))?;
@@ -314,9 +364,80 @@ impl SegmentReader {
             .ok_or_else(|| Error::invalid(format!("column {col} out of range")))
     }
 
-    /// The dictionary of string column `col` (empty for other types).
+    /// A plain string column, decoded and dictionary-encoded (once until `release_pages`).
+    fn plain_column(&self, col: usize) -> Result<Arc<PlainColumn>> {
+        let cached = |p: &[(usize, Arc<PlainColumn>)]| {
+            p.iter().find(|(c, _)| *c == col).map(|(_, p)| p.clone())
+        };
+        if let Some(p) = self.plain.lock().ok().and_then(|p| cached(&p)) {
+            return Ok(p);
+        }
+        let c = self.column_meta(col)?;
+        let mut blocks = Vec::with_capacity(c.blocks.len());
+        for b in &c.blocks {
+            let raw = self.region(&b.region)?;
+            let d = decode_plain_block(&raw, b.rows as usize)
+                .map_err(|e| Error::decode(self.file.path(), b.region.offset, e))?;
+            blocks.push(d);
+        }
+        // The non-null strings, sorted (on an eight-byte big-endian prefix first), then
+        // numbered: equal strings get one code.
+        let mut rows: Vec<(u64, u32, u32)> = Vec::new();
+        for (bi, b) in blocks.iter().enumerate() {
+            for i in 0..b.len() {
+                if b.is_valid(i) {
+                    let s = b.get(i);
+                    let mut w = [0u8; 8];
+                    let k = s.len().min(8);
+                    w[..k].copy_from_slice(&s[..k]);
+                    rows.push((u64::from_be_bytes(w), bi as u32, i as u32));
+                }
+            }
+        }
+        let text = |&(_, bi, i): &(u64, u32, u32)| blocks[bi as usize].get(i as usize);
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| text(a).cmp(text(b))));
+        let firsts: Vec<usize> = c
+            .blocks
+            .iter()
+            .scan(0usize, |at, b| {
+                let first = *at;
+                *at += b.rows as usize;
+                Some(first)
+            })
+            .collect();
+        let mut codes = vec![0u32; self.meta.rows as usize];
+        let mut dict = Dictionary::default();
+        let mut last: Option<&[u8]> = None;
+        for r in &rows {
+            let s = text(r);
+            if last != Some(s) {
+                dict.data.extend_from_slice(s);
+                dict.ends.push(dict.data.len());
+                last = Some(s);
+            }
+            let at = firsts[r.1 as usize] + r.2 as usize;
+            if let Some(slot) = codes.get_mut(at) {
+                *slot = (dict.ends.len() - 1) as u32;
+            }
+        }
+        let p = Arc::new(PlainColumn {
+            dict,
+            codes,
+            validity: blocks.into_iter().map(|b| b.validity).collect(),
+        });
+        if let Ok(mut cache) = self.plain.lock() {
+            cache.push((col, p.clone()));
+        }
+        Ok(p)
+    }
+
+    /// The dictionary of string column `col` (empty for other types; for a plain string
+    /// column, its distinct strings, sorted).
     pub fn dictionary(&self, col: usize) -> Result<Dictionary> {
         let c = self.column_meta(col)?;
+        if c.flags & super::flags::PLAIN != 0 {
+            return Ok(self.plain_column(col)?.dict.clone());
+        }
         let Some(r) = c.dict else {
             return Ok(Dictionary::default());
         };
@@ -330,6 +451,10 @@ impl SegmentReader {
     /// copying the dictionary.
     pub fn dictionary_codes(&self, col: usize, keys: &[&[u8]]) -> Result<Vec<Option<u32>>> {
         let c = self.column_meta(col)?;
+        if c.flags & super::flags::PLAIN != 0 {
+            let p = self.plain_column(col)?;
+            return Ok(keys.iter().map(|k| p.dict.find(k)).collect());
+        }
         let Some(r) = c.dict else {
             return Ok(vec![None; keys.len()]);
         };

@@ -9,7 +9,7 @@
 use crate::codec::strings;
 use crate::index;
 
-use super::block::{encode_block, Values};
+use super::block::{encode_block, encode_plain_block, Values};
 use super::builder::{ColumnBuilder, ColumnData};
 use super::footer::{encode_meta, encode_trailer, BlockMeta, ColumnMeta, IndexKind, IndexMeta};
 use super::footer::{IndexChunk, Region, SegmentMeta};
@@ -193,9 +193,39 @@ fn encode_column(
         blocks: Vec::new(),
     };
     col.intern_pending();
+    if opts.index_columns.iter().any(|c| c == name) {
+        // A value index is keyed by dictionary codes.
+        col.plain_to_dictionary();
+    }
     let data = std::mem::replace(&mut col.data, ColumnData::Empty);
     let len = col.len;
     let values = match data {
+        ColumnData::Plain(p) => {
+            cmeta.flags |= super::flags::PLAIN;
+            // No dictionary: an upper bound of the distinct count (the non-null rows).
+            cmeta.cardinality = (len - col.nulls) as u64;
+            let mut start = 0;
+            while start < len {
+                let end = (start + BLOCK_ROWS).min(len);
+                let validity = validity_slice(&col, start, end);
+                let items: Vec<&[u8]> = (start..end).map(|i| p.get(i)).collect();
+                let bytes: usize = items.iter().map(|s| s.len()).sum();
+                let mut raw = Vec::with_capacity(bytes + 64);
+                encode_plain_block(&items, validity.as_deref(), &mut raw);
+                cmeta.blocks.push(BlockMeta {
+                    region: out.region(&raw, true),
+                    rows: (end - start) as u32,
+                    null_count: validity
+                        .as_ref()
+                        .map_or(0, |v| v.iter().filter(|b| !**b).count())
+                        as u32,
+                    min: 0,
+                    max: 0,
+                });
+                start = end;
+            }
+            return (cmeta, None);
+        }
         ColumnData::Empty => {
             let (d, _) = crate::segment::builder::Interner::default().into_sorted();
             cmeta.dict = Some(encode_dict(out, &d));
