@@ -25,6 +25,9 @@ pub struct ColumnReport {
     pub json_text_segments: u64,
     /// Segments in which numbers were widened to text.
     pub widened_segments: u64,
+    /// Segments in which the column is a plain string column (no dictionary; its cardinality
+    /// there is the non-null rows, an upper bound).
+    pub plain_segments: u64,
 }
 
 /// One index summed over segments.
@@ -153,6 +156,7 @@ fn add_columns(r: &SegmentReader, columns: &mut BTreeMap<String, ColumnReport>) 
         rep.stored_bytes += c.stored_bytes();
         rep.json_text_segments += u64::from(c.flags & crate::segment::flags::JSON_TEXT != 0);
         rep.widened_segments += u64::from(c.flags & crate::segment::flags::WIDENED != 0);
+        rep.plain_segments += u64::from(c.flags & crate::segment::flags::PLAIN != 0);
     }
 }
 

@@ -91,6 +91,9 @@ pub fn print_report(out: &mut dyn Write, r: &Report, verified: bool) -> std::io:
         if c.widened_segments > 0 {
             notes.push("mixed types kept as text");
         }
+        if c.plain_segments > 0 {
+            notes.push("near-unique: stored plain, no dictionary (cardinality: at most)");
+        }
         writeln!(
             out,
             "  {:<width$} {:<18} {:>12} {:>12} {:>10}  {}",
