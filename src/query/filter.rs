@@ -126,6 +126,20 @@ impl Bits {
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         set_bits(&self.words)
     }
+
+    /// The selected rows, in increasing order (a tight loop over the words: several times
+    /// faster than collecting `iter()` on a sparse selection).
+    pub fn rows_u32(&self) -> Vec<u32> {
+        let mut out = Vec::with_capacity(self.count() as usize);
+        for (wi, &w) in self.words.iter().enumerate() {
+            let mut w = w;
+            while w != 0 {
+                out.push((wi * 64) as u32 + w.trailing_zeros());
+                w &= w - 1;
+            }
+        }
+        out
+    }
 }
 
 /// Positions of the set bits of a bit set stored in 64-bit words (bit `i` of word `w` is
