@@ -138,7 +138,8 @@ pub fn put_len_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// Byte-slice equality, inlined for the short strings (keys, codes, IPs) that ingest compares
-/// tens of times per event: up to 16 bytes it is two overlapping word loads per side, where a
+/// tens of times per event: up to 32 bytes it is two overlapping loads per side (field paths
+/// such as `ClientRequestUserAgent` are 17 to 32 bytes), where a
 /// call to libc `memcmp` cost more than the comparison itself.
 #[inline(always)]
 pub fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
@@ -161,6 +162,14 @@ pub fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
         1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
         4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
         8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        17..=32 => {
+            let wide = |s: &[u8], at: usize| -> u128 {
+                let mut w = [0u8; 16];
+                w.copy_from_slice(&s[at..at + 16]);
+                u128::from_ne_bytes(w)
+            };
+            wide(a, 0) == wide(b, 0) && wide(a, n - 16) == wide(b, n - 16)
+        }
         _ => a == b,
     }
 }
