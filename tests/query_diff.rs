@@ -34,6 +34,12 @@ fn fixture() -> Fixture {
 /// The fixture; with `shuffle`, the input lines in a random order, so the rows of a minute
 /// are scattered over a segment (the minute index's row ranges then overlap and are sparse).
 fn fixture_with(shuffle: bool) -> Fixture {
+    fixture_opts(shuffle, 4_000)
+}
+
+/// The fixture with segments of up to `segment_rows` rows (from 8,192 rows a near-unique
+/// string column such as `RayID` is stored plain).
+fn fixture_opts(shuffle: bool, segment_rows: usize) -> Fixture {
     let tmp = tempfile::tempdir().expect("tmp");
     let input = tmp.path().join("events.ndjson");
     let rules = tmp.path().join("rules.csv");
@@ -67,7 +73,7 @@ fn fixture_with(shuffle: bool) -> Fixture {
     let opts = IngestOptions {
         inputs: vec![input],
         threads: 2,
-        segment_rows: 4_000,
+        segment_rows,
         chunk_bytes: 256 << 10,
         ..IngestOptions::default()
     };
@@ -425,129 +431,148 @@ fn random_query(rng: &mut Rng, f: &Fixture, rules: &[String]) -> Query {
     }
 }
 
+/// Which paths the checked queries took (each must be exercised).
+#[derive(Default)]
+struct Coverage {
+    spilled: usize,
+    fast: usize,
+    bytes: usize,
+    byte_spills: usize,
+    distinct: usize,
+}
+
+/// Run `q` every way (as asked; count only on each count path, in memory and spilled; with a
+/// distinct count; spilled; without indexes) and check each against the model.
+fn check_query(f: &Fixture, q: &Query, spill: &Path, label: &str, cov: &mut Coverage) {
+    let want = model(f, q);
+    let req = request(f, q);
+    let what = format!(
+        "{label}: rows {:?} cols {:?} where {:?} from {:?} to {:?}",
+        req.rows, req.cols, req.filters, req.from, req.to
+    );
+    let normal = pivot(&f.dir, &req).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let got = flatten_result(&normal);
+    // The same keys counting only (the integer-key path when the keys allow it), in
+    // memory and forced to spill.
+    let want_counts: BTreeMap<(Vec<String>, String), u64> =
+        want.iter().map(|(k, w)| (k.clone(), w.0)).collect();
+    // Also on byte keys in hash partitions (forced: these data have few groups).
+    for (limit, many) in [
+        (PivotRequest::default().memory_limit, None),
+        (64 << 10, None),
+        (PivotRequest::default().memory_limit, Some(0)),
+        (64 << 10, Some(0)),
+    ] {
+        let counts = pivot(
+            &f.dir,
+            &PivotRequest {
+                values: vec!["count".into()],
+                memory_limit: limit,
+                spill_dir: Some(spill.to_path_buf()),
+                many_groups: many,
+                ..req.clone()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{what} (count only): {e}"));
+        cov.fast += usize::from(counts.stats.plan.iter().any(|l| l.contains("integer keys")));
+        let bytes = counts.stats.plan.iter().any(|l| l.contains("byte keys"));
+        cov.bytes += usize::from(bytes);
+        cov.byte_spills += usize::from(bytes && counts.stats.spill_runs > 0);
+        assert_eq!(
+            flatten_counts(&counts),
+            want_counts,
+            "{what}: count only, limit {limit}, many_groups {many:?}"
+        );
+    }
+    // Count and distinct count only (bitmaps of interned values when the keys allow it;
+    // with a 64 KiB budget that path gives way to the general one).
+    let want_distinct: BTreeMap<(Vec<String>, String), (u64, u64)> = want
+        .iter()
+        .map(|(k, w)| (k.clone(), (w.0, w.1.len() as u64)))
+        .collect();
+    for limit in [PivotRequest::default().memory_limit, 64 << 10] {
+        let d = pivot(
+            &f.dir,
+            &PivotRequest {
+                values: vec!["count".into(), "count_distinct(ClientIP)".into()],
+                memory_limit: limit,
+                spill_dir: Some(spill.to_path_buf()),
+                ..req.clone()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{what} (distinct): {e}"));
+        cov.distinct += usize::from(d.stats.plan.iter().any(|l| l.contains("bitmaps")));
+        assert_eq!(
+            flatten_two(&d),
+            want_distinct,
+            "{what}: count and distinct, limit {limit}"
+        );
+    }
+    assert_eq!(got.len(), want.len(), "{what}: number of cells");
+    for (k, w) in &want {
+        let g = got
+            .get(k)
+            .unwrap_or_else(|| panic!("{what}: missing cell {k:?}"));
+        assert_eq!(
+            (g.0, &g.1, g.2, g.3, g.4),
+            (w.0, &w.1, w.2, w.3, w.4),
+            "{what}: cell {k:?}"
+        );
+    }
+    let spilled = pivot(
+        &f.dir,
+        &PivotRequest {
+            memory_limit: 64 << 10,
+            spill_dir: Some(spill.to_path_buf()),
+            ..req.clone()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{what} (spill): {e}"));
+    assert_eq!(
+        flatten_result(&spilled),
+        got,
+        "{what}: spill changed the result"
+    );
+    cov.spilled += usize::from(spilled.stats.spill_runs > 0);
+    let no_index = pivot(
+        &f.dir,
+        &PivotRequest {
+            use_indexes: false,
+            ..req.clone()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(
+        flatten_result(&no_index),
+        got,
+        "{what}: indexes changed the result"
+    );
+    // Spill files are gone afterwards.
+    assert_eq!(
+        std::fs::read_dir(spill).expect("ls").count(),
+        0,
+        "{what}: spill files left"
+    );
+}
+
 #[test]
 fn random_pivots_match_the_naive_model_with_and_without_spill_and_indexes() {
     let f = fixture();
     let rules = top_rules(&f);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let spill = tempfile::tempdir().expect("spill dir");
-    let mut spilled_queries = 0;
-    let mut fast_queries = 0;
-    let (mut byte_queries, mut byte_spills) = (0, 0);
-    let mut distinct_queries = 0;
+    let mut cov = Coverage::default();
     for qi in 0..40 {
         let q = random_query(&mut rng, &f, &rules);
-        let want = model(&f, &q);
-        let req = request(&f, &q);
-        let what = format!(
-            "query {qi}: rows {:?} cols {:?} where {:?} from {:?} to {:?}",
-            req.rows, req.cols, req.filters, req.from, req.to
-        );
-        let normal = pivot(&f.dir, &req).unwrap_or_else(|e| panic!("{what}: {e}"));
-        let got = flatten_result(&normal);
-        // The same keys counting only (the integer-key path when the keys allow it), in
-        // memory and forced to spill.
-        let want_counts: BTreeMap<(Vec<String>, String), u64> =
-            want.iter().map(|(k, w)| (k.clone(), w.0)).collect();
-        // Also on byte keys in hash partitions (forced: these data have few groups).
-        for (limit, many) in [
-            (PivotRequest::default().memory_limit, None),
-            (64 << 10, None),
-            (PivotRequest::default().memory_limit, Some(0)),
-            (64 << 10, Some(0)),
-        ] {
-            let counts = pivot(
-                &f.dir,
-                &PivotRequest {
-                    values: vec!["count".into()],
-                    memory_limit: limit,
-                    spill_dir: Some(spill.path().to_path_buf()),
-                    many_groups: many,
-                    ..req.clone()
-                },
-            )
-            .unwrap_or_else(|e| panic!("{what} (count only): {e}"));
-            fast_queries +=
-                usize::from(counts.stats.plan.iter().any(|l| l.contains("integer keys")));
-            let bytes = counts.stats.plan.iter().any(|l| l.contains("byte keys"));
-            byte_queries += usize::from(bytes);
-            byte_spills += usize::from(bytes && counts.stats.spill_runs > 0);
-            assert_eq!(
-                flatten_counts(&counts),
-                want_counts,
-                "{what}: count only, limit {limit}, many_groups {many:?}"
-            );
-        }
-        // Count and distinct count only (bitmaps of interned values when the keys allow it;
-        // with a 64 KiB budget that path gives way to the general one).
-        let want_distinct: BTreeMap<(Vec<String>, String), (u64, u64)> = want
-            .iter()
-            .map(|(k, w)| (k.clone(), (w.0, w.1.len() as u64)))
-            .collect();
-        for limit in [PivotRequest::default().memory_limit, 64 << 10] {
-            let d = pivot(
-                &f.dir,
-                &PivotRequest {
-                    values: vec!["count".into(), "count_distinct(ClientIP)".into()],
-                    memory_limit: limit,
-                    spill_dir: Some(spill.path().to_path_buf()),
-                    ..req.clone()
-                },
-            )
-            .unwrap_or_else(|e| panic!("{what} (distinct): {e}"));
-            distinct_queries += usize::from(d.stats.plan.iter().any(|l| l.contains("bitmaps")));
-            assert_eq!(
-                flatten_two(&d),
-                want_distinct,
-                "{what}: count and distinct, limit {limit}"
-            );
-        }
-        assert_eq!(got.len(), want.len(), "{what}: number of cells");
-        for (k, w) in &want {
-            let g = got
-                .get(k)
-                .unwrap_or_else(|| panic!("{what}: missing cell {k:?}"));
-            assert_eq!(
-                (g.0, &g.1, g.2, g.3, g.4),
-                (w.0, &w.1, w.2, w.3, w.4),
-                "{what}: cell {k:?}"
-            );
-        }
-        let spilled = pivot(
-            &f.dir,
-            &PivotRequest {
-                memory_limit: 64 << 10,
-                spill_dir: Some(spill.path().to_path_buf()),
-                ..req.clone()
-            },
-        )
-        .unwrap_or_else(|e| panic!("{what} (spill): {e}"));
-        assert_eq!(
-            flatten_result(&spilled),
-            got,
-            "{what}: spill changed the result"
-        );
-        spilled_queries += usize::from(spilled.stats.spill_runs > 0);
-        let no_index = pivot(
-            &f.dir,
-            &PivotRequest {
-                use_indexes: false,
-                ..req.clone()
-            },
-        )
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-        assert_eq!(
-            flatten_result(&no_index),
-            got,
-            "{what}: indexes changed the result"
-        );
-        // Spill files are gone afterwards.
-        assert_eq!(
-            std::fs::read_dir(spill.path()).expect("ls").count(),
-            0,
-            "{what}: spill files left"
-        );
+        check_query(&f, &q, spill.path(), &format!("query {qi}"), &mut cov);
     }
+    let Coverage {
+        spilled: spilled_queries,
+        fast: fast_queries,
+        bytes: byte_queries,
+        byte_spills,
+        distinct: distinct_queries,
+    } = cov;
     assert!(
         spilled_queries >= 10,
         "only {spilled_queries} queries spilled: the spill path is not exercised"
@@ -566,6 +591,97 @@ fn random_pivots_match_the_naive_model_with_and_without_spill_and_indexes() {
         byte_queries >= 16 && byte_spills >= 8,
         "{byte_queries} count-only runs took the byte-key path, {byte_spills} of them spilled"
     );
+}
+
+/// With segments large enough for `RayID` (unique per event) to be stored plain (format v3),
+/// pivots keyed on it, filtered on it (in, prefix, contains) and over a time range match the
+/// model, every way `check_query` runs them; and so does a distinct count of it.
+#[test]
+fn plain_string_columns_match_the_naive_model() {
+    let f = fixture_opts(false, 16_000);
+    let (segs, _) = logpivot::query::open_segments(&f.dir).expect("open");
+    let plain = segs
+        .iter()
+        .filter(|s| {
+            s.meta()
+                .column("RayID")
+                .is_some_and(|(_, c)| c.flags & logpivot::segment::flags::PLAIN != 0)
+        })
+        .count();
+    assert!(plain >= 1, "RayID is plain in no segment of {}", segs.len());
+    let ids: Vec<String> = f
+        .events
+        .iter()
+        .filter_map(|e| e.get("RayID")?.as_str().map(String::from))
+        .collect();
+    let (a, b) = (ids[17].clone(), ids[ids.len() - 5].clone());
+    let t0 = f.events.iter().map(time_ns).min().unwrap_or(0);
+    let field = |e: &Event| e["RayID"].as_str().unwrap_or("").to_string();
+    let queries = [
+        Query {
+            rows: vec![MKey::Field("Action")],
+            col: Some(MKey::Field("Source")),
+            filter: Some((
+                format!("RayID in ({a}, {b}, not-an-id)"),
+                Box::new(move |e: &Event| {
+                    let r = field(e);
+                    r == a || r == b
+                }),
+            )),
+            from: None,
+            to: None,
+        },
+        Query {
+            rows: vec![MKey::Field("RayID")],
+            col: Some(MKey::Field("Action")),
+            filter: Some((
+                "RayID prefix ab".into(),
+                Box::new(move |e: &Event| field(e).starts_with("ab")),
+            )),
+            from: None,
+            to: None,
+        },
+        Query {
+            rows: vec![MKey::Field("RayID"), MKey::Hour1],
+            col: None,
+            filter: Some((
+                "RayID contains 7f".into(),
+                Box::new(move |e: &Event| field(e).contains("7f")),
+            )),
+            from: Some(t0 + 3_600_000_000_000),
+            to: Some(t0 + 9 * 3_600_000_000_000),
+        },
+    ];
+    let spill = tempfile::tempdir().expect("spill dir");
+    let mut cov = Coverage::default();
+    for (i, q) in queries.iter().enumerate() {
+        check_query(&f, q, spill.path(), &format!("plain query {i}"), &mut cov);
+    }
+    // The distinct count of the plain column itself, per Action, against the model.
+    let got = pivot(
+        &f.dir,
+        &PivotRequest {
+            rows: vec!["Action".into()],
+            values: vec!["count".into(), "count_distinct(RayID)".into()],
+            ..PivotRequest::default()
+        },
+    )
+    .expect("distinct RayID");
+    let mut model: BTreeMap<String, (u64, HashSet<String>)> = BTreeMap::new();
+    for e in &f.events {
+        let action = text(e.get("Action")).unwrap_or_else(|| "(null)".into());
+        let cell = model.entry(action).or_default();
+        cell.0 += 1;
+        if let Some(id) = text(e.get("RayID")) {
+            cell.1.insert(id);
+        }
+    }
+    let want: BTreeMap<(Vec<String>, String), (u64, u64)> = model
+        .into_iter()
+        .map(|(k, (n, ids))| ((vec![k], String::new()), (n, ids.len() as u64)))
+        .collect();
+    let got = flatten_two(&got);
+    assert_eq!(got, want, "count_distinct(RayID) by Action");
 }
 
 #[test]

@@ -33,6 +33,18 @@ pub fn encode_list<T: AsRef<[u8]>>(items: &[T], out: &mut Vec<u8>) {
     }
 }
 
+/// String `i` of strings concatenated in `bytes`, where `ends[i]` is where string `i` ends (string
+/// 0 starts at 0); empty past the end or when `ends` points outside `bytes`.
+pub fn nth_of<'a>(bytes: &'a [u8], ends: &[usize], i: usize) -> &'a [u8] {
+    let start = match i.checked_sub(1) {
+        None => 0,
+        Some(p) => ends.get(p).copied().unwrap_or(usize::MAX),
+    };
+    ends.get(i)
+        .and_then(|&e| bytes.get(start..e))
+        .unwrap_or(b"")
+}
+
 /// Parsed view of a dictionary section; strings borrow the input slice.
 #[derive(Debug, Clone)]
 pub struct StrDict<'a> {
@@ -178,6 +190,17 @@ fn prefix_sums(offsets: &mut [u64], lens_at: usize) -> Result<u64> {
 mod tests {
     use super::super::testutil::XorShift;
     use super::*;
+
+    #[test]
+    fn nth_of_never_panics() {
+        let (bytes, ends) = (b"abc".as_slice(), [1usize, 3]);
+        assert_eq!(nth_of(bytes, &ends, 0), b"a");
+        assert_eq!(nth_of(bytes, &ends, 1), b"bc");
+        assert_eq!(nth_of(bytes, &ends, 2), b"");
+        assert_eq!(nth_of(bytes, &ends, 9), b"");
+        assert_eq!(nth_of(bytes, &[10], 0), b"", "end outside the bytes");
+        assert_eq!(nth_of(bytes, &[2, 1], 1), b"", "end before start");
+    }
 
     fn encode(items: &[&[u8]]) -> Vec<u8> {
         let mut buf = Vec::new();

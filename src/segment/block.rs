@@ -15,7 +15,7 @@
 //! its strings instead of codes: after the validity map, a string list
 //! (`codec::strings::encode_list`) of exactly `rows` strings in row order, null rows empty.
 
-use crate::codec::strings::{encode_list, StrDict};
+use crate::codec::strings::{encode_list, nth_of, StrDict};
 use crate::codec::{bitpack, ints, DecodeError};
 
 use super::ColumnType;
@@ -90,11 +90,7 @@ impl PlainBlock {
 
     /// The string of row `i` (empty for a null row or past the end).
     pub fn get(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        self.ends
-            .get(i)
-            .and_then(|&e| self.bytes.get(start..e))
-            .unwrap_or(b"")
+        nth_of(&self.bytes, &self.ends, i)
     }
 
     /// Is row `i` non-null?
@@ -124,26 +120,13 @@ pub fn encode_plain_block<T: AsRef<[u8]>>(
 
 /// Decode a block of a plain string column holding `rows` rows.
 pub fn decode_plain_block(data: &[u8], rows: usize) -> Result<PlainBlock, DecodeError> {
-    let flags = *data.first().ok_or(DecodeError::Truncated {
-        offset: 0,
-        need: 1,
-        have: 0,
-    })?;
-    if flags & !(HAS_NULLS | PLAIN_STRINGS) != 0 || flags & PLAIN_STRINGS == 0 {
+    let (flags, validity, pos) = read_header(data, rows)?;
+    if flags & PLAIN_STRINGS == 0 {
         return Err(DecodeError::Invalid {
             offset: 0,
             what: "not a plain string block",
         });
     }
-    let mut pos = 1;
-    let validity = if flags & HAS_NULLS != 0 {
-        let mut v = Vec::with_capacity(rows);
-        bitpack::unpack_bools(&data[pos..], rows, &mut v).map_err(|e| shift(e, pos))?;
-        pos += bitpack::packed_len(rows, 1);
-        Some(v)
-    } else {
-        None
-    };
     let (list, _) = StrDict::parse_list(&data[pos..], rows).map_err(|e| shift(e, pos))?;
     let mut bytes = Vec::with_capacity(list.data_len());
     let mut ends = Vec::with_capacity(rows);
@@ -187,30 +170,13 @@ pub fn encode_block(values: &Values, validity: Option<&[bool]>, out: &mut Vec<u8
 
 /// Decode a block of `rows` rows of type `ty`.
 pub fn decode_block(data: &[u8], ty: ColumnType, rows: usize) -> Result<Block, DecodeError> {
-    let flags = *data.first().ok_or(DecodeError::Truncated {
-        offset: 0,
-        need: 1,
-        have: 0,
-    })?;
-    if flags & !HAS_NULLS != 0 {
+    let (flags, validity, pos) = read_header(data, rows)?;
+    if flags & PLAIN_STRINGS != 0 {
         return Err(DecodeError::Invalid {
             offset: 0,
-            what: if flags & PLAIN_STRINGS != 0 {
-                "a plain string block where dictionary codes were expected"
-            } else {
-                "unknown block flags"
-            },
+            what: "a plain string block where dictionary codes were expected",
         });
     }
-    let mut pos = 1;
-    let validity = if flags & HAS_NULLS != 0 {
-        let mut v = Vec::with_capacity(rows);
-        bitpack::unpack_bools(&data[pos..], rows, &mut v).map_err(|e| shift(e, pos))?;
-        pos += bitpack::packed_len(rows, 1);
-        Some(v)
-    } else {
-        None
-    };
     let body = &data[pos..];
     let values = match ty {
         ColumnType::Bool => {
@@ -251,6 +217,32 @@ pub fn decode_block(data: &[u8], ty: ColumnType, rows: usize) -> Result<Block, D
         }
     };
     Ok(Block { values, validity })
+}
+
+/// The flags byte (checked for unknown bits), the validity map if there is one, and where the
+/// values start.
+fn read_header(data: &[u8], rows: usize) -> Result<(u8, Option<Vec<bool>>, usize), DecodeError> {
+    let flags = *data.first().ok_or(DecodeError::Truncated {
+        offset: 0,
+        need: 1,
+        have: 0,
+    })?;
+    if flags & !(HAS_NULLS | PLAIN_STRINGS) != 0 {
+        return Err(DecodeError::Invalid {
+            offset: 0,
+            what: "unknown block flags",
+        });
+    }
+    let mut pos = 1;
+    let validity = if flags & HAS_NULLS != 0 {
+        let mut v = Vec::with_capacity(rows);
+        bitpack::unpack_bools(&data[pos..], rows, &mut v).map_err(|e| shift(e, pos))?;
+        pos += bitpack::packed_len(rows, 1);
+        Some(v)
+    } else {
+        None
+    };
+    Ok((flags, validity, pos))
 }
 
 fn shift(e: DecodeError, by: usize) -> DecodeError {

@@ -450,11 +450,7 @@ pub struct PlainStrings {
 impl PlainStrings {
     /// The string of row `i` (empty past the end).
     pub fn get(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        self.ends
-            .get(i)
-            .and_then(|&e| self.bytes.get(start..e))
-            .unwrap_or(b"")
+        crate::codec::strings::nth_of(&self.bytes, &self.ends, i)
     }
 
     fn push(&mut self, s: &[u8]) {
