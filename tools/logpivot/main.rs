@@ -31,6 +31,23 @@ fn tune_allocator() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn tune_allocator() {}
 
+/// Ingest: the opposite trade. Builders and chunk buffers are freed by several threads, in
+/// different arenas, at different sizes; with glibc's sliding mmap threshold (it rises to the
+/// largest block freed, up to 32 MiB) those blocks later come from the arenas and stay there,
+/// fragmented. A fixed 4 MiB threshold keeps every large block an mmap of its own (grown in
+/// place with mremap, returned on free): peak RSS of 10M events from a file fell from 498 to
+/// 379 MB.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_ingest_allocator() {
+    // SAFETY: as in `tune_allocator`: called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_ingest_allocator() {}
+
 fn main() {
     let cli = args::Cli::parse();
     // Queries only: ingest frees its builders and chunks in more threads and arenas, and with
@@ -40,6 +57,8 @@ fn main() {
         args::Command::Pivot(_) | args::Command::Contrast(_) | args::Command::Score(_)
     ) {
         tune_allocator();
+    } else if matches!(cli.command, args::Command::Ingest(_)) {
+        tune_ingest_allocator();
     }
     // Ctrl-C: stop at the next check and clean up (spill files, temp segments) instead of dying.
     let _ = ctrlc::set_handler(|| {
