@@ -90,7 +90,10 @@ fn a_near_unique_column_is_plain_and_reads_back_like_a_dictionary_column() {
         0,
         "a repetitive column keeps its dictionary"
     );
-    assert_eq!(catm.cardinality, 5);
+    assert_eq!(
+        catm.cardinality, 5,
+        "the aborted row's string was interned at once, and must not stay in the dictionary"
+    );
     let (_, ridm) = col("rid");
     assert_eq!(
         ridm.flags & flags::PLAIN,

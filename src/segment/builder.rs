@@ -362,6 +362,11 @@ impl Codes {
     }
 }
 
+/// A string column whose dictionary holds fewer strings than this interns each string as it
+/// arrives (its table, at most 512 slots of 16 bytes, stays in cache); a larger one stages
+/// them and interns a batch at a time (`Pending`).
+const DIRECT_INTERN: usize = 256;
+
 /// Strings of one column waiting to be interned, in row order. A column's strings are interned
 /// a batch at a time (`PENDING_ROWS` strings or `PENDING_BYTES` bytes), which keeps its table in
 /// cache and lets `Interner::intern_batch` prefetch; row by row, fifty columns' tables evict one
@@ -487,6 +492,9 @@ pub struct ColumnBuilder {
     /// In a float column, rows whose value arrived as an integer (so that a later widening to
     /// text writes `3`, not `3.0`, whatever the order of arrival). Empty when unused.
     int_marks: Vec<u64>,
+    /// A truncation (an aborted row) may have left strings in the dictionary that no row refers
+    /// to: the writer drops them (`drop_unused_strings`).
+    stale_strings: bool,
 }
 
 const MAX_EXACT_INT: i64 = 1 << 53;
@@ -504,6 +512,7 @@ impl ColumnBuilder {
             nulls: 0,
             flags: 0,
             int_marks: Vec::new(),
+            stale_strings: false,
         };
         c.pad_to(rows);
         c
@@ -571,6 +580,15 @@ impl ColumnBuilder {
                 },
                 Value::Str(s),
             ) => {
+                if pending.rows.is_empty() && dict.len() < DIRECT_INTERN {
+                    // A small table stays in cache: intern at once, without staging a copy.
+                    let code = dict.intern(s.as_bytes());
+                    codes.push_zero();
+                    codes.set(row, code);
+                    self.set_valid_bit(row);
+                    self.len = row + 1;
+                    return;
+                }
                 let interned = pending.stage(row, s.as_bytes(), codes, dict);
                 self.set_valid_bit(row);
                 self.len = row + 1;
@@ -724,6 +742,9 @@ impl ColumnBuilder {
 
     /// Cut the column back to `rows` rows.
     pub fn truncate(&mut self, rows: usize) {
+        if self.len > rows && matches!(self.data, ColumnData::Str { .. }) {
+            self.stale_strings = true;
+        }
         while self.len > rows {
             let i = self.len - 1;
             if let Some(w) = self.int_marks.get_mut(i / 64) {
@@ -781,6 +802,35 @@ impl ColumnBuilder {
             }
         }
         self.data = ColumnData::Plain(p);
+    }
+
+    /// Re-intern a string column's values if a truncation may have left strings in its
+    /// dictionary that no row refers to (an aborted row's strings are interned at once while
+    /// the dictionary is small), so the dictionary holds exactly the values of the rows.
+    pub fn drop_unused_strings(&mut self) {
+        if !std::mem::take(&mut self.stale_strings) {
+            return;
+        }
+        self.intern_pending();
+        let ColumnData::Str { codes, dict, .. } =
+            std::mem::replace(&mut self.data, ColumnData::Empty)
+        else {
+            return;
+        };
+        let mut fresh = Interner::default();
+        let mut kept = Codes::zeros(0);
+        for i in 0..self.len {
+            kept.push_zero();
+            if self.is_valid(i) {
+                let c = fresh.intern(dict.slice(codes.get(i)));
+                kept.set(i, c);
+            }
+        }
+        self.data = ColumnData::Str {
+            codes: kept,
+            dict: fresh,
+            pending: Pending::default(),
+        };
     }
 
     /// A plain column as a dictionary-encoded one (for a column that gets a value index, whose

@@ -193,6 +193,7 @@ fn encode_column(
         blocks: Vec::new(),
     };
     col.intern_pending();
+    col.drop_unused_strings();
     if opts.index_columns.iter().any(|c| c == name) {
         // A value index is keyed by dictionary codes.
         col.plain_to_dictionary();
