@@ -817,20 +817,25 @@ impl ColumnBuilder {
         else {
             return;
         };
-        let mut fresh = Interner::default();
-        let mut kept = Codes::zeros(0);
+        self.data = self.interned(|i| dict.slice(codes.get(i)));
+    }
+
+    /// A string column interning `text(i)` for each non-null row `i`, in row order.
+    fn interned<'a>(&self, text: impl Fn(usize) -> &'a [u8]) -> ColumnData {
+        let mut dict = Interner::default();
+        let mut codes = Codes::zeros(0);
         for i in 0..self.len {
-            kept.push_zero();
+            codes.push_zero();
             if self.is_valid(i) {
-                let c = fresh.intern(dict.slice(codes.get(i)));
-                kept.set(i, c);
+                let c = dict.intern(text(i));
+                codes.set(i, c);
             }
         }
-        self.data = ColumnData::Str {
-            codes: kept,
-            dict: fresh,
+        ColumnData::Str {
+            codes,
+            dict,
             pending: Pending::default(),
-        };
+        }
     }
 
     /// A plain column as a dictionary-encoded one (for a column that gets a value index, whose
@@ -839,20 +844,7 @@ impl ColumnBuilder {
         let ColumnData::Plain(p) = &self.data else {
             return;
         };
-        let mut dict = Interner::default();
-        let mut codes = Codes::zeros(0);
-        for i in 0..self.len {
-            codes.push_zero();
-            if self.is_valid(i) {
-                let c = dict.intern(p.get(i));
-                codes.set(i, c);
-            }
-        }
-        self.data = ColumnData::Str {
-            codes,
-            dict,
-            pending: Pending::default(),
-        };
+        self.data = self.interned(|i| p.get(i));
     }
 
     /// Intern the strings still pending, so that `codes` are final.
