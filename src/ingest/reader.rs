@@ -59,12 +59,72 @@ pub struct InputPlan<'a> {
     pub committed: &'a [Range],
 }
 
+/// The reader's buffer: `bytes[..len]` holds input, and the bytes after it stay initialized
+/// between fills, so a fill reads straight into memory that an earlier chunk used instead of
+/// zeroing it first (a chunk buffer a worker hands back keeps its old bytes as scratch).
+#[derive(Default)]
+struct ReadBuf {
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+impl std::ops::Deref for ReadBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl ReadBuf {
+    /// An empty buffer over a used one's memory.
+    fn reuse(bytes: Vec<u8>) -> ReadBuf {
+        ReadBuf { bytes, len: 0 }
+    }
+
+    /// The room from `len` up to `want` bytes, for a fill to read into.
+    fn spare(&mut self, want: usize) -> &mut [u8] {
+        if self.bytes.len() < want {
+            self.bytes.resize(want, 0);
+        }
+        &mut self.bytes[self.len..want.max(self.len)]
+    }
+
+    fn extend_from_slice(&mut self, s: &[u8]) {
+        let end = self.len + s.len();
+        if self.bytes.len() < end {
+            self.bytes.resize(end, 0);
+        }
+        self.bytes[self.len..end].copy_from_slice(s);
+        self.len = end;
+    }
+
+    fn truncate(&mut self, n: usize) {
+        self.len = self.len.min(n);
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Drop the first `n` bytes.
+    fn drop_front(&mut self, n: usize) {
+        let n = n.min(self.len);
+        self.bytes.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+
+    fn into_vec(mut self) -> Vec<u8> {
+        self.bytes.truncate(self.len);
+        self.bytes
+    }
+}
+
 /// Reads one input and calls `emit` for each chunk. Returns the decompressed length.
 pub struct InputReader<'a> {
     plan: InputPlan<'a>,
     cfg: &'a ReaderConfig,
     src: Box<dyn Read + Send>,
-    buf: Vec<u8>,
+    buf: ReadBuf,
     /// Stream offset of `buf[0]`.
     buf_start: u64,
     /// Line number at `buf_start`.
@@ -92,7 +152,7 @@ impl<'a> InputReader<'a> {
             plan,
             cfg,
             src: opened.reader,
-            buf: Vec::new(),
+            buf: ReadBuf::default(),
             buf_start: skip,
             buf_line: line,
             eof: false,
@@ -105,9 +165,8 @@ impl<'a> InputReader<'a> {
             return Ok(());
         }
         let old = self.buf.len();
-        self.buf.resize(want, 0);
-        let n = io::read_full(&mut self.src, &mut self.buf[old..]).at(self.plan.path)?;
-        self.buf.truncate(old + n);
+        let n = io::read_full(&mut self.src, self.buf.spare(want)).at(self.plan.path)?;
+        self.buf.len += n;
         if old + n < want {
             self.eof = true;
         }
@@ -116,7 +175,7 @@ impl<'a> InputReader<'a> {
 
     fn drop_front(&mut self, n: usize) {
         self.buf_line += count_newlines(&self.buf[..n]);
-        self.buf.drain(..n);
+        self.buf.drop_front(n);
         self.buf_start += n as u64;
     }
 
@@ -187,17 +246,17 @@ impl<'a> InputReader<'a> {
         emit: &mut dyn FnMut(Chunk) -> Result<()>,
     ) -> Result<()> {
         // Hand the buffer itself over as the chunk and keep only the tail: no copy of the chunk.
-        let mut tail = self
+        let recycled = self
             .cfg
             .recycled
             .as_ref()
             .and_then(|r| r.try_recv().ok())
             .unwrap_or_default();
-        tail.clear();
-        tail.reserve(self.cfg.chunk_bytes + 4096);
+        let mut tail = ReadBuf::reuse(recycled);
+        tail.bytes.reserve(self.cfg.chunk_bytes + 4096);
         tail.extend_from_slice(&self.buf[n..]);
         self.buf.truncate(n);
-        let data: Vec<u8> = std::mem::replace(&mut self.buf, tail);
+        let data: Vec<u8> = std::mem::replace(&mut self.buf, tail).into_vec();
         let lines = count_newlines(&data);
         let range = Range {
             start: self.buf_start,
@@ -227,7 +286,7 @@ impl<'a> InputReader<'a> {
         loop {
             if let Some(i) = memchr::memchr(b'\n', &self.buf) {
                 total += i as u64 + 1;
-                self.buf.drain(..=i);
+                self.buf.drop_front(i + 1);
                 break;
             }
             total += self.buf.len() as u64;

@@ -131,10 +131,29 @@ fn flatten_root(
     }
 }
 
-/// True when `key` needs no escaping in a path (no `.` or `\`).
+/// True when `key` needs no escaping in a path (no `.` or `\`). Every key of every record
+/// passes here, so it tests eight bytes at a time: a word holds a byte equal to `c` exactly
+/// when `w ^ (c * 0x01..01)` holds a zero byte.
 #[inline]
 fn is_plain_key(key: &str) -> bool {
-    key.bytes().all(|b| b != b'.' && b != b'\\')
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const DOTS: u64 = ONES * b'.' as u64;
+    const SLASHES: u64 = ONES * b'\\' as u64;
+    #[inline]
+    fn has_zero_byte(v: u64) -> bool {
+        v.wrapping_sub(ONES) & !v & HIGH != 0
+    }
+    let mut words = key.as_bytes().chunks_exact(8);
+    for w in &mut words {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        let v = u64::from_le_bytes(a);
+        if has_zero_byte(v ^ DOTS) || has_zero_byte(v ^ SLASHES) {
+            return false;
+        }
+    }
+    words.remainder().iter().all(|&b| b != b'.' && b != b'\\')
 }
 
 /// Push a key onto `path`, escaping `.` and `\`.
@@ -348,6 +367,24 @@ mod tests {
         assert_eq!(f[3].1, r#"Json("[1,\"s\",{\"k\":null}]")"#);
         assert_eq!(f[4].1, r#"Json("{}")"#);
         assert_eq!(f[5].1, "BigUint(18446744073709551615)");
+    }
+
+    #[test]
+    fn plain_keys_are_told_apart_at_every_position() {
+        for len in 0..20 {
+            let base = "k".repeat(len);
+            assert!(is_plain_key(&base), "{base}");
+            for pos in 0..len {
+                for c in [b'.', b'\\'] {
+                    let mut k = base.clone().into_bytes();
+                    k[pos] = c;
+                    let k = String::from_utf8(k).expect("ascii");
+                    assert!(!is_plain_key(&k), "{k}");
+                }
+            }
+        }
+        assert!(is_plain_key("id_orig_h\u{e9}\u{2e80}\u{5c00}"));
+        assert!(!is_plain_key("\u{e9}\u{e9}\u{e9}\u{e9}.x"));
     }
 
     #[test]
