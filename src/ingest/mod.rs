@@ -66,7 +66,7 @@ impl Default for IngestOptions {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             strict: false,
             max_line_bytes: 16 << 20,
-            chunk_bytes: 4 << 20,
+            chunk_bytes: 1 << 20,
             segment_rows: 1 << 20,
             segment_bytes: 144 << 20,
             zstd_level: 1,
