@@ -124,6 +124,8 @@ enum MKey {
     Field(&'static str),
     Hour1,
     HourOfDay,
+    /// ISO weekday as the pivot shows it, `1-Mon` .. `7-Sun` (1970-01-01 was a Thursday).
+    Weekday,
     Category,
 }
 
@@ -140,6 +142,11 @@ fn key_of(k: MKey, e: &Event, f: &Fixture) -> String {
             logpivot::json::time::format_rfc3339(t)
         }
         MKey::HourOfDay => (time_ns(e).div_euclid(3_600_000_000_000) % 24).to_string(),
+        MKey::Weekday => {
+            let d = (time_ns(e).div_euclid(86_400_000_000_000) + 3).rem_euclid(7) as usize;
+            let names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+            format!("{}-{}", d + 1, names[d])
+        }
         MKey::Category => text(e.get("RuleID"))
             .and_then(|r| f.rule_map.get(&r).cloned())
             .unwrap_or_else(|| "(unmatched)".into()),
@@ -151,6 +158,7 @@ fn key_spec(k: MKey) -> String {
         MKey::Field(n) => n.to_string(),
         MKey::Hour1 => "Datetime:1h".into(),
         MKey::HourOfDay => "hour(Datetime)".into(),
+        MKey::Weekday => "weekday(Datetime)".into(),
         MKey::Category => "rules.category".into(),
     }
 }
@@ -382,6 +390,7 @@ fn random_query(rng: &mut Rng, f: &Fixture, rules: &[String]) -> Query {
         MKey::Field("Metadata.ruleset"),
         MKey::Hour1,
         MKey::HourOfDay,
+        MKey::Weekday,
         MKey::Category,
     ];
     let nrows = 1 + (rng.next() % 2) as usize;

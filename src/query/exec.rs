@@ -110,6 +110,8 @@ pub(crate) enum Decoder {
     },
     Time,
     SmallInt,
+    /// Times by local id (time buckets read off the minute index).
+    TimeList(Vec<i64>),
     /// Texts by local id (extracted values).
     Texts(Vec<Arc<str>>),
     /// Values of a joined map column, by local id; NULL_ID = unmatched.
@@ -151,6 +153,9 @@ impl Decoder {
             }
             Decoder::Time => KeyValue::Time(id_int(id)),
             Decoder::SmallInt => KeyValue::Int(id_int(id)),
+            Decoder::TimeList(values) => values
+                .get(id as usize)
+                .map_or(KeyValue::Null, |&t| KeyValue::Time(t)),
             Decoder::Texts(values) | Decoder::Joined { values, .. } => KeyValue::Str(
                 values
                     .get(id as usize)
@@ -395,6 +400,77 @@ fn map_rows<T: Copy>(
             (None, id) => other(id),
         })
         .collect()
+}
+
+/// Per-row local ids of `f(minute)` (a time bucket, an hour, a weekday) read off the
+/// per-minute time index instead of decoding `_time`: rows are sorted by time within a
+/// segment, so each minute's rows are one run, its directory's row range, and the whole run
+/// gets the id of its minute's value. The values by id come back beside the ids. None (decode
+/// `_time` instead) when indexes are off, the segment has no minute index or an older one
+/// without row ranges, a minute's rows are not one run, or a minute's zone offset is not whole
+/// minutes (then `f` could differ within a minute). Rows without a time are NULL_ID.
+#[allow(clippy::type_complexity)]
+fn minute_index_ids(
+    plan: &Plan,
+    seg: &SegmentReader,
+    src: &TimeSource,
+    f: &impl Fn(i64) -> i64,
+) -> Result<Option<(Vec<u64>, Vec<i64>)>> {
+    let minute = crate::index::MINUTE_NS;
+    if !plan.use_indexes || !matches!(src, TimeSource::Derived) {
+        return Ok(None);
+    }
+    let Some(im) = seg
+        .meta()
+        .index(TIME_COLUMN, crate::segment::IndexKind::TimeMinutes)
+    else {
+        return Ok(None);
+    };
+    let kb = seg.index(im)?;
+    let n = seg.meta().rows as usize;
+    let mut ids = vec![NULL_ID; n];
+    let mut values: Vec<i64> = Vec::new();
+    let mut seen: HashMap<i64, u64> = HashMap::new();
+    for pos in 0..kb.len() {
+        let Some(g) = kb.directory().row_range(pos) else {
+            return Ok(None);
+        };
+        if g.len == 0 {
+            continue;
+        }
+        if !g.is_dense() {
+            return Ok(None);
+        }
+        let t0 = kb.key(pos).saturating_mul(minute);
+        if plan.tz.offset_at(t0.div_euclid(1_000_000_000)) % 60 != 0 {
+            return Ok(None);
+        }
+        let v = f(t0);
+        // Minutes come in time order, so a value usually repeats the previous minute's.
+        let id = match values.last() {
+            Some(&last) if last == v => values.len() as u64 - 1,
+            _ => *seen.entry(v).or_insert_with(|| {
+                values.push(v);
+                values.len() as u64 - 1
+            }),
+        };
+        let run = ids
+            .get_mut(g.min as usize..=g.max as usize)
+            .ok_or_else(|| {
+                Error::corrupt(
+                    seg.path(),
+                    0,
+                    format!(
+                        "time index minute {} holds rows {}..={} of a {n}-row segment",
+                        kb.key(pos),
+                        g.min,
+                        g.max
+                    ),
+                )
+            })?;
+        run.fill(id);
+    }
+    Ok(Some((ids, values)))
 }
 
 fn time_ids(
@@ -721,6 +797,26 @@ pub(crate) fn code_key(
     }))
 }
 
+/// Hour-of-day or weekday ids: off the minute index when it serves, else from `_time`.
+fn small_time_ids(
+    seg: &SegmentReader,
+    src: &TimeSource,
+    plan: &Plan,
+    sel: &Bits,
+    f: impl Fn(i64) -> i64,
+) -> Result<IdColumn> {
+    if let Some((ids, values)) = minute_index_ids(plan, seg, src, &f)? {
+        return Ok(IdColumn::single(
+            ids,
+            Decoder::IntList {
+                values,
+                as_text: false,
+            },
+        ));
+    }
+    time_ids(seg, src, sel, f)
+}
+
 pub(crate) fn key_ids(
     seg: &SegmentReader,
     part: &KeyPart,
@@ -731,12 +827,24 @@ pub(crate) fn key_ids(
     match part {
         KeyPart::Column { name, as_text } => column_ids(seg, name, *as_text, sel),
         KeyPart::Bucket { src, width_ns } => {
-            let mut c = time_ids(seg, src, sel, |t| tz::bucket_start(t, *width_ns, tz))?;
+            let f = |t| tz::bucket_start(t, *width_ns, tz);
+            if *width_ns % crate::index::MINUTE_NS == 0 {
+                if let Some((ids, values)) = minute_index_ids(plan, seg, src, &f)? {
+                    return Ok(IdColumn::single(ids, Decoder::TimeList(values)));
+                }
+            }
+            let mut c = time_ids(seg, src, sel, f)?;
             c.decoder = Decoder::Time;
             Ok(c)
         }
-        KeyPart::Hour { src } => time_ids(seg, src, sel, |t| tz::hour_of_day(t, tz) as i64),
-        KeyPart::Weekday { src } => time_ids(seg, src, sel, |t| tz::weekday(t, tz) as i64),
+        KeyPart::Hour { src } => {
+            let f = |t| tz::hour_of_day(t, tz) as i64;
+            small_time_ids(seg, src, plan, sel, f)
+        }
+        KeyPart::Weekday { src } => {
+            let f = |t| tz::weekday(t, tz) as i64;
+            small_time_ids(seg, src, plan, sel, f)
+        }
         KeyPart::Joined { join, column } => joined_column_ids(seg, plan, *join, *column, sel),
         KeyPart::Extract {
             name,
@@ -762,6 +870,7 @@ fn numbers(
         |t| t.trim().parse::<f64>().ok(),
         |id| match &col.decoder {
             Decoder::Int { .. } | Decoder::SmallInt | Decoder::Time => Some(id_int(id) as f64),
+            Decoder::TimeList(values) => values.get(id as usize).map(|&t| t as f64),
             Decoder::IntList { values, .. } => values.get(id as usize).map(|v| *v as f64),
             Decoder::Float { .. } => Some(f64::from_bits(id)),
             Decoder::Bool { .. } => Some(id as f64),

@@ -6,7 +6,9 @@
 //!
 //! - each string key part has one query-wide interner; a worker maps a segment's dictionary
 //!   codes (those its selected rows use) to interned ids once per segment, under one lock;
-//! - other key parts (integers, floats, booleans, times, buckets, hours) are their value bits;
+//! - other key parts (integers, floats, booleans, times, buckets, hours) are their value bits,
+//!   except buckets, hours and weekdays read off the minute index (local ids of the segment's
+//!   distinct values, so they can be counted densely);
 //! - a group key is then a fixed `[u64; 4]` plus a null mask, counted in a plain integer
 //!   hash map on the worker and merged into another on the calling thread;
 //! - only when the table is complete are keys turned into values, and with `--top N` (sorted
@@ -209,6 +211,8 @@ fn dense_domains(cols: &[super::exec::IdColumn]) -> Option<Vec<usize>> {
             Decoder::Joined { values, .. } => values.len() + 1,
             Decoder::Bool { .. } => 3,
             Decoder::Null => 1,
+            Decoder::TimeList(values) => values.len() + 1,
+            Decoder::IntList { values, .. } => values.len() + 1,
             _ => return None,
         };
         product = product.checked_mul(d)?;
@@ -543,6 +547,7 @@ impl Fast<'_> {
                 }
                 Decoder::Int { .. } | Decoder::Time | Decoder::SmallInt => Some(id_int(id) as u64),
                 Decoder::IntList { values, .. } => values.get(id as usize).map(|&v| v as u64),
+                Decoder::TimeList(values) => values.get(id as usize).map(|&v| v as u64),
                 Decoder::Float { .. } | Decoder::Bool { .. } => Some(id),
                 _ => None,
             }
