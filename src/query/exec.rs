@@ -403,9 +403,9 @@ fn map_rows<T: Copy>(
 }
 
 /// Per-row local ids of `f(minute)` (a time bucket, an hour, a weekday) read off the
-/// per-minute time index instead of decoding `_time`: rows are sorted by time within a
-/// segment, so each minute's rows are one run, its directory's row range, and the whole run
-/// gets the id of its minute's value. The values by id come back beside the ids. None (decode
+/// per-minute time index instead of decoding `_time`. When events arrive in time order (logs
+/// usually do; the writer does not sort them) each minute's rows are one run, its directory's
+/// row range, and the whole run gets the id of its minute's value. The values by id come back beside the ids. None (decode
 /// `_time` instead) when indexes are off, the segment has no minute index or an older one
 /// without row ranges, a minute's rows are not one run, or a minute's zone offset is not whole
 /// minutes (then `f` could differ within a minute). Rows without a time are NULL_ID.
@@ -1265,7 +1265,7 @@ fn minute_index_counts(plan: &Plan, seg: &SegmentReader, sel: &Bits) -> Result<O
     // The selected rows, in order; a roaring copy is built only if a minute's bitmap must be
     // read (format v1, or a minute whose rows are not contiguous and overlap the selection).
     let rows: Vec<u32> = if all { Vec::new() } else { sel.rows_u32() };
-    // Rows are sorted by time within a segment, so the minutes' row ranges usually come in
+    // Events usually arrive in time order, so the minutes' row ranges usually come in
     // increasing order: the selected rows are then walked once, forward, instead of two binary
     // searches a minute.
     let mut cursor = 0usize;
