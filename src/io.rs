@@ -277,7 +277,7 @@ pub struct InputReader {
     pub compression: Compression,
     /// Raw size on disk, when known (not for stdin).
     pub raw_len: Option<u64>,
-    /// Whether `seek_plain` may be used (an uncompressed regular file).
+    /// Whether it is an uncompressed regular file (so `skip` was a seek).
     pub seekable: bool,
 }
 
@@ -332,10 +332,13 @@ pub fn open_input(path: &Path, skip: u64, raw_count: Arc<AtomicU64>) -> Result<I
         inner: file,
         count: raw_count,
     };
-    let mut reader = decompress(
-        Box::new(io::BufReader::with_capacity(1 << 20, counted)),
-        compression,
-    );
+    // A plain file is read straight into the caller's chunk buffer (reads of about a MiB, so a
+    // BufReader would only add a copy); a decompressor's small reads go through a buffer.
+    let raw: Box<dyn Read + Send> = match compression {
+        Compression::None => Box::new(counted),
+        _ => Box::new(io::BufReader::with_capacity(1 << 20, counted)),
+    };
+    let mut reader = decompress(raw, compression);
     if compression != Compression::None && skip > 0 {
         let copied = io::copy(&mut (&mut reader).take(skip), &mut io::sink()).at(path)?;
         if copied < skip {
