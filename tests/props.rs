@@ -11,6 +11,48 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
+    fn time_index_bitmaps_hold_exactly_each_keys_rows(
+        // Values in runs, as the minutes of events in time order are, a key coming back later.
+        runs in prop::collection::vec((0i64..6, 1usize..40), 0..200),
+        nulls in prop::collection::vec(prop::bool::weighted(0.05), 0..3000),
+    ) {
+        let values: Vec<i64> = runs
+            .iter()
+            .flat_map(|&(v, n)| std::iter::repeat_n(v, n))
+            .collect();
+        let valid = |r: usize| !nulls.get(r).copied().unwrap_or(false);
+        let (keys, maps) = logpivot::index::bitmaps_by_value(&values, valid);
+        let mut want: std::collections::BTreeMap<i64, Vec<u32>> = Default::default();
+        for (r, &v) in values.iter().enumerate() {
+            if valid(r) {
+                want.entry(v).or_default().push(r as u32);
+            }
+        }
+        prop_assert_eq!(&keys, &want.keys().copied().collect::<Vec<_>>());
+        for (m, rows) in maps.iter().zip(want.values()) {
+            prop_assert_eq!(&m.iter().collect::<Vec<_>>(), rows);
+        }
+    }
+
+    #[test]
+    fn value_index_bitmaps_hold_exactly_each_codes_rows(
+        codes in prop::collection::vec(0u32..12, 0..3000),
+        nulls in prop::collection::vec(prop::bool::weighted(0.1), 0..3000),
+    ) {
+        // Codes 10 and 11 lie beyond the 10 codes of the dictionary: in no bitmap.
+        let valid = |r: usize| !nulls.get(r).copied().unwrap_or(false);
+        let maps = logpivot::index::bitmaps_by_code(&codes, valid, 10);
+        prop_assert_eq!(maps.len(), 10);
+        for (c, m) in maps.iter().enumerate() {
+            let want: Vec<u32> = (0..codes.len())
+                .filter(|&r| codes[r] as usize == c && valid(r))
+                .map(|r| r as u32)
+                .collect();
+            prop_assert_eq!(m.iter().collect::<Vec<_>>(), want);
+        }
+    }
+
+    #[test]
     fn ints_round_trip(values in prop::collection::vec(any::<i64>(), 0..3000)) {
         let mut buf = Vec::new();
         ints::encode_i64(&values, &mut buf);

@@ -49,18 +49,36 @@ pub fn bitmaps_by_code(
     valid: impl Fn(usize) -> bool,
     n_codes: usize,
 ) -> Vec<RoaringBitmap> {
-    let mut maps = vec![RoaringBitmap::new(); n_codes];
+    // A counting sort of the rows by code (each code's rows stay in increasing order), then
+    // each bitmap built from its sorted rows in one go: no per-row search of a bitmap.
+    let mut starts = vec![0usize; n_codes + 1];
     for (row, &c) in codes.iter().enumerate() {
-        if valid(row) {
-            if let Some(m) = maps.get_mut(c as usize) {
-                m.insert(row as u32);
-            }
+        if (c as usize) < n_codes && valid(row) {
+            starts[c as usize + 1] += 1;
         }
     }
-    for m in &mut maps {
-        m.optimize();
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
     }
-    maps
+    let mut next = starts.clone();
+    let mut rows = vec![0u32; starts[n_codes]];
+    for (row, &c) in codes.iter().enumerate() {
+        if (c as usize) < n_codes && valid(row) {
+            let at = &mut next[c as usize];
+            rows[*at] = row as u32;
+            *at += 1;
+        }
+    }
+    starts
+        .windows(2)
+        .map(|w| {
+            let part = &rows[w[0]..w[1]];
+            let mut m = RoaringBitmap::from_sorted_iter(part.iter().copied())
+                .unwrap_or_else(|_| part.iter().copied().collect());
+            m.optimize();
+            m
+        })
+        .collect()
 }
 
 /// Build one bitmap per distinct value; returns the sorted keys and their bitmaps.
@@ -77,13 +95,25 @@ pub fn bitmaps_by_value(
     pairs.sort_unstable();
     let mut keys = Vec::new();
     let mut maps: Vec<RoaringBitmap> = Vec::new();
-    for (k, row) in pairs {
+    // Runs of consecutive rows under one key go in as ranges: when events arrive in time order
+    // a minute's rows are one run, added at once instead of row by row.
+    let mut i = 0;
+    while let Some(&(k, first)) = pairs.get(i) {
+        let mut last = first;
+        i += 1;
+        while let Some(&(k2, r)) = pairs.get(i) {
+            if k2 != k || Some(r) != last.checked_add(1) {
+                break;
+            }
+            last = r;
+            i += 1;
+        }
         if keys.last() != Some(&k) {
             keys.push(k);
             maps.push(RoaringBitmap::new());
         }
         if let Some(m) = maps.last_mut() {
-            m.insert(row);
+            m.insert_range(first..=last);
         }
     }
     for m in &mut maps {
