@@ -304,7 +304,9 @@ pub fn open_input(path: &Path, skip: u64, raw_count: Arc<AtomicU64>) -> Result<I
             inner: stdin,
             count: raw_count,
         };
-        let mut r = io::BufReader::with_capacity(1 << 20, reader);
+        // Small enough that the reader's chunk-sized reads pass it by once the peeked head is
+        // consumed (a BufReader copies only reads shorter than its capacity).
+        let mut r = io::BufReader::with_capacity(64 << 10, reader);
         let head = r.fill_buf_peek().at(path)?;
         let compression = Compression::detect(&head);
         let reader: Box<dyn Read + Send> = decompress(Box::new(r), compression);
