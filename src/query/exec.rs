@@ -402,13 +402,31 @@ fn map_rows<T: Copy>(
         .collect()
 }
 
+/// The segment's per-minute time index, if it has one.
+fn minute_index(seg: &SegmentReader) -> Result<Option<crate::segment::IndexReader<'_>>> {
+    match seg
+        .meta()
+        .index(TIME_COLUMN, crate::segment::IndexKind::TimeMinutes)
+    {
+        Some(im) => seg.index(im).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Whether the zone's offset at minute start `t0` (ns) is whole minutes, so that every instant
+/// of that minute falls in the same bucket, hour and weekday as its start.
+fn whole_minute_offset(tz: &Tz, t0: i64) -> bool {
+    tz.offset_at(t0.div_euclid(1_000_000_000)) % 60 == 0
+}
+
 /// Per-row local ids of `f(minute)` (a time bucket, an hour, a weekday) read off the
 /// per-minute time index instead of decoding `_time`. When events arrive in time order (logs
 /// usually do; the writer does not sort them) each minute's rows are one run, its directory's
-/// row range, and the whole run gets the id of its minute's value. The values by id come back beside the ids. None (decode
-/// `_time` instead) when indexes are off, the segment has no minute index or an older one
-/// without row ranges, a minute's rows are not one run, or a minute's zone offset is not whole
-/// minutes (then `f` could differ within a minute). Rows without a time are NULL_ID.
+/// row range, and the whole run gets the id of its minute's value. The values by id come back
+/// beside the ids. None (decode `_time` instead) when indexes are off, the segment has no
+/// minute index or an older one without row ranges, a minute's rows are not one run, or a
+/// minute's zone offset is not whole minutes (then `f` could differ within a minute). Rows
+/// without a time are NULL_ID.
 #[allow(clippy::type_complexity)]
 fn minute_index_ids(
     plan: &Plan,
@@ -420,13 +438,9 @@ fn minute_index_ids(
     if !plan.use_indexes || !matches!(src, TimeSource::Derived) {
         return Ok(None);
     }
-    let Some(im) = seg
-        .meta()
-        .index(TIME_COLUMN, crate::segment::IndexKind::TimeMinutes)
-    else {
+    let Some(kb) = minute_index(seg)? else {
         return Ok(None);
     };
-    let kb = seg.index(im)?;
     let n = seg.meta().rows as usize;
     let mut ids = vec![NULL_ID; n];
     let mut values: Vec<i64> = Vec::new();
@@ -442,7 +456,7 @@ fn minute_index_ids(
             return Ok(None);
         }
         let t0 = kb.key(pos).saturating_mul(minute);
-        if plan.tz.offset_at(t0.div_euclid(1_000_000_000)) % 60 != 0 {
+        if !whole_minute_offset(&plan.tz, t0) {
             return Ok(None);
         }
         let v = f(t0);
@@ -1254,13 +1268,9 @@ fn minute_index_counts(plan: &Plan, seg: &SegmentReader, sel: &Bits) -> Result<O
     {
         return Ok(None);
     }
-    let Some(im) = seg
-        .meta()
-        .index(TIME_COLUMN, crate::segment::IndexKind::TimeMinutes)
-    else {
+    let Some(kb) = minute_index(seg)? else {
         return Ok(None);
     };
-    let kb = seg.index(im)?;
     let all = sel.count() == seg.meta().rows;
     // The selected rows, in order; a roaring copy is built only if a minute's bitmap must be
     // read (format v1, or a minute whose rows are not contiguous and overlap the selection).
@@ -1275,7 +1285,7 @@ fn minute_index_counts(plan: &Plan, seg: &SegmentReader, sel: &Bits) -> Result<O
     let mut timed = 0u64;
     for pos in 0..kb.len() {
         let t0 = kb.key(pos).saturating_mul(minute);
-        if plan.tz.offset_at(t0.div_euclid(1_000_000_000)) % 60 != 0 {
+        if !whole_minute_offset(&plan.tz, t0) {
             return Ok(None);
         }
         let range = kb.directory().row_range(pos);
