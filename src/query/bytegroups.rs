@@ -18,7 +18,8 @@
 //!    without `--totals`) a partition hands on only the rows whose total reaches its own N-th
 //!    largest, a superset of its rows in the global top N (ties included).
 //!
-//! Peak memory: the budget, the segments in flight, and one merged partition per thread.
+//! Peak memory: the budget, the segments in flight (one being counted per worker, one being
+//! taken in: none wait in a queue), and one merged partition per thread.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -34,7 +35,8 @@ use super::plan::{KeyPart, Schema, TimeSource};
 use super::spill::{Spill, PARTITIONS};
 use super::value::{get_key, put_key, AggState, KeyValue};
 use super::{
-    resolve_spill_dir, scan_segments, ColCounts, PivotRequest, QueryStats, Scanned, Sink, SortBy,
+    resolve_spill_dir, scan_segments_queued, ColCounts, PivotRequest, QueryStats, Scanned, Sink,
+    SortBy,
 };
 
 /// At most this many key parts (as in the integer-key path).
@@ -425,7 +427,8 @@ pub(crate) fn run_groups(
         ..QueryStats::default()
     };
     // A third of the limit for the partition buffers: the rest is the segments in flight
-    // (decoded key columns, local counts and their records, two per worker) and the merge.
+    // (decoded key columns, local counts and their records: one per worker, and the one
+    // being taken in) and the merge.
     let budget = (req.memory_limit as usize / 3).max(1 << 10);
     // Segments' records held in memory (not yet spilled), and their bytes.
     let mut held: Vec<SegmentGroups> = Vec::new();
@@ -439,7 +442,9 @@ pub(crate) fn run_groups(
         }
         Ok(report)
     };
-    scan_segments(segs, req.threads, &work, &mut |msg| {
+    // A segment's records are tens of MB at a million rows: none wait in the channel, so in
+    // flight are only those being built (one per worker) and the one being taken in.
+    scan_segments_queued(segs, req.threads, 0, &work, &mut |msg| {
         match msg {
             Scanned::Item(mut g) => {
                 if crate::interrupted() {

@@ -460,9 +460,22 @@ pub(crate) fn scan_segments<M: Send, D: Send>(
     work: &SegmentWork<'_, M, D>,
     on: &mut dyn FnMut(Scanned<M, D>) -> Result<()>,
 ) -> Result<()> {
+    scan_segments_queued(segs, threads, threads, work, on)
+}
+
+/// [`scan_segments`] with at most `queue` messages waiting for `on` (0: a worker hands each
+/// one over directly), for items so large that those waiting would count against the memory
+/// budget.
+pub(crate) fn scan_segments_queued<M: Send, D: Send>(
+    segs: &[SegmentReader],
+    threads: usize,
+    queue: usize,
+    work: &SegmentWork<'_, M, D>,
+    on: &mut dyn FnMut(Scanned<M, D>) -> Result<()>,
+) -> Result<()> {
     let next = AtomicUsize::new(0);
     let threads = threads.clamp(1, segs.len().max(1));
-    let (tx, rx) = crossbeam_channel::bounded::<Result<Scanned<M, D>>>(threads);
+    let (tx, rx) = crossbeam_channel::bounded::<Result<Scanned<M, D>>>(queue);
     std::thread::scope(|s| -> Result<()> {
         for _ in 0..threads {
             let tx = tx.clone();
