@@ -266,9 +266,10 @@ pub struct IngestArgs {
     /// Longest accepted line; longer ones are rejected (accepts K, M, G suffixes).
     #[arg(long, default_value = "16M", value_name = "SIZE")]
     pub max_line_bytes: String,
-    /// Bytes per unit of parallel work (tests use small values to force many commits).
-    #[arg(long, default_value = "1M", value_name = "SIZE", hide = true)]
-    pub chunk_bytes: String,
+    /// Bytes per unit of parallel work (tests use small values to force many commits);
+    /// `IngestOptions::default()`'s when absent.
+    #[arg(long, value_name = "SIZE", hide = true)]
+    pub chunk_bytes: Option<String>,
     /// Rows per segment (at most; a segment is cut at the first chunk boundary past it).
     #[arg(long, default_value_t = 1 << 20, value_name = "N")]
     pub segment_rows: usize,

@@ -17,10 +17,12 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
         strict: a.strict,
         max_line_bytes: parse_size(&a.max_line_bytes)? as usize,
         segment_rows: a.segment_rows,
-        chunk_bytes: parse_size(&a.chunk_bytes)? as usize,
         wait_lock: a.wait,
         ..IngestOptions::default()
     };
+    if let Some(c) = &a.chunk_bytes {
+        opts.chunk_bytes = parse_size(c)? as usize;
+    }
     if let Some(t) = a.threads {
         opts.threads = t.max(1);
     }
