@@ -1692,6 +1692,17 @@ def measure_pipe(producer: list, consumer: list, producer_err: Path,
     return m
 
 
+def steal_s() -> Optional[float]:
+    """The host's steal time so far, all CPUs (the `cpu` line of /proc/stat, in USER_HZ ticks):
+    time this virtual machine was ready to run but the hypervisor ran someone else. It is noise
+    that no tool here controls, so each scale ingest reports how much of it fell in its run."""
+    try:
+        f = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(f[8]) / os.sysconf("SC_CLK_TCK") if f[0] == "cpu" and len(f) > 8 else None
+    except (OSError, ValueError):
+        return None
+
+
 def mem_available() -> Optional[int]:
     try:
         m = re.search(r"^MemAvailable:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.M)
@@ -1726,7 +1737,9 @@ def scale_ingest(a, lp_bin: Path, loggen: Path, N: int, sdir: Path, lp_dir: Path
     consumer = [lp_bin, "ingest", "--quiet", "--data", rel(lp_dir), "-"]
     shown = f"{shlex.join(map(str, producer))} | {shlex.join(map(str, consumer))}"
     log(f"scale {N:,}: ingest: {shown}")
+    st0 = steal_s()
     m = measure_pipe(producer, consumer, err, timeout=timeout)
+    st1 = steal_s()
     gen = err.read_text(errors="replace") if err.exists() else ""
     if not m.ok():
         raise BenchError(f"scale ingest of {N} events failed: {m.brief_error()}\nloggen: {gen[-1000:]}")
@@ -1748,6 +1761,7 @@ def scale_ingest(a, lp_bin: Path, loggen: Path, N: int, sdir: Path, lp_dir: Path
         "segments": len(j.get("segments", [])), "segments_bytes": path_bytes(lp_dir / "segments"),
         "dir_bytes": path_bytes(lp_dir), "mb_per_s": in_bytes / MB / m.wall_s, "events_per_s": N / m.wall_s,
         "rules_src": rel(rules_src),
+        "steal_s": None if st0 is None or st1 is None else round(st1 - st0, 2),
     }
     if res["rejects"] != res["malformed"]:
         log(f"note: logpivot rejected {res['rejects']} lines, loggen says {res['malformed']} malformed")
@@ -1778,7 +1792,9 @@ def render_scale_md(rep: dict) -> str:
              "(logpivot cannot finish before loggen, which shares the cores); CPU and peak RSS are the "
              f"logpivot process's alone ({rep['rusage_source']} inside the pipeline). MB/s is loggen's output "
              "(10^6 bytes) over the wall time; on disk is the data directory's `segments/`. Every ingest is "
-             "checked: `logpivot inspect --json` `rows` equals N. "
+             "checked: `logpivot inspect --json` `rows` equals N. Host steal is the time, summed over "
+             "the CPUs, that the hypervisor gave this machine's CPUs to other guests during each run "
+             "(/proc/stat): a noisy neighbour shows there, and in wall and CPU time. "
              f"The queries are `bench.py query`'s logpivot commands, every one with `--memory-limit "
              f"{rep['memory_limit']} --spill-dir {rep['spill_dir']}` (so query 5, query 6 without the "
              f"budget, is left out), warm page cache, median of "
@@ -1795,15 +1811,17 @@ def render_scale_md(rep: dict) -> str:
         if not ing:
             L.append(f"Not measured: {s.get('skipped', 'not reached')}.\n")
             continue
-        L.append("| ingest | wall s | MB/s | events/s | CPU s (user+sys) | peak RSS MB | on disk (segments/) | input NDJSON |")
-        L.append("|---|---|---|---|---|---|---|---|")
+        L.append("| ingest | wall s | MB/s | events/s | CPU s (user+sys) | peak RSS MB | on disk (segments/) | input NDJSON "
+                 "| host steal s (each run) |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
+        steals = [x for x in (ing.get("runs_steal_s") or [ing.get("steal_s")]) if x is not None]
         def spread(x, key):
             xs = ing.get(key) or []
             return fmt_s(x) if len(xs) < 2 else f"{fmt_s(x)} ({fmt_s(min(xs))}-{fmt_s(max(xs))})"
         L.append(f"| logpivot ingest - | {spread(ing['wall_s'], 'runs_wall_s')} | {ing['mb_per_s']:.0f} | "
                  f"{fmt_int(ing['events_per_s'])} | "
                  f"{spread(ing['cpu_s'], 'runs_cpu_s')} | {ing['rss_bytes'] / MB:.0f} | {fmt_mb(ing['segments_bytes'])} | "
-                 f"{fmt_mb(ing['input_bytes'])} |")
+                 f"{fmt_mb(ing['input_bytes'])} | {', '.join(f'{x:.1f}' for x in steals) or '-'} |")
         L.append("")
         L.append("| query | wall s (median) | CPU s | peak RSS MB | spill | rows out |")
         L.append("|---|---|---|---|---|---|")
@@ -2028,12 +2046,14 @@ def cmd_scale(a) -> int:
             if a.ingest_runs > 1:
                 log(f"scale {N:,}: ingest run {k + 1}/{a.ingest_runs}")
             ingests.append(scale_ingest(a, lp_bin, loggen, N, sdir, lp_dir, tmo()))
+            log(f"scale {N:,}: host steal during the run: {ingests[-1]['steal_s']} s")
         # The median-wall run's figures (its data directory is the last one only when that run
         # was last, but every run holds the same rows: the queries read the last).
         by_wall = sorted(ingests, key=lambda r: r["wall_s"])
         s["ingest"] = dict(by_wall[len(by_wall) // 2],
                            runs_wall_s=[r["wall_s"] for r in ingests],
-                           runs_cpu_s=[r["cpu_s"] for r in ingests])
+                           runs_cpu_s=[r["cpu_s"] for r in ingests],
+                           runs_steal_s=[r.get("steal_s") for r in ingests])
         s["queries"] = []
         write(False)
         # The rule map loggen wrote beside the stream, copied as rules.csv (keys rules.category).
