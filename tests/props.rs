@@ -86,6 +86,20 @@ proptest! {
     }
 
     #[test]
+    fn bitpack_u32_matches_pack(width in 0u8..=32, raw in prop::collection::vec(any::<u32>(), 0..2000)) {
+        let mask = if width == 32 { u32::MAX } else { (1u32 << width) - 1 };
+        let values: Vec<u32> = raw.iter().map(|v| v & mask).collect();
+        let wide: Vec<u64> = values.iter().map(|&v| u64::from(v)).collect();
+        let (mut a, mut b) = (vec![7u8], vec![7u8]);
+        bitpack::pack(&wide, width, &mut a);
+        bitpack::pack_u32(&values, width, &mut b);
+        prop_assert_eq!(&a, &b);
+        let mut out = Vec::new();
+        bitpack::unpack_u32(&b[1..], width, values.len(), &mut out).expect("unpack");
+        prop_assert_eq!(out, values);
+    }
+
+    #[test]
     fn bitpack_round_trip(width in 0u8..=64, raw in prop::collection::vec(any::<u64>(), 0..2000)) {
         let mask = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
         let values: Vec<u64> = raw.iter().map(|v| v & mask).collect();

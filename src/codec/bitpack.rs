@@ -61,6 +61,40 @@ pub fn pack(values: &[u64], width: u8, out: &mut Vec<u8>) {
     out.extend_from_slice(&acc.to_le_bytes()[..tail]);
 }
 
+/// [`pack`] for dictionary codes (`width <= 32`): the same bytes, without widening the codes
+/// to u64 first. The accumulator is 64 bits and is flushed 32 bits at a time (a little-endian
+/// stream flushed in 4-byte steps is the stream `pack` flushes in 8-byte steps).
+///
+/// Panics if `width > 32` (caller bug); values must fit in `width` bits (high bits masked off).
+pub fn pack_u32(values: &[u32], width: u8, out: &mut Vec<u8>) {
+    assert!(width <= 32, "bit width {width} > 32");
+    if width == 0 {
+        return;
+    }
+    let m = mask(width) as u32;
+    let w = u32::from(width);
+    let start = out.len();
+    let total = packed_len(values.len(), width);
+    out.resize(start + total, 0);
+    let buf = &mut out[start..];
+    let mut acc: u64 = 0;
+    let mut nbits: u32 = 0;
+    let mut pos = 0usize;
+    for &v in values {
+        debug_assert!(v & !m == 0, "value {v} does not fit in {width} bits");
+        acc |= u64::from(v & m) << nbits;
+        nbits += w;
+        if nbits >= 32 {
+            buf[pos..pos + 4].copy_from_slice(&(acc as u32).to_le_bytes());
+            pos += 4;
+            acc >>= 32;
+            nbits -= 32;
+        }
+    }
+    let tail = nbits.div_ceil(8) as usize;
+    buf[pos..pos + tail].copy_from_slice(&acc.to_le_bytes()[..tail]);
+}
+
 /// Append `n` values of `width` bits decoded from `data`.
 pub fn unpack(data: &[u8], width: u8, n: usize, out: &mut Vec<u64>) -> Result<()> {
     unpack_map(data, width, n, out, |v| v)

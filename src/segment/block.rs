@@ -47,6 +47,28 @@ impl Values {
     }
 }
 
+/// Borrowed values of a range of rows (what the writer encodes as one block, without copying
+/// the range out of the column).
+#[derive(Clone, Copy, Debug)]
+pub enum ValuesRef<'a> {
+    Bool(&'a [bool]),
+    Int(&'a [i64]),
+    Float(&'a [f64]),
+    Codes(&'a [u32]),
+}
+
+impl Values {
+    /// Rows `start..end`, borrowed. Panics when the range is out of bounds (caller bug).
+    pub fn slice(&self, start: usize, end: usize) -> ValuesRef<'_> {
+        match self {
+            Values::Bool(v) => ValuesRef::Bool(&v[start..end]),
+            Values::Int(v) => ValuesRef::Int(&v[start..end]),
+            Values::Float(v) => ValuesRef::Float(&v[start..end]),
+            Values::Codes(v) => ValuesRef::Codes(&v[start..end]),
+        }
+    }
+}
+
 /// A decoded block: values and, when the block has nulls, the validity of each row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Block {
@@ -143,6 +165,11 @@ pub fn decode_plain_block(data: &[u8], rows: usize) -> Result<PlainBlock, Decode
 
 /// Encode one block. `validity` is `None` when every row has a value.
 pub fn encode_block(values: &Values, validity: Option<&[bool]>, out: &mut Vec<u8>) {
+    encode_block_ref(values.slice(0, values.len()), validity, out)
+}
+
+/// [`encode_block`] over borrowed values.
+pub fn encode_block_ref(values: ValuesRef<'_>, validity: Option<&[bool]>, out: &mut Vec<u8>) {
     match validity {
         Some(v) => {
             out.push(HAS_NULLS);
@@ -151,19 +178,18 @@ pub fn encode_block(values: &Values, validity: Option<&[bool]>, out: &mut Vec<u8
         None => out.push(0),
     }
     match values {
-        Values::Bool(v) => bitpack::pack_bools(v, out),
-        Values::Int(v) => ints::encode_i64(v, out),
-        Values::Float(v) => {
+        ValuesRef::Bool(v) => bitpack::pack_bools(v, out),
+        ValuesRef::Int(v) => ints::encode_i64(v, out),
+        ValuesRef::Float(v) => {
             for f in v {
                 out.extend_from_slice(&f.to_le_bytes());
             }
         }
-        Values::Codes(codes) => {
+        ValuesRef::Codes(codes) => {
             let max = codes.iter().copied().max().unwrap_or(0);
-            let width = bitpack::bits_needed(max as u64);
+            let width = bitpack::bits_needed(u64::from(max));
             out.push(width);
-            let wide: Vec<u64> = codes.iter().map(|&c| c as u64).collect();
-            bitpack::pack(&wide, width, out);
+            bitpack::pack_u32(codes, width, out);
         }
     }
 }

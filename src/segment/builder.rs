@@ -344,17 +344,14 @@ impl Codes {
         }
     }
 
-    /// Every code, mapped through `f`, as four-byte codes.
-    pub fn into_u32(self, mut f: impl FnMut(usize, u32) -> u32) -> Vec<u32> {
+    /// Each code `c` replaced by `map[c]` (0 when `c` is out of `map`), widened to u32.
+    pub fn remap(self, map: &[u32]) -> Vec<u32> {
+        let get = |c: u32| map.get(c as usize).copied().unwrap_or(0);
         match self {
-            Codes::U16(v) => v
-                .into_iter()
-                .enumerate()
-                .map(|(i, c)| f(i, u32::from(c)))
-                .collect(),
+            Codes::U16(v) => v.iter().map(|&c| get(u32::from(c))).collect(),
             Codes::U32(mut v) => {
-                for (i, c) in v.iter_mut().enumerate() {
-                    *c = f(i, *c);
+                for c in v.iter_mut() {
+                    *c = get(*c);
                 }
                 v
             }

@@ -9,7 +9,7 @@
 use crate::codec::strings;
 use crate::index;
 
-use super::block::{encode_block, encode_plain_block, Values};
+use super::block::{encode_block_ref, encode_plain_block, Values, ValuesRef};
 use super::builder::{ColumnBuilder, ColumnData};
 use super::footer::{encode_meta, encode_trailer, BlockMeta, ColumnMeta, IndexKind, IndexMeta};
 use super::footer::{IndexChunk, Region, SegmentMeta};
@@ -238,14 +238,20 @@ fn encode_column(
         }
         ColumnData::Str { codes, dict, .. } => {
             let (sorted, remap) = dict.into_sorted();
-            let all_valid = col.nulls == 0;
-            let codes = codes.into_u32(|i, c| {
-                if all_valid || col.is_valid(i) {
-                    remap.get(c as usize).copied().unwrap_or(0)
-                } else {
-                    0
+            let mut codes = codes.remap(&remap);
+            if col.nulls > 0 {
+                // Null rows hold code 0 (their placeholder may be any code).
+                for (w, rows) in codes.chunks_mut(64).enumerate() {
+                    let word = col.valid.get(w).copied().unwrap_or(0);
+                    if word != u64::MAX {
+                        for (j, c) in rows.iter_mut().enumerate() {
+                            if (word >> j) & 1 == 0 {
+                                *c = 0;
+                            }
+                        }
+                    }
                 }
-            });
+            }
             cmeta.cardinality = sorted.len() as u64;
             // An indexed column's dictionary is read by every filter on it (to find the
             // codes the index is keyed by): stored uncompressed, like the index directory.
@@ -289,54 +295,54 @@ fn encode_dict(
     }
 }
 
-fn slice_values(values: &Values, start: usize, end: usize) -> Values {
-    match values {
-        Values::Bool(v) => Values::Bool(v[start..end].to_vec()),
-        Values::Int(v) => Values::Int(v[start..end].to_vec()),
-        Values::Float(v) => Values::Float(v[start..end].to_vec()),
-        Values::Codes(v) => Values::Codes(v[start..end].to_vec()),
+/// Least and greatest value of the valid rows (floats as their bits), or (0, 0) when none.
+fn min_max(values: ValuesRef<'_>, validity: Option<&[bool]>) -> (i64, i64) {
+    // Without nulls, plain folds over the slice (which the compiler vectorizes); with them,
+    // each row is tested.
+    fn fold<T: Copy>(v: &[T], validity: Option<&[bool]>, mut f: impl FnMut(T)) {
+        match validity {
+            None => v.iter().for_each(|&x| f(x)),
+            Some(ok) => v
+                .iter()
+                .zip(ok)
+                .filter(|(_, &ok)| ok)
+                .for_each(|(&x, _)| f(x)),
+        }
     }
-}
-
-fn min_max(values: &Values, validity: Option<&[bool]>) -> (i64, i64) {
-    let ok = |i: usize| validity.is_none_or(|v| v[i]);
     let mut lo = i64::MAX;
     let mut hi = i64::MIN;
-    let mut flo = f64::INFINITY;
-    let mut fhi = f64::NEG_INFINITY;
     match values {
-        Values::Bool(v) => v
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| ok(*i))
-            .for_each(|(_, &b)| {
-                lo = lo.min(b as i64);
-                hi = hi.max(b as i64);
-            }),
-        Values::Int(v) => v
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| ok(*i))
-            .for_each(|(_, &x)| {
+        ValuesRef::Bool(v) => fold(v, validity, |b| {
+            lo = lo.min(b as i64);
+            hi = hi.max(b as i64);
+        }),
+        ValuesRef::Int(v) => match validity {
+            None => {
+                lo = v.iter().copied().min().unwrap_or(i64::MAX);
+                hi = v.iter().copied().max().unwrap_or(i64::MIN);
+            }
+            Some(_) => fold(v, validity, |x| {
                 lo = lo.min(x);
                 hi = hi.max(x);
             }),
-        Values::Codes(v) => v
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| ok(*i))
-            .for_each(|(_, &x)| {
-                lo = lo.min(x as i64);
-                hi = hi.max(x as i64);
+        },
+        ValuesRef::Codes(v) => match validity {
+            None => {
+                lo = v.iter().copied().min().map_or(i64::MAX, i64::from);
+                hi = v.iter().copied().max().map_or(i64::MIN, i64::from);
+            }
+            Some(_) => fold(v, validity, |x| {
+                lo = lo.min(i64::from(x));
+                hi = hi.max(i64::from(x));
             }),
-        Values::Float(v) => {
-            v.iter()
-                .enumerate()
-                .filter(|(i, _)| ok(*i))
-                .for_each(|(_, &x)| {
-                    flo = flo.min(x);
-                    fhi = fhi.max(x);
-                });
+        },
+        ValuesRef::Float(v) => {
+            let mut flo = f64::INFINITY;
+            let mut fhi = f64::NEG_INFINITY;
+            fold(v, validity, |x| {
+                flo = flo.min(x);
+                fhi = fhi.max(x);
+            });
             return (flo.to_bits() as i64, fhi.to_bits() as i64);
         }
     }
@@ -355,10 +361,10 @@ fn encode_one_block(
     end: usize,
 ) -> BlockMeta {
     let validity = validity_slice(col, start, end);
-    let part = slice_values(values, start, end);
-    let (min, max) = min_max(&part, validity.as_deref());
+    let part = values.slice(start, end);
+    let (min, max) = min_max(part, validity.as_deref());
     let mut raw = Vec::new();
-    encode_block(&part, validity.as_deref(), &mut raw);
+    encode_block_ref(part, validity.as_deref(), &mut raw);
     let null_count = validity
         .as_ref()
         .map(|v| v.iter().filter(|b| !**b).count())
