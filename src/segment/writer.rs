@@ -146,12 +146,30 @@ fn validity_slice(col: &ColumnBuilder, start: usize, end: usize) -> Option<Vec<b
         // Most columns of most logs: no row to test.
         return None;
     }
-    let v: Vec<bool> = (start..end).map(|i| col.is_valid(i)).collect();
-    if v.iter().all(|&b| b) {
-        None
-    } else {
-        Some(v)
+    if null_count(col, start, end) == 0 {
+        return None;
     }
+    let words = &col.valid;
+    Some(
+        (start..end)
+            .map(|i| words.get(i / 64).is_some_and(|w| (w >> (i % 64)) & 1 == 1))
+            .collect(),
+    )
+}
+
+/// Null rows among `start..end` (`start` a multiple of 64, as block starts are), by popcount.
+fn null_count(col: &ColumnBuilder, start: usize, end: usize) -> usize {
+    debug_assert!(start % 64 == 0);
+    let mut valid = 0usize;
+    for w in start / 64..end.div_ceil(64) {
+        let mut word = col.valid.get(w).copied().unwrap_or(0);
+        let last = (w + 1) * 64;
+        if last > end {
+            word &= (1u64 << (end % 64)) - 1;
+        }
+        valid += word.count_ones() as usize;
+    }
+    (end - start) - valid
 }
 
 /// The int64 column whose values (and nulls) equal `_time` row for row, if any: Cloudflare's
@@ -245,9 +263,8 @@ fn encode_column(
                     let word = col.valid.get(w).copied().unwrap_or(0);
                     if word != u64::MAX {
                         for (j, c) in rows.iter_mut().enumerate() {
-                            if (word >> j) & 1 == 0 {
-                                *c = 0;
-                            }
+                            // Branch-free: most null-heavy columns alternate unpredictably.
+                            *c &= 0u32.wrapping_sub(((word >> j) & 1) as u32);
                         }
                     }
                 }
@@ -309,6 +326,16 @@ fn min_max(values: ValuesRef<'_>, validity: Option<&[bool]>) -> (i64, i64) {
                 .for_each(|(&x, _)| f(x)),
         }
     }
+    // With nulls: each null row's value replaced by a neutral one (no branch per row).
+    fn min_max_masked<T: Copy + Ord>(v: &[T], ok: &[bool], lo: T, hi: T) -> (T, T) {
+        let mut a = lo;
+        let mut b = hi;
+        for (&x, &ok) in v.iter().zip(ok) {
+            a = a.min(if ok { x } else { lo });
+            b = b.max(if ok { x } else { hi });
+        }
+        (a, b)
+    }
     let mut lo = i64::MAX;
     let mut hi = i64::MIN;
     match values {
@@ -321,21 +348,19 @@ fn min_max(values: ValuesRef<'_>, validity: Option<&[bool]>) -> (i64, i64) {
                 lo = v.iter().copied().min().unwrap_or(i64::MAX);
                 hi = v.iter().copied().max().unwrap_or(i64::MIN);
             }
-            Some(_) => fold(v, validity, |x| {
-                lo = lo.min(x);
-                hi = hi.max(x);
-            }),
+            Some(ok) => (lo, hi) = min_max_masked(v, ok, i64::MAX, i64::MIN),
         },
-        ValuesRef::Codes(v) => match validity {
-            None => {
-                lo = v.iter().copied().min().map_or(i64::MAX, i64::from);
-                hi = v.iter().copied().max().map_or(i64::MIN, i64::from);
-            }
-            Some(_) => fold(v, validity, |x| {
-                lo = lo.min(i64::from(x));
-                hi = hi.max(i64::from(x));
-            }),
-        },
+        ValuesRef::Codes(v) => {
+            let (a, b) = match validity {
+                None => (
+                    v.iter().copied().min().unwrap_or(u32::MAX),
+                    v.iter().copied().max().unwrap_or(0),
+                ),
+                Some(ok) => min_max_masked(v, ok, u32::MAX, 0),
+            };
+            // No valid row: (u32::MAX, 0), which the `lo > hi` test below turns into (0, 0).
+            (lo, hi) = (i64::from(a), i64::from(b));
+        }
         ValuesRef::Float(v) => {
             let mut flo = f64::INFINITY;
             let mut fhi = f64::NEG_INFINITY;
@@ -365,10 +390,11 @@ fn encode_one_block(
     let (min, max) = min_max(part, validity.as_deref());
     let mut raw = Vec::new();
     encode_block_ref(part, validity.as_deref(), &mut raw);
-    let null_count = validity
-        .as_ref()
-        .map(|v| v.iter().filter(|b| !**b).count())
-        .unwrap_or(0) as u32;
+    let null_count = if validity.is_some() {
+        null_count(col, start, end) as u32
+    } else {
+        0
+    };
     BlockMeta {
         region: out.region(&raw, true),
         rows: (end - start) as u32,
