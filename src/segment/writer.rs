@@ -53,9 +53,8 @@ struct Out {
 }
 
 impl Out {
-    /// Append a region, compressing it when that saves at least 1/16 of its size.
-    /// Append a region compressed at `level` (dictionaries and indexes: read often, written
-    /// once, and a small part of the bytes, so a stronger level costs little).
+    /// Append a region compressed at `level` (index chunks: read often, written once, and a
+    /// small part of the bytes, so a stronger level costs little).
     fn region_at(&mut self, raw: &[u8], level: i32) -> Region {
         let saved = self.level;
         self.level = level;
@@ -64,6 +63,7 @@ impl Out {
         r
     }
 
+    /// Append a region, compressed when that saves at least 1/16 of its size.
     fn region(&mut self, raw: &[u8], allow_zstd: bool) -> Region {
         let offset = self.bytes.len() as u64;
         let compressed = if allow_zstd && raw.len() > 64 {
@@ -302,13 +302,15 @@ fn encode_dict(
     sorted: &crate::segment::builder::SortedStrings,
     uncompressed: bool,
 ) -> Region {
+    // Level 1 like the blocks: on sorted strings level 3 compressed no better (1M loggen
+    // events: 41.42 MB of segments at level 1, 41.54 MB at 3) for 3.5% more ingest CPU.
     let items: Vec<&[u8]> = sorted.items();
     let mut raw = Vec::new();
     strings::encode_dict(&items, &mut raw);
     if uncompressed {
         out.region(&raw, false)
     } else {
-        out.region_at(&raw, out.level.max(3))
+        out.region_at(&raw, out.level.max(1))
     }
 }
 
