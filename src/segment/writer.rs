@@ -159,7 +159,7 @@ fn validity_slice(col: &ColumnBuilder, start: usize, end: usize) -> Option<Vec<b
 
 /// Null rows among `start..end` (`start` a multiple of 64, as block starts are), by popcount.
 fn null_count(col: &ColumnBuilder, start: usize, end: usize) -> usize {
-    debug_assert!(start % 64 == 0);
+    debug_assert!(start.is_multiple_of(64));
     let mut valid = 0usize;
     for w in start / 64..end.div_ceil(64) {
         let mut word = col.valid.get(w).copied().unwrap_or(0);
