@@ -141,20 +141,22 @@ pub fn encode_segment(
     }
 }
 
-fn validity_slice(col: &ColumnBuilder, start: usize, end: usize) -> Option<Vec<bool>> {
+/// The null count of rows `start..end` and, when it is not zero, their validity (one bool per
+/// row, as `encode_block` takes it).
+fn block_validity(col: &ColumnBuilder, start: usize, end: usize) -> (u32, Option<Vec<bool>>) {
     if col.nulls == 0 {
         // Most columns of most logs: no row to test.
-        return None;
+        return (0, None);
     }
-    if null_count(col, start, end) == 0 {
-        return None;
+    let nulls = null_count(col, start, end);
+    if nulls == 0 {
+        return (0, None);
     }
     let words = &col.valid;
-    Some(
-        (start..end)
-            .map(|i| words.get(i / 64).is_some_and(|w| (w >> (i % 64)) & 1 == 1))
-            .collect(),
-    )
+    let validity = (start..end)
+        .map(|i| words.get(i / 64).is_some_and(|w| (w >> (i % 64)) & 1 == 1))
+        .collect();
+    (nulls as u32, Some(validity))
 }
 
 /// Null rows among `start..end` (`start` a multiple of 64, as block starts are), by popcount.
@@ -230,7 +232,7 @@ fn encode_column(
             let mut start = 0;
             while start < len {
                 let end = (start + BLOCK_ROWS).min(len);
-                let validity = validity_slice(&col, start, end);
+                let (null_count, validity) = block_validity(&col, start, end);
                 let items: Vec<&[u8]> = (start..end).map(|i| p.get(i)).collect();
                 let bytes: usize = items.iter().map(|s| s.len()).sum();
                 let mut raw = Vec::with_capacity(bytes + 64);
@@ -238,10 +240,7 @@ fn encode_column(
                 cmeta.blocks.push(BlockMeta {
                     region: out.region(&raw, true),
                     rows: (end - start) as u32,
-                    null_count: validity
-                        .as_ref()
-                        .map_or(0, |v| v.iter().filter(|b| !**b).count())
-                        as u32,
+                    null_count,
                     min: 0,
                     max: 0,
                 });
@@ -387,16 +386,11 @@ fn encode_one_block(
     start: usize,
     end: usize,
 ) -> BlockMeta {
-    let validity = validity_slice(col, start, end);
+    let (null_count, validity) = block_validity(col, start, end);
     let part = values.slice(start, end);
     let (min, max) = min_max(part, validity.as_deref());
     let mut raw = Vec::new();
     encode_block_ref(part, validity.as_deref(), &mut raw);
-    let null_count = if validity.is_some() {
-        null_count(col, start, end) as u32
-    } else {
-        0
-    };
     BlockMeta {
         region: out.region(&raw, true),
         rows: (end - start) as u32,
