@@ -315,67 +315,50 @@ fn encode_dict(
 
 /// Least and greatest value of the valid rows (floats as their bits), or (0, 0) when none.
 fn min_max(values: ValuesRef<'_>, validity: Option<&[bool]>) -> (i64, i64) {
-    // Without nulls, plain folds over the slice (which the compiler vectorizes); with them,
-    // each row is tested.
-    fn fold<T: Copy>(v: &[T], validity: Option<&[bool]>, mut f: impl FnMut(T)) {
-        match validity {
-            None => v.iter().for_each(|&x| f(x)),
-            Some(ok) => v
-                .iter()
-                .zip(ok)
-                .filter(|(_, &ok)| ok)
-                .for_each(|(&x, _)| f(x)),
+    let (lo, hi) = match values {
+        ValuesRef::Bool(v) => {
+            let (a, b) = extremes(v, validity, true, false);
+            (i64::from(a), i64::from(b))
         }
-    }
-    // With nulls: each null row's value replaced by a neutral one (no branch per row).
-    fn min_max_masked<T: Copy + Ord>(v: &[T], ok: &[bool], lo: T, hi: T) -> (T, T) {
-        let mut a = lo;
-        let mut b = hi;
-        for (&x, &ok) in v.iter().zip(ok) {
-            a = a.min(if ok { x } else { lo });
-            b = b.max(if ok { x } else { hi });
-        }
-        (a, b)
-    }
-    let mut lo = i64::MAX;
-    let mut hi = i64::MIN;
-    match values {
-        ValuesRef::Bool(v) => fold(v, validity, |b| {
-            lo = lo.min(b as i64);
-            hi = hi.max(b as i64);
-        }),
-        ValuesRef::Int(v) => match validity {
-            None => {
-                lo = v.iter().copied().min().unwrap_or(i64::MAX);
-                hi = v.iter().copied().max().unwrap_or(i64::MIN);
-            }
-            Some(ok) => (lo, hi) = min_max_masked(v, ok, i64::MAX, i64::MIN),
-        },
+        ValuesRef::Int(v) => extremes(v, validity, i64::MAX, i64::MIN),
         ValuesRef::Codes(v) => {
-            let (a, b) = match validity {
-                None => (
-                    v.iter().copied().min().unwrap_or(u32::MAX),
-                    v.iter().copied().max().unwrap_or(0),
-                ),
-                Some(ok) => min_max_masked(v, ok, u32::MAX, 0),
-            };
-            // No valid row: (u32::MAX, 0), which the `lo > hi` test below turns into (0, 0).
-            (lo, hi) = (i64::from(a), i64::from(b));
+            let (a, b) = extremes(v, validity, u32::MAX, 0);
+            (i64::from(a), i64::from(b))
         }
         ValuesRef::Float(v) => {
-            let mut flo = f64::INFINITY;
-            let mut fhi = f64::NEG_INFINITY;
-            fold(v, validity, |x| {
-                flo = flo.min(x);
-                fhi = fhi.max(x);
+            let valid = v
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| validity.is_none_or(|ok| ok[*i]));
+            let (lo, hi) = valid.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, &x)| {
+                (lo.min(x), hi.max(x))
             });
-            return (flo.to_bits() as i64, fhi.to_bits() as i64);
+            return (lo.to_bits() as i64, hi.to_bits() as i64);
         }
-    }
+    };
+    // No valid row leaves (top, bottom), which this turns into (0, 0).
     if lo > hi {
         (0, 0)
     } else {
         (lo, hi)
+    }
+}
+
+/// Least and greatest of the valid values, or (`top`, `bottom`) when there is none. Without
+/// nulls a plain fold over the slice (which the compiler vectorizes); with them each null row's
+/// value is replaced by a neutral one, with no branch per row.
+fn extremes<T: Copy + Ord>(v: &[T], validity: Option<&[bool]>, top: T, bottom: T) -> (T, T) {
+    match validity {
+        None => (
+            v.iter().copied().min().unwrap_or(top),
+            v.iter().copied().max().unwrap_or(bottom),
+        ),
+        Some(ok) => v.iter().zip(ok).fold((top, bottom), |(lo, hi), (&x, &ok)| {
+            (
+                lo.min(if ok { x } else { top }),
+                hi.max(if ok { x } else { bottom }),
+            )
+        }),
     }
 }
 
