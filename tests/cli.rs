@@ -555,6 +555,48 @@ fn golden_v2_answers_as_when_written() {
     golden_answers_as_when_written("v2", &rayid);
 }
 
+/// `tests/data/v3/loggen`: 10,000 loggen events (`loggen --events 10000 --seed 7`) written by
+/// the format-v3 binary at `--threads 1`, so `RayID` is a plain column, and every mostly-null
+/// `Metadata.*` column is in dense blocks (v4 writes those sparse).
+#[test]
+fn golden_v3_answers_as_when_written() {
+    let extra: Vec<(Vec<String>, &str)> = vec![
+        (
+            [
+                "--where",
+                "RayID prefix a or RayID contains ff",
+                "--rows",
+                "Action",
+                "--value",
+                "count_distinct(RayID)",
+                "--value",
+                "min(EdgeResponseStatus)",
+            ]
+            .map(String::from)
+            .to_vec(),
+            "loggen-rayid.csv",
+        ),
+        (
+            ["--rows", "RayID", "--top", "7", "--sort", "RayID"]
+                .map(String::from)
+                .to_vec(),
+            "loggen-rayid-top.csv",
+        ),
+        (
+            [
+                "--rows",
+                "Metadata.group",
+                "--cols",
+                "Metadata.paranoia-level",
+            ]
+            .map(String::from)
+            .to_vec(),
+            "loggen-sparse.csv",
+        ),
+    ];
+    golden_answers_as_when_written("v3", &extra);
+}
+
 /// Copy `tests/data/<version>/loggen` and check that the index queries (and `extra`) answer
 /// exactly as the CSVs written beside it by that version's binary, with indexes and without.
 fn golden_answers_as_when_written(version: &str, extra: &[(Vec<String>, &str)]) {

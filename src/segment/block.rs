@@ -14,9 +14,20 @@
 //! A block of a plain string column (column flag `PLAIN`, format v3) sets flag bit 1 and holds
 //! its strings instead of codes: after the validity map, a string list
 //! (`codec::strings::encode_list`) of exactly `rows` strings in row order, null rows empty.
+//!
+//! A sparse block (format v4; flags = 4, no other bit) stores only the rows that have a value:
+//!
+//! ```text
+//! u8 flags = 4
+//! count               varint, the rows with a value (at most `rows`)
+//! positions           codec::ints, `count` strictly increasing row offsets within the block
+//! values              the type's layout above, over `count` values
+//! ```
+//! It decodes to the same [`Block`] as the dense layout (null rows get the placeholder and a
+//! validity map), so readers above this module never see the difference.
 
 use crate::codec::strings::{encode_list, nth_of, StrDict};
-use crate::codec::{bitpack, ints, DecodeError};
+use crate::codec::{bitpack, ints, varint, DecodeError};
 
 use super::ColumnType;
 
@@ -88,6 +99,8 @@ impl Block {
 const HAS_NULLS: u8 = 1;
 /// Block flag: the values are a string list, not dictionary codes (plain string columns).
 const PLAIN_STRINGS: u8 = 2;
+/// Block flag: only the rows with a value are stored, after their positions (format v4).
+const SPARSE: u8 = 4;
 
 /// The strings of a decoded plain string block, in row order (null rows empty).
 #[derive(Clone, Debug, PartialEq)]
@@ -177,6 +190,21 @@ pub fn encode_block_ref(values: ValuesRef<'_>, validity: Option<&[bool]>, out: &
         }
         None => out.push(0),
     }
+    encode_values(values, out);
+}
+
+/// Encode one sparse block: `positions` are the rows of the block that have a value (strictly
+/// increasing), `values` holds their values in that order (one per position).
+pub fn encode_sparse_block(values: &Values, positions: &[u32], out: &mut Vec<u8>) {
+    debug_assert_eq!(values.len(), positions.len());
+    out.push(SPARSE);
+    varint::encode_u64(positions.len() as u64, out);
+    let pos: Vec<i64> = positions.iter().map(|&p| i64::from(p)).collect();
+    ints::encode_i64(&pos, out);
+    encode_values(values.slice(0, values.len()), out);
+}
+
+fn encode_values(values: ValuesRef<'_>, out: &mut Vec<u8>) {
     match values {
         ValuesRef::Bool(v) => bitpack::pack_bools(v, out),
         ValuesRef::Int(v) => ints::encode_i64(v, out),
@@ -196,6 +224,9 @@ pub fn encode_block_ref(values: ValuesRef<'_>, validity: Option<&[bool]>, out: &
 
 /// Decode a block of `rows` rows of type `ty`.
 pub fn decode_block(data: &[u8], ty: ColumnType, rows: usize) -> Result<Block, DecodeError> {
+    if data.first() == Some(&SPARSE) {
+        return decode_sparse(data, ty, rows);
+    }
     let (flags, validity, pos) = read_header(data, rows)?;
     if flags & PLAIN_STRINGS != 0 {
         return Err(DecodeError::Invalid {
@@ -203,46 +234,97 @@ pub fn decode_block(data: &[u8], ty: ColumnType, rows: usize) -> Result<Block, D
             what: "a plain string block where dictionary codes were expected",
         });
     }
-    let body = &data[pos..];
-    let values = match ty {
+    let (values, _) = decode_values(&data[pos..], ty, rows).map_err(|e| shift(e, pos))?;
+    Ok(Block { values, validity })
+}
+
+/// A sparse block, expanded to `rows` rows (null rows hold the placeholder).
+fn decode_sparse(data: &[u8], ty: ColumnType, rows: usize) -> Result<Block, DecodeError> {
+    let mut pos = 1;
+    let (count, n) = varint::decode_u64(&data[pos..]).map_err(|e| shift(e, pos))?;
+    if count > rows as u64 {
+        return Err(DecodeError::Invalid {
+            offset: pos,
+            what: "sparse block: more values than rows",
+        });
+    }
+    pos += n;
+    let count = count as usize;
+    let mut positions = Vec::with_capacity(count);
+    pos += ints::decode_i64(&data[pos..], count, &mut positions).map_err(|e| shift(e, pos))?;
+    let ordered = positions.windows(2).all(|w| w[0] < w[1]);
+    let in_range = positions
+        .first()
+        .is_none_or(|&p| p >= 0 && positions.last().is_some_and(|&l| l < rows as i64));
+    if !ordered || !in_range {
+        return Err(DecodeError::Invalid {
+            offset: pos,
+            what: "sparse block: positions out of order or out of range",
+        });
+    }
+    let (present, _) = decode_values(&data[pos..], ty, count).map_err(|e| shift(e, pos))?;
+    let mut validity = vec![false; rows];
+    for &p in &positions {
+        validity[p as usize] = true;
+    }
+    fn scatter<T: Copy + Default>(present: Vec<T>, positions: &[i64], rows: usize) -> Vec<T> {
+        let mut v = vec![T::default(); rows];
+        for (&p, x) in positions.iter().zip(present) {
+            v[p as usize] = x;
+        }
+        v
+    }
+    let values = match present {
+        Values::Bool(v) => Values::Bool(scatter(v, &positions, rows)),
+        Values::Int(v) => Values::Int(scatter(v, &positions, rows)),
+        Values::Float(v) => Values::Float(scatter(v, &positions, rows)),
+        Values::Codes(v) => Values::Codes(scatter(v, &positions, rows)),
+    };
+    Ok(Block {
+        values,
+        validity: Some(validity),
+    })
+}
+
+/// `n` values of type `ty` at the start of `body`, and the bytes they take.
+fn decode_values(body: &[u8], ty: ColumnType, n: usize) -> Result<(Values, usize), DecodeError> {
+    Ok(match ty {
         ColumnType::Bool => {
-            let mut v = Vec::with_capacity(rows);
-            bitpack::unpack_bools(body, rows, &mut v).map_err(|e| shift(e, pos))?;
-            Values::Bool(v)
+            let mut v = Vec::with_capacity(n);
+            bitpack::unpack_bools(body, n, &mut v)?;
+            (Values::Bool(v), bitpack::packed_len(n, 1))
         }
         ColumnType::Int | ColumnType::Time => {
-            let mut v = Vec::with_capacity(rows);
-            ints::decode_i64(body, rows, &mut v).map_err(|e| shift(e, pos))?;
-            Values::Int(v)
+            let mut v = Vec::with_capacity(n);
+            let used = ints::decode_i64(body, n, &mut v)?;
+            (Values::Int(v), used)
         }
         ColumnType::Float => {
-            let need = rows * 8;
+            let need = n * 8;
             if body.len() < need {
                 return Err(DecodeError::Truncated {
-                    offset: pos,
+                    offset: 0,
                     need,
                     have: body.len(),
                 });
             }
-            Values::Float(
-                body[..need]
-                    .chunks_exact(8)
-                    .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                    .collect(),
-            )
+            let v = body[..need]
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                .collect();
+            (Values::Float(v), need)
         }
         ColumnType::Str => {
             let width = *body.first().ok_or(DecodeError::Truncated {
-                offset: pos,
+                offset: 0,
                 need: 1,
                 have: 0,
             })?;
-            let mut v = Vec::with_capacity(rows);
-            bitpack::unpack_u32(&body[1..], width, rows, &mut v).map_err(|e| shift(e, pos + 1))?;
-            Values::Codes(v)
+            let mut v = Vec::with_capacity(n);
+            bitpack::unpack_u32(&body[1..], width, n, &mut v).map_err(|e| shift(e, 1))?;
+            (Values::Codes(v), 1 + bitpack::packed_len(n, width))
         }
-    };
-    Ok(Block { values, validity })
+    })
 }
 
 /// The flags byte (checked for unknown bits), the validity map if there is one, and where the
@@ -326,6 +408,75 @@ mod tests {
         let mut codes = Vec::new();
         encode_block(&Values::Codes(vec![1, 2]), None, &mut codes);
         assert!(decode_plain_block(&codes, 2).is_err());
+    }
+
+    #[test]
+    fn sparse_round_trip_truncation_and_bad_positions() {
+        let rows = 10;
+        let positions = [1u32, 4, 9];
+        let cases = [
+            (ColumnType::Bool, Values::Bool(vec![true, false, true])),
+            (ColumnType::Int, Values::Int(vec![5, -3, i64::MAX])),
+            (ColumnType::Float, Values::Float(vec![0.5, -1e300, 2.0])),
+            (ColumnType::Str, Values::Codes(vec![2, 7, 3])),
+        ];
+        for (ty, present) in cases {
+            let mut buf = Vec::new();
+            encode_sparse_block(&present, &positions, &mut buf);
+            let b = decode_block(&buf, ty, rows).expect("decode");
+            let validity: Vec<bool> = (0..rows as u32).map(|i| positions.contains(&i)).collect();
+            assert_eq!(b.validity.as_deref(), Some(&validity[..]));
+            // Null rows hold the placeholder (false, 0, 0.0, code 0).
+            fn dense<T: Copy + Default>(p: &[T], positions: &[u32], rows: usize) -> Vec<T> {
+                let mut v = vec![T::default(); rows];
+                for (&i, &x) in positions.iter().zip(p) {
+                    v[i as usize] = x;
+                }
+                v
+            }
+            let want = match &present {
+                Values::Bool(p) => Values::Bool(dense(p, &positions, rows)),
+                Values::Int(p) => Values::Int(dense(p, &positions, rows)),
+                Values::Float(p) => Values::Float(dense(p, &positions, rows)),
+                Values::Codes(p) => Values::Codes(dense(p, &positions, rows)),
+            };
+            assert_eq!(b.values, want, "{ty:?}");
+            for cut in 0..buf.len() {
+                assert!(
+                    decode_block(&buf[..cut], ty, rows).is_err(),
+                    "cut {cut} of {ty:?}"
+                );
+            }
+            // Positions past the block's rows, more values than rows.
+            assert!(
+                decode_block(&buf, ty, 9).is_err(),
+                "{ty:?}: position 9 of 9 rows"
+            );
+            assert!(
+                decode_block(&buf, ty, 2).is_err(),
+                "{ty:?}: 3 values in 2 rows"
+            );
+        }
+        // Positions must increase strictly.
+        for bad in [[4u32, 1, 9], [1, 1, 9]] {
+            let mut buf = Vec::new();
+            encode_sparse_block(&Values::Int(vec![1, 2, 3]), &bad, &mut buf);
+            assert!(
+                decode_block(&buf, ColumnType::Int, rows).is_err(),
+                "{bad:?}"
+            );
+        }
+        // An all-null block is a few bytes, and the sparse flag combines with no other.
+        let mut buf = Vec::new();
+        encode_sparse_block(&Values::Codes(Vec::new()), &[], &mut buf);
+        assert!(buf.len() < 16, "{} bytes", buf.len());
+        let b = decode_block(&buf, ColumnType::Str, 65_536).expect("decode");
+        assert_eq!(b.values, Values::Codes(vec![0; 65_536]));
+        assert_eq!(b.validity, Some(vec![false; 65_536]));
+        buf[0] |= HAS_NULLS;
+        assert!(decode_block(&buf, ColumnType::Str, 65_536).is_err());
+        buf[0] = SPARSE | PLAIN_STRINGS;
+        assert!(decode_plain_block(&buf, 65_536).is_err());
     }
 
     #[test]

@@ -249,8 +249,8 @@ fn get_string(r: &mut ByteReader<'_>) -> Result<String, DecodeError> {
     })
 }
 
-/// Decode the metadata section of a segment of format `version` (1, 2 or 3: v2 adds the chunk
-/// list after each index's region; v3's section is v2's).
+/// Decode the metadata section of a segment of format `version` (1 to 4: v2 adds the chunk
+/// list after each index's region; v3's and v4's sections are v2's).
 pub fn decode_meta(data: &[u8], version: u32) -> Result<SegmentMeta, DecodeError> {
     let mut r = ByteReader::new(data);
     let rows = r.read_varint_u64()?;

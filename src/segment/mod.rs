@@ -27,11 +27,13 @@ pub const BLOCK_ROWS: usize = 65_536;
 pub const HEADER_MAGIC: &[u8; 8] = b"LPSEG\0\0\x01";
 /// Magic at the very end of every segment file.
 pub const TRAILER_MAGIC: &[u8; 8] = b"LPSEGEND";
-/// The segment format version this build writes. Version 3 adds plain string columns (column
-/// flag [`flags::PLAIN`]: near-unique strings stored in their blocks, without a dictionary).
+/// The segment format version this build writes. Version 4 adds sparse blocks (only the rows
+/// with a value, and their positions: a block at most 1/8 non-null). Version 3 adds plain string
+/// columns (column flag [`flags::PLAIN`]: near-unique strings stored in their blocks, without a
+/// dictionary).
 /// Version 2 stores each index as a directory region and chunks of whole bitmaps; version 1
 /// stored it as one region.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest segment format version this build reads.
 pub const MIN_FORMAT_VERSION: u32 = 1;
 

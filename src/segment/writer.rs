@@ -9,7 +9,7 @@
 use crate::codec::strings;
 use crate::index;
 
-use super::block::{encode_block_ref, encode_plain_block, Values, ValuesRef};
+use super::block::{encode_block_ref, encode_plain_block, encode_sparse_block, Values, ValuesRef};
 use super::builder::{ColumnBuilder, ColumnData};
 use super::footer::{encode_meta, encode_trailer, BlockMeta, ColumnMeta, IndexKind, IndexMeta};
 use super::footer::{IndexChunk, Region, SegmentMeta};
@@ -362,6 +362,11 @@ fn extremes<T: Copy + Ord>(v: &[T], validity: Option<&[bool]>, top: T, bottom: T
     }
 }
 
+/// A block with at most 1/`SPARSE_RATIO` of its rows holding a value is written sparse: the
+/// positions and values of those rows only, instead of a validity map and a placeholder per
+/// null row (a Windows event field, an HTTP header present in a few requests).
+const SPARSE_RATIO: usize = 8;
+
 fn encode_one_block(
     out: &mut Out,
     col: &ColumnBuilder,
@@ -369,6 +374,12 @@ fn encode_one_block(
     start: usize,
     end: usize,
 ) -> BlockMeta {
+    if col.nulls > 0 {
+        let nulls = null_count(col, start, end);
+        if (end - start - nulls) * SPARSE_RATIO <= end - start {
+            return encode_sparse(out, col, values, start, end, nulls);
+        }
+    }
     let (null_count, validity) = block_validity(col, start, end);
     let part = values.slice(start, end);
     let (min, max) = min_max(part, validity.as_deref());
@@ -381,6 +392,56 @@ fn encode_one_block(
         min,
         max,
     }
+}
+
+/// Rows `start..end` of a mostly-null column as a sparse block.
+fn encode_sparse(
+    out: &mut Out,
+    col: &ColumnBuilder,
+    values: &Values,
+    start: usize,
+    end: usize,
+    nulls: usize,
+) -> BlockMeta {
+    let positions = present_rows(col, start, end);
+    fn pick<T: Copy + Default>(v: &[T], positions: &[u32]) -> Vec<T> {
+        positions
+            .iter()
+            .map(|&p| v.get(p as usize).copied().unwrap_or_default())
+            .collect()
+    }
+    let present = match values.slice(start, end) {
+        ValuesRef::Bool(v) => Values::Bool(pick(v, &positions)),
+        ValuesRef::Int(v) => Values::Int(pick(v, &positions)),
+        ValuesRef::Float(v) => Values::Float(pick(v, &positions)),
+        ValuesRef::Codes(v) => Values::Codes(pick(v, &positions)),
+    };
+    let (min, max) = min_max(present.slice(0, present.len()), None);
+    let mut raw = Vec::new();
+    encode_sparse_block(&present, &positions, &mut raw);
+    BlockMeta {
+        region: out.region(&raw, true),
+        rows: (end - start) as u32,
+        null_count: nulls as u32,
+        min,
+        max,
+    }
+}
+
+/// The offsets within `start..end` of the rows that have a value (`start` a multiple of 64).
+fn present_rows(col: &ColumnBuilder, start: usize, end: usize) -> Vec<u32> {
+    let mut rows = Vec::new();
+    for w in start / 64..end.div_ceil(64) {
+        let mut word = col.valid.get(w).copied().unwrap_or(0);
+        if (w + 1) * 64 > end {
+            word &= (1u64 << (end % 64)) - 1;
+        }
+        while word != 0 {
+            rows.push((w * 64 + word.trailing_zeros() as usize - start) as u32);
+            word &= word - 1;
+        }
+    }
+    rows
 }
 
 fn build_index(
