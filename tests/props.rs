@@ -270,3 +270,70 @@ proptest! {
         prop_assert_eq!(cells("s"), rows.iter().map(|r| r.3.clone()).collect::<Vec<_>>());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Keys first seen late in a segment are held from their first value on (the builder's
+    /// `base`) and padded only when written: every value and null reads back, through type
+    /// widening (an int column that later gets a string), aborted records, and columns that
+    /// appear only in the last rows.
+    #[test]
+    fn late_keys_round_trip(
+        rows in 1usize..1500,
+        keys in prop::collection::vec((0usize..1500, 1usize..40, 0u8..3), 1..6),
+        aborts in prop::collection::vec(0usize..1500, 0..8),
+    ) {
+        // Key k starts at row first_k, then has a value every step_k rows; kind 0 ints, 1 strings,
+        // 2 ints that turn into strings halfway.
+        let mut want: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(rows); keys.len()];
+        let mut b = SegmentBuilder::new();
+        for r in 0..rows {
+            if aborts.contains(&r) {
+                // A record that fails half-way: its values must vanish.
+                b.begin_row();
+                for k in 0..keys.len() {
+                    b.set(&format!("k{k}"), Value::Str("aborted"));
+                }
+                b.set("late_abort", Value::Int(1));
+                b.abort_row();
+            }
+            b.begin_row();
+            b.set("row", Value::Int(r as i64));
+            for (k, &(first, step, kind)) in keys.iter().enumerate() {
+                let mut got = None;
+                if r >= first && (r - first).is_multiple_of(step) {
+                    let text = format!("{}", r * 7 + k);
+                    let v = match kind {
+                        0 => Value::Int((r * 7 + k) as i64),
+                        2 if r < first + (rows - first) / 2 => Value::Int((r * 7 + k) as i64),
+                        _ => Value::Str(&text),
+                    };
+                    b.set(&format!("k{k}"), v);
+                    got = Some(text.clone());
+                }
+                want[k].push(got);
+            }
+            b.end_row();
+        }
+        let (n, cols) = b.finish();
+        prop_assert_eq!(n, rows);
+        let enc = encode_segment(n, cols, &WriteOptions::default());
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("s.lps");
+        std::fs::write(&p, &enc.bytes).expect("write");
+        let r = SegmentReader::new(MappedFile::open(&p).expect("map")).expect("open");
+        r.verify_all().expect("verify");
+        let aborted_only_nulls = r.meta().column("late_abort").is_none_or(|(idx, _)| {
+            r.column_cells(idx).expect("cells").iter().all(Option::is_none)
+        });
+        prop_assert!(aborted_only_nulls);
+        for (k, w) in want.iter().enumerate() {
+            let got: Vec<Option<String>> = match r.meta().column(&format!("k{k}")) {
+                Some((idx, _)) => r.column_cells(idx).expect("cells").into_iter().map(|c| c.map(|c: Cell| c.to_text())).collect(),
+                None => vec![None; rows],
+            };
+            prop_assert_eq!(&got, w, "key k{}", k);
+        }
+    }
+}

@@ -9,8 +9,8 @@
 //!   skip committed ranges)      write tmp/ + fsync)                the manifest)
 //! ```
 //! Both channels are bounded, so memory stays bounded whatever the input size: at most
-//! `2 x threads` chunks in flight plus one builder per worker (flushed at `segment_rows` rows
-//! or `segment_bytes` of builder memory).
+//! `2 x threads` chunks in flight plus one builder per worker (flushed at `segment_rows` rows,
+//! `segment_bytes` of builder memory, or 2^28 rows x columns).
 //!
 //! Exactly once: each batch carries the input ranges it covers, and the manifest commit that
 //! publishes the segment also records them. A killed ingest re-run with the same inputs skips

@@ -337,6 +337,14 @@ impl Codes {
         }
     }
 
+    /// Insert `n` zero codes in front.
+    fn prepend_zeros(&mut self, n: usize) {
+        match self {
+            Codes::U16(v) => prepend(v, n, 0),
+            Codes::U32(v) => prepend(v, n, 0),
+        }
+    }
+
     fn heap_bytes(&self) -> usize {
         match self {
             Codes::U16(v) => v.capacity() * 2,
@@ -470,6 +478,11 @@ impl PlainStrings {
     }
 }
 
+/// Insert `n` copies of `x` in front of `v`.
+fn prepend<T: Copy>(v: &mut Vec<T>, n: usize, x: T) {
+    v.splice(0..0, std::iter::repeat_n(x, n));
+}
+
 /// A string column whose first `PLAIN_PROBE` strings of a segment are at least 15/16 distinct
 /// (a request ID, a nonce) turns plain: its strings are kept in row order and written without a
 /// dictionary. Interning them cost a hash-table miss each, sorting the dictionary, and on disk a
@@ -480,10 +493,17 @@ pub const PLAIN_PROBE: usize = 8192;
 
 /// One column under construction.
 pub struct ColumnBuilder {
+    /// The values of rows `base..len` (row `base + i` at index `i`).
     pub data: ColumnData,
-    /// Validity bits, one per row: set = a value is present.
+    /// Validity bits of rows `base..len`, one per row: set = a value is present.
     pub valid: Vec<u64>,
+    /// The first row held (a multiple of 64): the rows before it are null and take no memory,
+    /// so a key first seen late in a segment (a rare header, a per-event field name) costs its
+    /// values, not a slot for every row before them. The writer calls [`Self::materialize`].
+    pub base: usize,
+    /// Rows covered, `base` included: rows `len..` are null until padded.
     pub len: usize,
+    /// Null rows among `0..len`, the rows before `base` included.
     pub nulls: usize,
     pub flags: u8,
     /// In a float column, rows whose value arrived as an integer (so that a later widening to
@@ -498,6 +518,7 @@ const MAX_EXACT_INT: i64 = 1 << 53;
 
 impl ColumnBuilder {
     fn new(rows: usize, time: bool) -> ColumnBuilder {
+        let base = rows - rows % 64;
         let mut c = ColumnBuilder {
             data: if time {
                 ColumnData::Time(Vec::new())
@@ -505,8 +526,9 @@ impl ColumnBuilder {
                 ColumnData::Empty
             },
             valid: Vec::new(),
-            len: 0,
-            nulls: 0,
+            base,
+            len: base,
+            nulls: base,
             flags: 0,
             int_marks: Vec::new(),
             stale_strings: false,
@@ -528,17 +550,48 @@ impl ColumnBuilder {
 
     /// Is row `i` non-null?
     pub fn is_valid(&self, i: usize) -> bool {
-        self.valid
-            .get(i / 64)
-            .is_some_and(|w| (w >> (i % 64)) & 1 == 1)
+        i >= self.base
+            && self
+                .valid
+                .get((i - self.base) / 64)
+                .is_some_and(|w| (w >> (i % 64)) & 1 == 1)
     }
 
+    /// Mark row `i` (at least `base`) non-null.
     fn set_valid_bit(&mut self, i: usize) {
-        let w = i / 64;
+        let w = (i - self.base) / 64;
         if self.valid.len() <= w {
             self.valid.resize(w + 1, 0);
         }
         self.valid[w] |= 1 << (i % 64);
+    }
+
+    /// Hold rows from 0 (`base` = 0) up to `rows`: the rows before the old `base`, and those
+    /// from `len` on, become nulls. The writer calls this on one column at a time.
+    pub fn materialize(&mut self, rows: usize) {
+        self.pad_to(rows);
+        let n = self.base;
+        if n == 0 {
+            return;
+        }
+        match &mut self.data {
+            ColumnData::Empty => {}
+            ColumnData::Bool(v) => prepend(v, n, false),
+            ColumnData::Int(v) | ColumnData::Time(v) => prepend(v, n, 0),
+            ColumnData::Float(v) => prepend(v, n, 0.0),
+            ColumnData::Str { codes, pending, .. } => {
+                for r in &mut pending.rows {
+                    *r += n as u32;
+                }
+                codes.prepend_zeros(n);
+            }
+            ColumnData::Plain(p) => prepend(&mut p.ends, n, 0),
+        }
+        prepend(&mut self.valid, n / 64, 0);
+        if !self.int_marks.is_empty() {
+            prepend(&mut self.int_marks, n / 64, 0);
+        }
+        self.base = 0;
     }
 
     /// Append nulls until the column has `rows` rows.
@@ -547,17 +600,18 @@ impl ColumnBuilder {
             return;
         }
         let n = rows - self.len;
+        let held = rows - self.base;
         match &mut self.data {
             ColumnData::Empty => {}
-            ColumnData::Bool(v) => v.resize(rows, false),
-            ColumnData::Int(v) | ColumnData::Time(v) => v.resize(rows, 0),
-            ColumnData::Float(v) => v.resize(rows, 0.0),
-            ColumnData::Str { codes, .. } => codes.resize(rows),
-            ColumnData::Plain(p) => p.resize(rows),
+            ColumnData::Bool(v) => v.resize(held, false),
+            ColumnData::Int(v) | ColumnData::Time(v) => v.resize(held, 0),
+            ColumnData::Float(v) => v.resize(held, 0.0),
+            ColumnData::Str { codes, .. } => codes.resize(held),
+            ColumnData::Plain(p) => p.resize(held),
         }
         self.nulls += n;
         self.len = rows;
-        let words = rows.div_ceil(64);
+        let words = held.div_ceil(64);
         if self.valid.len() < words {
             self.valid.resize(words, 0);
         }
@@ -581,12 +635,12 @@ impl ColumnBuilder {
                     // A small table stays in cache: intern at once, without staging a copy.
                     let code = dict.intern(s.as_bytes());
                     codes.push_zero();
-                    codes.set(row, code);
+                    codes.set(row - self.base, code);
                     self.set_valid_bit(row);
                     self.len = row + 1;
                     return;
                 }
-                let interned = pending.stage(row, s.as_bytes(), codes, dict);
+                let interned = pending.stage(row - self.base, s.as_bytes(), codes, dict);
                 self.set_valid_bit(row);
                 self.len = row + 1;
                 if interned {
@@ -620,7 +674,7 @@ impl ColumnBuilder {
             (ColumnData::Float(d), Value::Float(f)) => d.push(f),
             (ColumnData::Float(d), Value::Int(i)) => {
                 d.push(i as f64);
-                mark(&mut self.int_marks, row);
+                mark(&mut self.int_marks, row - self.base);
             }
             (
                 ColumnData::Str {
@@ -632,7 +686,7 @@ impl ColumnBuilder {
             ) => {
                 let mut buf = String::new();
                 let text = value_text(&v, &mut buf);
-                pending.stage(row, text.as_bytes(), codes, dict);
+                pending.stage(row - self.base, text.as_bytes(), codes, dict);
                 self.flags |= text_flag(&v);
             }
             (ColumnData::Plain(p), v) => {
@@ -652,7 +706,7 @@ impl ColumnBuilder {
 
     /// Make the column able to hold `v`, widening if needed.
     fn coerce_for(&mut self, v: &Value<'_>) {
-        let rows = self.len;
+        let rows = self.len - self.base;
         let target = match (&self.data, v) {
             (ColumnData::Empty, Value::Bool(_)) => Some(ColumnData::Bool(vec![false; rows])),
             (ColumnData::Empty, Value::Int(_)) => Some(ColumnData::Int(vec![0; rows])),
@@ -688,7 +742,8 @@ impl ColumnBuilder {
     /// Convert the existing values to their JSON text (string column).
     fn take_as_strings(&mut self) -> ColumnData {
         let mut dict = Interner::default();
-        let mut codes = Vec::with_capacity(self.len);
+        let base = self.base;
+        let mut codes = Vec::with_capacity(self.len - base);
         let mut buf = String::new();
         let old = std::mem::replace(&mut self.data, ColumnData::Empty);
         let mut push = |i: usize, v: Value<'_>, valid: bool| {
@@ -702,12 +757,12 @@ impl ColumnBuilder {
         match &old {
             ColumnData::Bool(d) => {
                 for (i, &b) in d.iter().enumerate() {
-                    push(i, Value::Bool(b), self.is_valid(i));
+                    push(i, Value::Bool(b), self.is_valid(base + i));
                 }
             }
             ColumnData::Int(d) | ColumnData::Time(d) => {
                 for (i, &x) in d.iter().enumerate() {
-                    push(i, Value::Int(x), self.is_valid(i));
+                    push(i, Value::Int(x), self.is_valid(base + i));
                 }
             }
             ColumnData::Float(d) => {
@@ -717,7 +772,7 @@ impl ColumnBuilder {
                     } else {
                         Value::Float(x)
                     };
-                    push(i, v, self.is_valid(i));
+                    push(i, v, self.is_valid(base + i));
                 }
                 self.int_marks = Vec::new();
             }
@@ -729,7 +784,7 @@ impl ColumnBuilder {
         if let ColumnData::Str { .. } | ColumnData::Plain(_) = old {
             return old;
         }
-        codes.resize(self.len, 0);
+        codes.resize(self.len - base, 0);
         ColumnData::Str {
             codes: Codes::U32(codes),
             dict,
@@ -742,13 +797,17 @@ impl ColumnBuilder {
         if self.len > rows && matches!(self.data, ColumnData::Str { .. }) {
             self.stale_strings = true;
         }
+        // A column is created at or after the first row of the record being cut, so `rows`
+        // is never below `base`.
+        let rows = rows.max(self.base);
         while self.len > rows {
             let i = self.len - 1;
-            if let Some(w) = self.int_marks.get_mut(i / 64) {
+            let w = (i - self.base) / 64;
+            if let Some(w) = self.int_marks.get_mut(w) {
                 *w &= !(1 << (i % 64));
             }
             if self.is_valid(i) {
-                if let Some(w) = self.valid.get_mut(i / 64) {
+                if let Some(w) = self.valid.get_mut(w) {
                     *w &= !(1 << (i % 64));
                 }
             } else {
@@ -756,16 +815,17 @@ impl ColumnBuilder {
             }
             self.len = i;
         }
+        let held = rows - self.base;
         match &mut self.data {
             ColumnData::Empty => {}
-            ColumnData::Bool(v) => v.truncate(rows),
-            ColumnData::Int(v) | ColumnData::Time(v) => v.truncate(rows),
-            ColumnData::Float(v) => v.truncate(rows),
+            ColumnData::Bool(v) => v.truncate(held),
+            ColumnData::Int(v) | ColumnData::Time(v) => v.truncate(held),
+            ColumnData::Float(v) => v.truncate(held),
             ColumnData::Str { codes, pending, .. } => {
-                codes.truncate(rows);
-                pending.truncate(rows);
+                codes.truncate(held);
+                pending.truncate(held);
             }
-            ColumnData::Plain(p) => p.truncate(rows),
+            ColumnData::Plain(p) => p.truncate(held),
         }
     }
 
@@ -789,10 +849,10 @@ impl ColumnBuilder {
         };
         let mut p = PlainStrings {
             bytes: Vec::with_capacity(dict.bytes * 2),
-            ends: Vec::with_capacity(self.len * 2),
+            ends: Vec::with_capacity((self.len - self.base) * 2),
         };
-        for i in 0..self.len {
-            if self.is_valid(i) {
+        for i in 0..self.len - self.base {
+            if self.is_valid(self.base + i) {
                 p.push(dict.slice(codes.get(i)));
             } else {
                 p.push(b"");
@@ -817,13 +877,13 @@ impl ColumnBuilder {
         self.data = self.interned(|i| dict.slice(codes.get(i)));
     }
 
-    /// A string column interning `text(i)` for each non-null row `i`, in row order.
+    /// A string column interning `text(i)` for each non-null row `base + i`, in row order.
     fn interned<'a>(&self, text: impl Fn(usize) -> &'a [u8]) -> ColumnData {
         let mut dict = Interner::default();
         let mut codes = Codes::zeros(0);
-        for i in 0..self.len {
+        for i in 0..self.len - self.base {
             codes.push_zero();
-            if self.is_valid(i) {
+            if self.is_valid(self.base + i) {
                 let c = dict.intern(text(i));
                 codes.set(i, c);
             }
@@ -1031,16 +1091,26 @@ impl SegmentBuilder {
         self.row_open = false;
     }
 
-    /// Rough heap bytes held.
+    /// Rough heap bytes held, each column's own size and name included.
     pub fn heap_bytes(&self) -> usize {
-        self.columns.iter().map(|(_, c)| c.heap_bytes()).sum()
+        let fixed = std::mem::size_of::<(String, ColumnBuilder)>() + 256;
+        self.columns
+            .iter()
+            .map(|(n, c)| c.heap_bytes() + n.len() * 2 + fixed)
+            .sum()
     }
 
-    /// Pad every column to the row count and hand the columns over, sorted by name.
+    /// Rows times columns: what the segment writer pads (one column at a time) and encodes.
+    pub fn cells(&self) -> usize {
+        self.rows.saturating_mul(self.columns.len())
+    }
+
+    /// Hand the columns over, sorted by name, with the row count. A column may hold fewer rows
+    /// (from `base` to `len`): [`ColumnBuilder::materialize`] pads it, one column at a time,
+    /// so that a segment of many sparse columns is never padded whole.
     pub fn finish(mut self) -> (usize, Vec<(String, ColumnBuilder)>) {
         let rows = self.rows;
         for (_, c) in &mut self.columns {
-            c.pad_to(rows);
             c.intern_pending();
         }
         self.columns.sort_by(|a, b| a.0.cmp(&b.0));

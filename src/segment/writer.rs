@@ -88,7 +88,8 @@ impl Out {
     }
 }
 
-/// Serialize `columns` (sorted by name, each padded to `rows`) into a segment.
+/// Serialize `columns` (sorted by name, as `SegmentBuilder::finish` hands them over; each is
+/// padded to `rows` as it is written) into a segment.
 pub fn encode_segment(
     rows: usize,
     columns: Vec<(String, ColumnBuilder)>,
@@ -105,7 +106,10 @@ pub fn encode_segment(
     };
     let twin = time_twin(&columns);
     let mut shared: Option<Vec<BlockMeta>> = None;
-    for (name, col) in columns {
+    for (name, mut col) in columns {
+        // Padded here, one column at a time (the builder holds a late or sparse key's rows
+        // only from its first value on).
+        col.materialize(rows);
         let in_pair =
             twin.as_deref() == Some(name.as_str()) || (twin.is_some() && name == TIME_COLUMN);
         let reuse = if in_pair { shared.clone() } else { None };
@@ -187,6 +191,8 @@ fn time_twin(columns: &[(String, ColumnBuilder)]) -> Option<String> {
             return None;
         };
         let same = c.nulls == t.nulls
+            && c.base == t.base
+            && c.len == t.len
             && v.len() == tv.len()
             && c.valid == t.valid
             && v.iter()
