@@ -184,6 +184,34 @@ fn expected_text(col: &[V]) -> Vec<Option<String>> {
         .collect()
 }
 
+/// Encode a finished builder's columns, write the segment to a temporary file, open it and
+/// verify every region. The directory lives as long as the returned guard.
+fn written(
+    rows: usize,
+    cols: Vec<(String, logpivot::segment::builder::ColumnBuilder)>,
+) -> (tempfile::TempDir, SegmentReader) {
+    let enc = encode_segment(rows, cols, &WriteOptions::default());
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = dir.path().join("s.lps");
+    std::fs::write(&p, &enc.bytes).expect("write");
+    let r = SegmentReader::new(MappedFile::open(&p).expect("map")).expect("open");
+    r.verify_all().expect("verify");
+    (dir, r)
+}
+
+/// Column `name` as text per row (all null when the segment has no such column).
+fn column_text(r: &SegmentReader, name: &str, rows: usize) -> Vec<Option<String>> {
+    match r.meta().column(name) {
+        Some((idx, _)) => r
+            .column_cells(idx)
+            .expect("cells")
+            .into_iter()
+            .map(|c| c.map(|c: Cell| c.to_text()))
+            .collect(),
+        None => vec![None; rows],
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -206,20 +234,11 @@ proptest! {
             b.end_row();
         }
         let (n, cols) = b.finish();
-        let enc = encode_segment(n, cols, &WriteOptions::default());
-        let dir = tempfile::tempdir().expect("tmp");
-        let p = dir.path().join("s.lps");
-        std::fs::write(&p, &enc.bytes).expect("write");
-        let r = SegmentReader::new(MappedFile::open(&p).expect("map")).expect("open");
-        r.verify_all().expect("verify");
+        let (_dir, r) = written(n, cols);
         for ci in 0..3 {
             let col: Vec<V> = rows.iter().map(|row| row[ci].clone()).collect();
             let want = expected_text(&col);
-            let got: Vec<Option<String>> = match r.meta().column(&format!("c{ci}")) {
-                Some((idx, _)) => r.column_cells(idx).expect("cells").into_iter().map(|c| c.map(|c: Cell| c.to_text())).collect(),
-                None => vec![None; rows.len()],
-            };
-            prop_assert_eq!(got, want, "column c{}", ci);
+            prop_assert_eq!(column_text(&r, &format!("c{ci}"), rows.len()), want, "column c{}", ci);
         }
     }
 }
@@ -252,18 +271,8 @@ proptest! {
             b.end_row();
         }
         let (n, cols) = b.finish();
-        let enc = encode_segment(n, cols, &WriteOptions::default());
-        let dir = tempfile::tempdir().expect("tmp");
-        let p = dir.path().join("s.lps");
-        std::fs::write(&p, &enc.bytes).expect("write");
-        let r = SegmentReader::new(MappedFile::open(&p).expect("map")).expect("open");
-        r.verify_all().expect("verify");
-        let cells = |name: &str| -> Vec<Option<String>> {
-            match r.meta().column(name) {
-                Some((idx, _)) => r.column_cells(idx).expect("cells").into_iter().map(|c| c.map(|c: Cell| c.to_text())).collect(),
-                None => vec![None; rows.len()],
-            }
-        };
+        let (_dir, r) = written(n, cols);
+        let cells = |name: &str| column_text(&r, name, rows.len());
         prop_assert_eq!(cells("b"), rows.iter().map(|r| r.0.map(|x| x.to_string())).collect::<Vec<_>>());
         prop_assert_eq!(cells("i"), rows.iter().map(|r| r.1.map(|x| x.to_string())).collect::<Vec<_>>());
         prop_assert_eq!(cells("f"), rows.iter().map(|r| r.2.map(|x| format!("{x:?}"))).collect::<Vec<_>>());
@@ -318,22 +327,13 @@ proptest! {
         }
         let (n, cols) = b.finish();
         prop_assert_eq!(n, rows);
-        let enc = encode_segment(n, cols, &WriteOptions::default());
-        let dir = tempfile::tempdir().expect("tmp");
-        let p = dir.path().join("s.lps");
-        std::fs::write(&p, &enc.bytes).expect("write");
-        let r = SegmentReader::new(MappedFile::open(&p).expect("map")).expect("open");
-        r.verify_all().expect("verify");
+        let (_dir, r) = written(n, cols);
         let aborted_only_nulls = r.meta().column("late_abort").is_none_or(|(idx, _)| {
             r.column_cells(idx).expect("cells").iter().all(Option::is_none)
         });
         prop_assert!(aborted_only_nulls);
         for (k, w) in want.iter().enumerate() {
-            let got: Vec<Option<String>> = match r.meta().column(&format!("k{k}")) {
-                Some((idx, _)) => r.column_cells(idx).expect("cells").into_iter().map(|c| c.map(|c: Cell| c.to_text())).collect(),
-                None => vec![None; rows],
-            };
-            prop_assert_eq!(&got, w, "key k{}", k);
+            prop_assert_eq!(&column_text(&r, &format!("k{k}"), rows), w, "key k{}", k);
         }
     }
 }
