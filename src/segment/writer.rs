@@ -165,17 +165,28 @@ fn block_validity(col: &ColumnBuilder, start: usize, end: usize) -> (u32, Option
 
 /// Null rows among `start..end` (`start` a multiple of 64, as block starts are), by popcount.
 fn null_count(col: &ColumnBuilder, start: usize, end: usize) -> usize {
-    debug_assert!(start.is_multiple_of(64));
-    let mut valid = 0usize;
-    for w in start / 64..end.div_ceil(64) {
-        let mut word = col.valid.get(w).copied().unwrap_or(0);
-        let last = (w + 1) * 64;
-        if last > end {
-            word &= (1u64 << (end % 64)) - 1;
-        }
-        valid += word.count_ones() as usize;
-    }
+    let valid: usize = valid_words(col, start, end)
+        .map(|(_, word)| word.count_ones() as usize)
+        .sum();
     (end - start) - valid
+}
+
+/// The validity words of rows `start..end` (`start` a multiple of 64) with their index, the
+/// bits past `end` cleared.
+fn valid_words(
+    col: &ColumnBuilder,
+    start: usize,
+    end: usize,
+) -> impl Iterator<Item = (usize, u64)> + '_ {
+    debug_assert!(start.is_multiple_of(64));
+    (start / 64..end.div_ceil(64)).map(move |w| {
+        let word = col.valid.get(w).copied().unwrap_or(0);
+        if (w + 1) * 64 > end {
+            (w, word & ((1u64 << (end % 64)) - 1))
+        } else {
+            (w, word)
+        }
+    })
 }
 
 /// The int64 column whose values (and nulls) equal `_time` row for row, if any: Cloudflare's
@@ -198,7 +209,7 @@ fn time_twin(columns: &[(String, ColumnBuilder)]) -> Option<String> {
             && v.iter()
                 .zip(tv)
                 .enumerate()
-                .all(|(i, (a, b))| a == b || !t.is_valid(i));
+                .all(|(i, (a, b))| a == b || !t.is_valid(t.base + i));
         same.then(|| n.clone())
     })
 }
@@ -437,11 +448,7 @@ fn encode_sparse(
 /// The offsets within `start..end` of the rows that have a value (`start` a multiple of 64).
 fn present_rows(col: &ColumnBuilder, start: usize, end: usize) -> Vec<u32> {
     let mut rows = Vec::new();
-    for w in start / 64..end.div_ceil(64) {
-        let mut word = col.valid.get(w).copied().unwrap_or(0);
-        if (w + 1) * 64 > end {
-            word &= (1u64 << (end % 64)) - 1;
-        }
+    for (w, mut word) in valid_words(col, start, end) {
         while word != 0 {
             rows.push((w * 64 + word.trailing_zeros() as usize - start) as u32);
             word &= word - 1;
