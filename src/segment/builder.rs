@@ -799,6 +799,10 @@ impl ColumnBuilder {
         }
         // A column is created at or after the first row of the record being cut, so `rows`
         // is never below `base`.
+        debug_assert!(
+            rows >= self.base,
+            "truncate below a column's first held row"
+        );
         let rows = rows.max(self.base);
         while self.len > rows {
             let i = self.len - 1;

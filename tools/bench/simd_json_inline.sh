@@ -77,8 +77,8 @@ for i in $(seq "$runs"); do
   done
 done
 rm -rf "$out/data-run"
-stat() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{a[NR]=$1} END {printf "median %.2f (min %.2f, max %.2f)", a[int((NR+1)/2)], a[1], a[NR]}'; }
+summary() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{a[NR]=$1} END {printf "median %.2f (min %.2f, max %.2f)", a[int((NR+1)/2)], a[1], a[NR]}'; }
 echo "ingest of $input, $runs alternating runs each, warm cache:"
 for v in base patched; do
-  printf '  %-8s CPU s: %s   wall s: %s\n' "$v" "$(echo "${cpu[$v]}" | stat)" "$(echo "${wall[$v]}" | stat)"
+  printf '  %-8s CPU s: %s   wall s: %s\n' "$v" "$(echo "${cpu[$v]}" | summary)" "$(echo "${wall[$v]}" | summary)"
 done
