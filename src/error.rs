@@ -68,6 +68,9 @@ pub enum Error {
     /// The spill directory cannot take more data.
     #[error("spill directory {path}: {what}")]
     Spill { path: PathBuf, what: String },
+    /// An ingest whose inputs hold no log file at all.
+    #[error("no JSON log found in {inputs}: {skipped}")]
+    NoLogs { inputs: String, skipped: String },
     /// The operation was interrupted (Ctrl-C).
     #[error("interrupted")]
     Interrupted,

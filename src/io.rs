@@ -264,10 +264,37 @@ struct CountingReader<R> {
 
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = self.inner.read(buf).map_err(RawReadError::wrap)?;
         self.count.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
+}
+
+/// An error of the file (or pipe) itself, as opposed to one of a decompressor reading it: a
+/// decompressor passes it through, so the reader can tell a failing disk from a broken stream.
+#[derive(Debug)]
+struct RawReadError(io::Error);
+
+impl RawReadError {
+    fn wrap(e: io::Error) -> io::Error {
+        if e.kind() == io::ErrorKind::Interrupted {
+            return e;
+        }
+        io::Error::new(e.kind(), RawReadError(e))
+    }
+}
+
+impl std::fmt::Display for RawReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for RawReadError {}
+
+/// Did `e` come from reading the raw file (not from decompressing it)?
+pub fn is_raw_read_error(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|i| i.is::<RawReadError>())
 }
 
 /// An opened input: its decompressed byte stream and what is known about it.
@@ -431,6 +458,21 @@ pub fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+/// Read until `buf` is full, the reader ends or fails; returns the bytes read and the error
+/// that stopped it, if any (the bytes read before an error are kept).
+pub fn read_full_partial(r: &mut dyn Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (n, Some(e)),
+        }
+    }
+    (n, None)
 }
 
 /// A writer for a new file that is fsynced when finished.

@@ -15,7 +15,7 @@ use logpivot::Error;
 fn small_segment(tmp: &Path) -> PathBuf {
     let dir = DataDir::new(tmp.join("d"));
     let opts = IngestOptions {
-        inputs: vec![common::shared_data().join("aws_waf/panther_aws_waf.ndjson")],
+        inputs: vec![common::fixtures().join("aws_waf/panther_aws_waf.ndjson")],
         threads: 1,
         ..IngestOptions::default()
     };
@@ -91,7 +91,7 @@ fn golden() -> PathBuf {
 fn golden_v1_directory_reads_back() {
     let rows = common::stored_rows(&golden().join("aws_waf"));
     assert_eq!(rows.len(), 50);
-    let exp = common::expected(&common::shared_data().join("aws_waf/panther_aws_waf.ndjson"));
+    let exp = common::expected(&common::fixtures().join("aws_waf/panther_aws_waf.ndjson"));
     let got = common::sorted(rows.into_iter().map(common::strip_derived).collect());
     assert_eq!(got, common::sorted(exp.rows));
 }

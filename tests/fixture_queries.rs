@@ -47,7 +47,7 @@ fn gunzip(path: &std::path::Path) -> String {
 
 #[test]
 fn suricata_alerts_joined_with_emerging_threats_classtypes() {
-    let data = common::shared_data();
+    let data = common::fixtures();
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = DataDir::new(tmp.path().join("d"));
     ingest_into(
@@ -109,7 +109,7 @@ fn suricata_alerts_joined_with_emerging_threats_classtypes() {
 
 #[test]
 fn modsecurity_rule_ids_joined_with_crs_including_unmatched() {
-    let data = common::shared_data();
+    let data = common::fixtures();
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = DataDir::new(tmp.path().join("d"));
     let log = data.join("modsecurity/modsec_audit.json.log");

@@ -1,4 +1,4 @@
-//! Every real fixture in ../shared/data is ingested and read back: the row count equals an
+//! Every real fixture in tests/data/fixtures is ingested and read back: the row count equals an
 //! independent serde_json count, the rejects and repairs are exact, and every stored row equals
 //! the reference flattening of its source line (as a multiset, since parallel workers do not
 //! keep input order).
@@ -12,10 +12,10 @@ use logpivot::ingest::{ingest, IngestOptions, IngestProgress};
 use logpivot::store::DataDir;
 
 fn check_fixture(rel: &str, segment_rows: usize) {
-    let path = common::shared_data().join(rel);
+    let path = common::fixtures().join(rel);
     assert!(
         path.exists(),
-        "fixture {} missing (is ../shared beside the checkout?)",
+        "fixture {} missing (tests/data/fixtures)",
         path.display()
     );
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -102,7 +102,7 @@ fn suricata_json_arrays() {
 
 #[test]
 fn zeek_gzip_logs() {
-    let dir = common::shared_data().join("zeek_wrccdc");
+    let dir = common::fixtures().join("zeek_wrccdc");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("zeek dir")
         .map(|e| e.expect("entry").path())
@@ -121,7 +121,7 @@ fn windows_events_gzip() {
 
 #[test]
 fn modsecurity_time_is_parsed() {
-    let path = common::shared_data().join("modsecurity/modsec_audit.json.log");
+    let path = common::fixtures().join("modsecurity/modsec_audit.json.log");
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = DataDir::new(tmp.path().join("d"));
     let opts = IngestOptions {

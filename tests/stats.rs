@@ -444,7 +444,7 @@ fn default_fields_survive_a_small_tail_segment() {
 /// its own diagnostics script, not the attacker: docs/STATISTICS.md.)
 #[test]
 fn contrast_on_real_windows_events() {
-    let input = common::shared_data().join("otrf/lsass_campaign_01.json.gz");
+    let input = common::fixtures().join("otrf/lsass_campaign_01.json.gz");
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = DataDir::new(tmp.path().join("data"));
     let opts = IngestOptions {

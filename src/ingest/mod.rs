@@ -27,10 +27,12 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::io;
-use crate::json::split::{detect_shape, InputShape};
+use crate::json::split::{detect_input, looks_like_json, InputShape, RecordsPath};
 use crate::store::{Batch, DataDir, InputEntry, StoreWriter};
 
-use reader::{Chunk, InputPlan, InputReader, ReaderConfig};
+use reader::{Chunk, InputEnd, InputPlan, InputReader, ReaderConfig};
+
+pub use reader::StreamBreak;
 use worker::{Flushed, Worker};
 
 pub use worker::TimeSelector;
@@ -55,6 +57,9 @@ pub struct IngestOptions {
     pub zstd_level: i32,
     /// Wait for another writer's lock instead of failing.
     pub wait_lock: bool,
+    /// The array that holds the events inside each top-level object (`--records`); None =
+    /// automatic (CloudTrail's `Records`, see [`crate::json::split::detect_input`]).
+    pub records: Option<RecordsPath>,
 }
 
 impl Default for IngestOptions {
@@ -71,6 +76,7 @@ impl Default for IngestOptions {
             segment_bytes: 144 << 20,
             zstd_level: 1,
             wait_lock: false,
+            records: None,
         }
     }
 }
@@ -109,6 +115,14 @@ pub struct IngestSummary {
     pub seconds: f64,
     /// Inputs skipped, with the reason (e.g. already ingested).
     pub skipped: Vec<(String, String)>,
+    /// Files of walked directories that are not JSON logs, with the reason.
+    pub not_logs: Vec<(String, String)>,
+    /// Compressed inputs whose stream ended early or broke: their complete records before the
+    /// break were ingested, the rest was not (run again once the file is whole).
+    pub broken: Vec<(String, StreamBreak)>,
+    /// Inputs read as envelopes, with the path of their records array (empty: a stream of
+    /// JSON objects spread over lines, each an event).
+    pub envelopes: Vec<(String, String)>,
     /// Inputs that were resumed (some ranges already committed).
     pub resumed: Vec<String>,
     pub orphans_removed: usize,
@@ -135,31 +149,62 @@ pub struct RunInput {
     pub display: String,
     pub fingerprint: String,
     pub shape: InputShape,
+    pub records: Option<RecordsPath>,
+    /// Read the shape from the first bytes (stdin).
+    pub detect: bool,
+    pub known_break: Option<u64>,
 }
 
-/// Names accepted when walking a directory.
-fn is_log_name(p: &Path) -> bool {
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    let base = name
-        .trim_end_matches(".gz")
-        .trim_end_matches(".zst")
-        .trim_end_matches(".zstd");
-    [".json", ".ndjson", ".jsonl", ".log", ".eve"]
-        .iter()
-        .any(|e| base.ends_with(e))
+/// How many decompressed bytes are read to decide what an input is.
+const SNIFF_BYTES: usize = 64 << 10;
+
+/// Is the file at `path` a JSON log? Its first decompressed bytes must be `{` or `[` (after an
+/// optional byte order mark and whitespace), whatever its name; None when it is, else why not.
+pub fn not_a_log(path: &Path) -> Option<String> {
+    let mut opened = match io::open_input(path, 0, Arc::new(AtomicU64::new(0))) {
+        Ok(o) => o,
+        Err(e) => return Some(format!("unreadable: {e}")),
+    };
+    let mut head = vec![0u8; 4096];
+    let (n, err) = io::read_full_partial(&mut opened.reader, &mut head);
+    let head = &head[..n];
+    if looks_like_json(head) {
+        return None;
+    }
+    let packed = match opened.compression {
+        io::Compression::None => "",
+        io::Compression::Gzip => "gzip-compressed, ",
+        io::Compression::Zstd => "zstd-compressed, ",
+    };
+    Some(match err {
+        Some(e) if n == 0 => format!("{packed}unreadable: {e}"),
+        _ if head.iter().all(u8::is_ascii_whitespace) => format!("{packed}empty"),
+        _ if head.contains(&0) => format!("{packed}binary, not JSON"),
+        _ => {
+            let first: String = String::from_utf8_lossy(&head[..head.len().min(24)])
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            format!("{packed}not JSON (starts with `{}`)", first.trim_end())
+        }
+    })
 }
 
-/// Expand directories into their log files (sorted).
-pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// Expand directories into their log files (sorted), with the files of walked directories that
+/// are not logs and why. A file named on the command line is taken as given.
+pub fn expand_inputs(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<(String, String)>)> {
     let mut out = Vec::new();
+    let mut not_logs = Vec::new();
     for p in inputs {
         if p.as_os_str() == "-" {
             out.push(p.clone());
         } else if p.is_dir() {
-            out.extend(io::walk_sorted(p)?.into_iter().filter(|f| is_log_name(f)));
+            for f in io::walk_sorted(p)? {
+                match not_a_log(&f) {
+                    None => out.push(f),
+                    Some(why) => not_logs.push((f.display().to_string(), why)),
+                }
+            }
         } else if !p.exists() {
             return Err(Error::io(
                 p,
@@ -169,7 +214,7 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             out.push(p.clone());
         }
     }
-    Ok(out)
+    Ok((out, not_logs))
 }
 
 fn fnv64(data: &[u8]) -> u64 {
@@ -191,12 +236,16 @@ fn fingerprint_of(prefix: &[u8]) -> String {
     format!("{:016x}-{}", fnv64(prefix), prefix.len())
 }
 
-/// Decompressed first bytes of an input, to detect its shape.
-fn sniff_shape(path: &Path) -> Result<InputShape> {
+/// Decompressed first bytes of an input, to detect its shape (and envelope path).
+fn sniff_shape(
+    path: &Path,
+    records: Option<&RecordsPath>,
+) -> Result<(InputShape, Option<RecordsPath>)> {
     let mut opened = io::open_input(path, 0, Arc::new(AtomicU64::new(0)))?;
-    let mut head = vec![0u8; 4096];
-    let n = io::read_full(&mut opened.reader, &mut head).map_err(|e| Error::io(path, e))?;
-    Ok(detect_shape(&head[..n]))
+    let mut head = vec![0u8; SNIFF_BYTES];
+    // A broken stream is sniffed from what decodes; the reader reports the break.
+    let (n, _) = io::read_full_partial(&mut opened.reader, &mut head);
+    Ok(detect_input(&head[..n], records))
 }
 
 /// Ingest `opts.inputs` into `dir`.
@@ -217,6 +266,9 @@ pub fn ingest(
     store.save()?;
     if run.is_empty() {
         summary.seconds = started.elapsed().as_secs_f64();
+        if summary.skipped.is_empty() {
+            return Err(no_logs(opts, &summary));
+        }
         return Ok(summary);
     }
     let shared = Shared {
@@ -233,11 +285,29 @@ pub fn ingest(
         tmp_dir: dir.tmp_dir(),
         progress: progress.clone(),
     };
-    let totals = run_pipeline(&mut store, &shared, plans, opts)?;
-    for (i, len) in totals {
-        let fp = shared.inputs[i].fingerprint.clone();
-        if let Some(e) = store.manifest_mut().input_mut(&fp) {
-            e.total_len = Some(len);
+    let ends = run_pipeline(&mut store, &shared, plans, opts)?;
+    for (i, end) in ends {
+        let input = &shared.inputs[i];
+        if let Some(e) = store.manifest_mut().input_mut(&input.fingerprint) {
+            e.shape = end.shape;
+            e.records = end.records.clone();
+            e.broken_at = end.broken.as_ref().map(|b| b.offset);
+            // A broken input is not complete: the next run reads on from its last record.
+            e.total_len = if end.broken.is_some() {
+                None
+            } else {
+                Some(end.len)
+            };
+        }
+        if end.shape == InputShape::Envelope {
+            let path = end
+                .records
+                .as_ref()
+                .map_or(String::new(), |p| p.to_string());
+            summary.envelopes.push((input.display.clone(), path));
+        }
+        if let Some(b) = end.broken {
+            summary.broken.push((input.display.clone(), b));
         }
     }
     store.save()?;
@@ -250,6 +320,38 @@ pub fn ingest(
     finish_summary(&store, &mut summary);
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// The error of an ingest that found no log among its inputs.
+fn no_logs(opts: &IngestOptions, summary: &IngestSummary) -> Error {
+    let inputs = opts
+        .inputs
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let n = summary.not_logs.len();
+    let skipped = if n == 0 {
+        "the directories hold no files".to_string()
+    } else {
+        let first: Vec<String> = summary
+            .not_logs
+            .iter()
+            .take(3)
+            .map(|(f, why)| format!("{f} ({why})"))
+            .collect();
+        let more = if n > 3 {
+            format!(" and {} more", n - 3)
+        } else {
+            String::new()
+        };
+        format!(
+            "{n} file{} skipped, none starts with `{{` or `[`: {}{more}",
+            if n == 1 { "" } else { "s" },
+            first.join(", ")
+        )
+    };
+    Error::NoLogs { inputs, skipped }
 }
 
 fn finish_summary(store: &StoreWriter, summary: &mut IngestSummary) {
@@ -289,7 +391,8 @@ fn plan_inputs(
     summary: &mut IngestSummary,
     progress: &IngestProgress,
 ) -> Result<(Vec<RunInput>, Plans)> {
-    let files = expand_inputs(&opts.inputs)?;
+    let (files, not_logs) = expand_inputs(&opts.inputs)?;
+    summary.not_logs = not_logs;
     let mut run = Vec::new();
     let mut plans = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -315,12 +418,13 @@ fn plan_inputs(
             ));
             continue;
         }
-        let shape = if stdin {
-            InputShape::Ndjson
+        let (shape, records) = if stdin {
+            (InputShape::Ndjson, opts.records.clone())
         } else {
-            sniff_shape(&path)?
+            sniff_shape(&path, opts.records.as_ref())?
         };
-        let committed = match store.manifest_mut().input_mut(&fp) {
+        adopt_grown_input(store, &display, &prefix, &fp);
+        let (committed, known_break) = match store.manifest_mut().input_mut(&fp) {
             Some(e) if e.complete() && e.raw_size == raw_size => {
                 summary.skipped.push((
                     display,
@@ -334,10 +438,14 @@ fn plan_inputs(
             Some(e) => {
                 e.raw_size = raw_size;
                 e.total_len = None;
-                if !e.committed.is_empty() {
+                if e.committed.is_empty() {
+                    // Nothing of it is in yet: read it as it looks now.
+                    e.shape = shape;
+                    e.records = records.clone();
+                } else {
                     summary.resumed.push(display.clone());
                 }
-                e.committed.clone()
+                (e.committed.clone(), e.broken_at)
             }
             None => {
                 let compression = io::Compression::detect(&prefix);
@@ -352,9 +460,16 @@ fn plan_inputs(
                     rows: 0,
                     rejects: 0,
                     repaired: 0,
+                    records: records.clone(),
+                    broken_at: None,
                 });
-                Vec::new()
+                (Vec::new(), None)
             }
+        };
+        // A resumed input is read as it was first read (its ranges are in that shape).
+        let (shape, records) = match store.manifest_mut().input_mut(&fp) {
+            Some(e) => (e.shape, e.records.clone()),
+            None => (shape, records),
         };
         raw_total += raw_size;
         plans.push((run.len(), committed));
@@ -363,10 +478,37 @@ fn plan_inputs(
             display,
             fingerprint: fp,
             shape,
+            records,
+            detect: stdin,
+            known_break,
         });
     }
     progress.raw_total.store(raw_total, Ordering::Relaxed);
     Ok((run, plans))
+}
+
+/// A file that grew since it was last read (a truncated `.gz` copied again whole, a log still
+/// being written) had a shorter first-64-KiB prefix then, so its fingerprint changed. When an
+/// unfinished input of the same path has a fingerprint that hashes the first bytes of this
+/// file, it is the same input: it takes the new fingerprint, and its committed ranges stand.
+fn adopt_grown_input(store: &mut StoreWriter, display: &str, prefix: &[u8], fp: &str) {
+    let m = store.manifest_mut();
+    if m.input_mut(fp).is_some() {
+        return;
+    }
+    let grown = m.inputs.iter_mut().find(|e| {
+        e.path == display
+            && !e.complete()
+            && e.fingerprint
+                .rsplit_once('-')
+                .and_then(|(h, n)| Some((h, n.parse::<usize>().ok()?)))
+                .is_some_and(|(h, n)| {
+                    n < prefix.len() && h == format!("{:016x}", fnv64(&prefix[..n]))
+                })
+    });
+    if let Some(e) = grown {
+        e.fingerprint = fp.to_string();
+    }
 }
 
 fn now_nanos() -> u128 {
@@ -380,7 +522,7 @@ fn run_pipeline(
     shared: &Shared,
     plans: Plans,
     opts: &IngestOptions,
-) -> Result<Vec<(usize, u64)>> {
+) -> Result<Vec<(usize, InputEnd)>> {
     let threads = opts.threads.max(1);
     let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
     let (done_tx, done_rx) = crossbeam_channel::bounded::<Result<Flushed>>(threads);
@@ -429,7 +571,7 @@ fn read_all(
     cfg: &ReaderConfig,
     tx: &crossbeam_channel::Sender<Chunk>,
     abort: &AtomicBool,
-) -> Result<Vec<(usize, u64)>> {
+) -> Result<Vec<(usize, InputEnd)>> {
     let mut totals = Vec::new();
     for (i, committed) in plans {
         let input = &shared.inputs[*i];
@@ -441,12 +583,15 @@ fn read_all(
             path: &input.path,
             display: &input.display,
             shape: input.shape,
+            records: input.records.as_ref(),
+            detect: input.detect,
             committed,
+            known_break: input.known_break,
         };
         let r = InputReader::open(plan, cfg, shared.progress.raw_bytes.clone(), abort)?;
         let mut emit = |c: Chunk| tx.send(c).map_err(|_| Error::Interrupted);
-        let len = r.run(&mut emit)?;
-        totals.push((*i, len));
+        let end = r.run(&mut emit)?;
+        totals.push((*i, end));
     }
     Ok(totals)
 }

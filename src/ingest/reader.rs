@@ -9,9 +9,11 @@
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::io;
-use crate::json::split::{count_newlines, ArrayScanner, InputShape, Span};
+use crate::json::split::{
+    count_newlines, detect_input, ArrayScanner, EnvelopeScanner, InputShape, RecordsPath, Span,
+};
 use crate::store::Range;
 
 use super::rejects::write_reject;
@@ -55,8 +57,65 @@ pub struct InputPlan<'a> {
     pub path: &'a std::path::Path,
     pub display: &'a str,
     pub shape: InputShape,
+    /// For an envelope, the path of the array that holds the events.
+    pub records: Option<&'a RecordsPath>,
+    /// Decide the shape from the first decompressed bytes (stdin, which cannot be sniffed
+    /// before it is read); `records` is then the user's `--records`, if any.
+    pub detect: bool,
     /// Committed ranges, sorted and merged.
     pub committed: &'a [Range],
+    /// Where an earlier run found this input's compressed stream broken (its reject is
+    /// written once, not at every run).
+    pub known_break: Option<u64>,
+}
+
+/// A compressed input whose stream ended early or broke: every complete record before
+/// `offset` (decompressed bytes) was read; the rest was not.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StreamBreak {
+    pub offset: u64,
+    pub reason: String,
+}
+
+/// How the reading of one input ended.
+#[derive(Clone, Debug)]
+pub struct InputEnd {
+    /// Decompressed length read (up to the break, if any).
+    pub len: u64,
+    pub broken: Option<StreamBreak>,
+    /// The shape the input was read as, and its records path (stdin decides these late).
+    pub shape: InputShape,
+    pub records: Option<RecordsPath>,
+}
+
+/// The record splitter of an array or envelope input.
+enum Scanner {
+    Array(ArrayScanner),
+    Envelope(EnvelopeScanner),
+}
+
+impl Scanner {
+    fn scan(&mut self, data: &[u8], base: u64, out: &mut Vec<Span>) {
+        match self {
+            Scanner::Array(s) => s.scan(data, base, out),
+            Scanner::Envelope(s) => s.scan(data, base, out),
+        }
+    }
+
+    fn pending_start(&self) -> Option<u64> {
+        match self {
+            Scanner::Array(s) => s.pending_start(),
+            Scanner::Envelope(s) => s.pending_start(),
+        }
+    }
+
+    /// Nothing but whitespace and separators outside the events, and nothing left open.
+    fn clean(&self) -> bool {
+        match self {
+            Scanner::Array(s) => s.junk == 0 && s.done(),
+            Scanner::Envelope(s) => s.junk == 0 && s.between(),
+        }
+    }
 }
 
 /// The reader's buffer: `bytes[..len]` holds input, and the bytes after it stay initialized
@@ -130,6 +189,9 @@ pub struct InputReader<'a> {
     /// Line number at `buf_start`.
     buf_line: u64,
     eof: bool,
+    /// The input is compressed (a read error past the header is a broken stream).
+    compressed: bool,
+    broken: Option<StreamBreak>,
     abort: &'a AtomicBool,
 }
 
@@ -156,6 +218,8 @@ impl<'a> InputReader<'a> {
             buf_start: skip,
             buf_line: line,
             eof: false,
+            compressed: opened.compression != io::Compression::None,
+            broken: None,
             abort,
         })
     }
@@ -165,8 +229,22 @@ impl<'a> InputReader<'a> {
             return Ok(());
         }
         let old = self.buf.len();
-        let n = io::read_full(&mut self.src, self.buf.spare(want)).at(self.plan.path)?;
+        let (n, err) = io::read_full_partial(&mut self.src, self.buf.spare(want));
         self.buf.len += n;
+        if let Some(e) = err {
+            // A decompressor that fails (a truncated or corrupt .gz/.zst, e.g. a file still
+            // being written) ends the input where its stream broke: what decoded before is
+            // read, and the caller reports the break. A failing disk stays an error.
+            if !self.compressed || io::is_raw_read_error(&e) {
+                return Err(Error::io(self.plan.path, e));
+            }
+            self.broken = Some(StreamBreak {
+                offset: self.buf_start + self.buf.len() as u64,
+                reason: e.to_string(),
+            });
+            self.eof = true;
+            return Ok(());
+        }
         if old + n < want {
             self.eof = true;
         }
@@ -190,13 +268,76 @@ impl<'a> InputReader<'a> {
         }
     }
 
-    /// Run to the end of the input. Returns the decompressed length.
-    pub fn run(mut self, emit: &mut dyn FnMut(Chunk) -> Result<()>) -> Result<u64> {
-        match self.plan.shape {
-            InputShape::Ndjson => self.run_ndjson(emit)?,
-            InputShape::JsonArray => self.run_array(emit)?,
+    /// Run to the end of the input (or to where its compressed stream broke).
+    pub fn run(mut self, emit: &mut dyn FnMut(Chunk) -> Result<()>) -> Result<InputEnd> {
+        let mut records = self.plan.records.cloned();
+        let mut shape = self.plan.shape;
+        if self.plan.detect {
+            self.refill(64 << 10)?;
+            (shape, records) = detect_input(&self.buf, records.as_ref());
         }
-        Ok(self.buf_start + self.buf.len() as u64)
+        match (shape, &records) {
+            (InputShape::Ndjson, _) => self.run_ndjson(emit)?,
+            (InputShape::JsonArray, _) => {
+                self.run_array(Scanner::Array(ArrayScanner::new()), emit)?
+            }
+            (InputShape::Envelope, Some(p)) => {
+                self.run_array(Scanner::Envelope(EnvelopeScanner::new(p)), emit)?
+            }
+            (InputShape::Envelope, None) => {
+                let none = RecordsPath(Vec::new());
+                self.run_array(Scanner::Envelope(EnvelopeScanner::new(&none)), emit)?
+            }
+        }
+        let len = self.buf_start + self.buf.len() as u64;
+        if let Some(b) = &self.broken {
+            if self.plan.known_break != Some(b.offset) {
+                self.emit_break(b.clone(), emit)?;
+            }
+        }
+        Ok(InputEnd {
+            len,
+            broken: self.broken,
+            shape,
+            records,
+        })
+    }
+
+    /// One reject for a broken compressed stream, committed with an empty range at the break
+    /// (the records after it were never read, so no range covers them).
+    fn emit_break(
+        &mut self,
+        b: StreamBreak,
+        emit: &mut dyn FnMut(Chunk) -> Result<()>,
+    ) -> Result<()> {
+        let mut rej = Vec::new();
+        let reason = format!(
+            "compressed stream broken after {} decompressed bytes ({}): the complete records before it were read; run the same ingest again once the file is whole to read the rest",
+            b.offset, b.reason
+        );
+        let at = self.buf_start;
+        write_reject(
+            &mut rej,
+            self.plan.display,
+            self.buf_line,
+            at,
+            &reason,
+            false,
+            &self.buf,
+        );
+        emit(Chunk {
+            input: self.plan.index,
+            range: Range {
+                start: at,
+                end: at,
+                first_line: self.buf_line,
+                lines: 0,
+            },
+            data: Vec::new(),
+            records: Some(Vec::new()),
+            prerejects: rej,
+            prereject_count: 1,
+        })
     }
 
     fn run_ndjson(&mut self, emit: &mut dyn FnMut(Chunk) -> Result<()>) -> Result<()> {
@@ -224,6 +365,9 @@ impl<'a> InputReader<'a> {
             };
             let cut = match cut {
                 Some(c) => c,
+                // A broken stream's last, cut-off line is not read: it is read whole once the
+                // file is complete.
+                None if self.broken.is_some() => return Ok(()),
                 None if self.eof => region,
                 None if self.buf.len() >= self.cfg.max_line_bytes => {
                     self.overlong(emit)?;
@@ -331,8 +475,13 @@ impl<'a> InputReader<'a> {
         })
     }
 
-    fn run_array(&mut self, emit: &mut dyn FnMut(Chunk) -> Result<()>) -> Result<()> {
-        let mut scanner = ArrayScanner::new();
+    /// A JSON array or envelope input: the scanner finds each event's span; chunks are cut
+    /// between events and never overlap a committed range.
+    fn run_array(
+        &mut self,
+        mut scanner: Scanner,
+        emit: &mut dyn FnMut(Chunk) -> Result<()>,
+    ) -> Result<()> {
         let mut spans: Vec<Span> = Vec::new();
         // Bytes of `buf` already scanned.
         let mut scanned = 0usize;
@@ -340,79 +489,134 @@ impl<'a> InputReader<'a> {
             if self.abort.load(Ordering::Relaxed) || crate::interrupted() {
                 return Err(Error::Interrupted);
             }
-            let want = (self.buf.len() + self.cfg.chunk_bytes).max(self.cfg.chunk_bytes);
+            let want = self.buf.len() + self.cfg.chunk_bytes;
             self.refill(want)?;
             let base = self.buf_start + scanned as u64;
             scanner.scan(&self.buf[scanned..], base, &mut spans);
             scanned = self.buf.len();
-            self.flush_array_spans(&mut spans, &mut scanned, emit, self.eof)?;
+            self.bound_candidate(&mut scanner);
+            self.flush_spans(&mut spans, &mut scanned, &scanner, emit, self.eof)?;
+            if let Scanner::Envelope(e) = &mut scanner {
+                if !e.oversize.is_empty() {
+                    let over = std::mem::take(&mut e.oversize);
+                    self.emit_oversize(&over, emit)?;
+                }
+            }
             if self.eof {
-                return self.finish_array(&scanner, &mut scanned, emit);
+                return self.finish_array(&scanner, emit);
             }
         }
     }
 
-    /// Emit chunks for complete spans, honouring committed ranges.
-    fn flush_array_spans(
+    /// An envelope's top-level object that has not shown its records array yet is kept whole
+    /// (it may be an event itself); past `max_line_bytes` it is let go, so memory stays bounded.
+    fn bound_candidate(&self, scanner: &mut Scanner) {
+        if let Scanner::Envelope(e) = scanner {
+            if e.pending_is_candidate() && self.buf.len() >= self.cfg.max_line_bytes {
+                e.abandon_candidate();
+            }
+        }
+    }
+
+    /// Emit chunks of whole events from the front of the buffer: up to the start of the event
+    /// in progress (or all that was scanned), once that is a chunk's worth or `force`; committed
+    /// ranges are skipped, never split.
+    fn flush_spans(
         &mut self,
         spans: &mut Vec<Span>,
         scanned: &mut usize,
+        scanner: &Scanner,
         emit: &mut dyn FnMut(Chunk) -> Result<()>,
         force: bool,
     ) -> Result<()> {
-        let mut taken: Vec<Span> = Vec::new();
-        let pending: Vec<Span> = std::mem::take(spans);
-        for s in pending {
-            let (inside, _) = self.committed_at(s.start);
+        loop {
+            let (inside, next) = self.committed_at(self.buf_start);
             if let Some(r) = inside {
-                // Emit what we have up to the committed range, then jump over it.
-                self.emit_spans(&mut taken, r.start, scanned, emit)?;
                 let n = (r.end.saturating_sub(self.buf_start) as usize).min(self.buf.len());
+                if n == 0 {
+                    return Ok(());
+                }
                 self.drop_front(n);
                 *scanned = scanned.saturating_sub(n);
+                spans.retain(|s| s.start >= self.buf_start);
                 continue;
             }
-            taken.push(s);
+            let scanned_to = self.buf_start + *scanned as u64;
+            let mut hard = scanner
+                .pending_start()
+                .unwrap_or(scanned_to)
+                .min(scanned_to);
+            if force && !scanner.clean() {
+                // The tail after the last event goes to rejects with what is wrong with it.
+                hard = hard.min(spans.last().map_or(self.buf_start, |s| s.end));
+            }
+            let cut = next.map_or(hard, |n| n.min(hard));
+            if cut <= self.buf_start {
+                return Ok(());
+            }
+            let at_committed = next.is_some_and(|n| n <= hard);
+            let size = (cut - self.buf_start) as usize;
+            if !(force || at_committed || size >= self.cfg.chunk_bytes) {
+                return Ok(());
+            }
+            let k = spans.partition_point(|s| s.end <= cut);
+            let recs: Vec<Rec> = spans
+                .drain(..k)
+                .map(|s| Rec {
+                    start: (s.start - self.buf_start) as u32,
+                    end: (s.end - self.buf_start) as u32,
+                    line: s.line,
+                })
+                .collect();
+            self.emit_front(size, Some(recs), emit)?;
+            *scanned = scanned.saturating_sub(size);
+            if !at_committed {
+                return Ok(());
+            }
         }
-        let size = taken
-            .last()
-            .map_or(0, |s| s.end.saturating_sub(self.buf_start));
-        if !taken.is_empty() && (force || size as usize >= self.cfg.chunk_bytes) {
-            let end = taken.last().map_or(self.buf_start, |s| s.end);
-            self.emit_spans(&mut taken, end, scanned, emit)?;
-        }
-        *spans = taken;
-        Ok(())
     }
 
-    fn emit_spans(
+    /// Reject envelope objects that held no records array and were too long to keep.
+    fn emit_oversize(
         &mut self,
-        taken: &mut Vec<Span>,
-        end: u64,
-        scanned: &mut usize,
+        over: &[Span],
         emit: &mut dyn FnMut(Chunk) -> Result<()>,
     ) -> Result<()> {
-        if end <= self.buf_start && taken.is_empty() {
-            return Ok(());
+        let mut rej = Vec::new();
+        for s in over {
+            let reason = format!(
+                "a top-level value of {} bytes without the records array, longer than --max-line-bytes {}: not stored",
+                s.end - s.start,
+                self.cfg.max_line_bytes
+            );
+            write_reject(
+                &mut rej,
+                self.plan.display,
+                s.line,
+                s.start,
+                &reason,
+                false,
+                b"",
+            );
         }
-        let n = (end - self.buf_start) as usize;
-        let recs: Vec<Rec> = taken
-            .drain(..)
-            .map(|s| Rec {
-                start: (s.start - self.buf_start) as u32,
-                end: (s.end - self.buf_start) as u32,
-                line: s.line,
-            })
-            .collect();
-        self.emit_front(n, Some(recs), emit)?;
-        *scanned = scanned.saturating_sub(n);
-        Ok(())
+        emit(Chunk {
+            input: self.plan.index,
+            range: Range {
+                start: self.buf_start,
+                end: self.buf_start,
+                first_line: self.buf_line,
+                lines: 0,
+            },
+            data: Vec::new(),
+            records: Some(Vec::new()),
+            prerejects: rej,
+            prereject_count: over.len() as u64,
+        })
     }
 
     fn finish_array(
         &mut self,
-        scanner: &ArrayScanner,
-        scanned: &mut usize,
+        scanner: &Scanner,
         emit: &mut dyn FnMut(Chunk) -> Result<()>,
     ) -> Result<()> {
         let (inside, _) = self.committed_at(self.buf_start);
@@ -420,28 +624,39 @@ impl<'a> InputReader<'a> {
             let n = ((r.end - self.buf_start) as usize).min(self.buf.len());
             self.drop_front(n);
         }
-        if self.buf.is_empty() {
+        // A broken stream stops before the event it cut: that event is read whole once the
+        // file is complete (no range covers it).
+        if self.buf.is_empty() || self.broken.is_some() {
             return Ok(());
         }
         let mut rej = Vec::new();
         let mut count = 0;
+        let (junk, done, pending_line) = match scanner {
+            Scanner::Array(a) => (a.junk, a.done(), a.pending_line()),
+            Scanner::Envelope(e) => (e.junk, e.between(), e.events() + 1),
+        };
         if let Some(start) = scanner.pending_start() {
             let from = (start.saturating_sub(self.buf_start) as usize).min(self.buf.len());
+            let what = match scanner {
+                Scanner::Array(_) => "truncated JSON array element at end of input",
+                Scanner::Envelope(_) => "truncated event or envelope at end of input",
+            };
             write_reject(
                 &mut rej,
                 self.plan.display,
-                scanner.pending_line(),
+                pending_line,
                 start,
-                "truncated JSON array element at end of input",
+                what,
                 false,
                 &self.buf[from..],
             );
             count += 1;
-        } else if scanner.junk > 0 || !scanner.done() {
-            let what = if scanner.done() {
-                "bytes after the closing `]`"
-            } else {
-                "JSON array not closed by `]`"
+        } else if junk > 0 || !done {
+            let what = match scanner {
+                Scanner::Array(_) if done => "bytes after the closing `]`",
+                Scanner::Array(_) => "JSON array not closed by `]`",
+                Scanner::Envelope(_) if done => "bytes outside any JSON value",
+                Scanner::Envelope(_) => "envelope not closed at end of input",
             };
             write_reject(
                 &mut rej,
@@ -465,7 +680,6 @@ impl<'a> InputReader<'a> {
         self.buf.clear();
         self.buf_start += n as u64;
         self.buf_line += lines;
-        *scanned = 0;
         emit(Chunk {
             input: self.plan.index,
             range,

@@ -420,7 +420,13 @@ enum Outcome {
     Blank,
 }
 
+/// A record without the whitespace around it (CR of CRLF line ends included) and without a
+/// UTF-8 byte order mark at its start (Windows tools write one at the start of a file, and
+/// files concatenated from such files hold more).
 fn trim_record(rec: &[u8]) -> &[u8] {
+    let rec = rec
+        .strip_prefix(&crate::json::split::UTF8_BOM[..])
+        .unwrap_or(rec);
     let start = rec
         .iter()
         .position(|b| !b.is_ascii_whitespace())

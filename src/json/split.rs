@@ -15,14 +15,70 @@
 pub enum InputShape {
     Ndjson,
     JsonArray,
+    /// A stream of JSON values that may span lines: objects that hold the events in an array
+    /// (CloudTrail's `{"Records": [...]}`; the input's records path says where), or, with no
+    /// records path, pretty-printed objects that are each an event.
+    Envelope,
 }
 
-/// `[` first means a JSON array; anything else is NDJSON.
+/// `[` first means a JSON array; anything else is NDJSON. A UTF-8 byte order mark is skipped.
 pub fn detect_shape(head: &[u8]) -> InputShape {
-    match head.iter().find(|b| !b.is_ascii_whitespace()) {
+    match first_byte(head) {
         Some(b'[') => InputShape::JsonArray,
         _ => InputShape::Ndjson,
     }
+}
+
+/// The first byte of `head` that is not whitespace, after a UTF-8 byte order mark.
+pub fn first_byte(head: &[u8]) -> Option<u8> {
+    let head = head.strip_prefix(&UTF8_BOM[..]).unwrap_or(head);
+    head.iter().copied().find(|b| !b.is_ascii_whitespace())
+}
+
+/// The UTF-8 byte order mark that Windows tools write at the start of a text file.
+pub const UTF8_BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+
+/// Does `head` (the first decompressed bytes of a file) look like JSON: `{` or `[` first, after
+/// an optional byte order mark and whitespace?
+pub fn looks_like_json(head: &[u8]) -> bool {
+    matches!(first_byte(head), Some(b'{' | b'['))
+}
+
+/// The shape of an input from its first decompressed bytes, `records` the envelope path the
+/// user named (`--records`), if any. With none, an input whose first value is an object
+/// holding a `Records` array within `head` (CloudTrail) is an envelope of `Records`; one whose
+/// first object spreads over lines is a stream of objects (an envelope without a path); `[`
+/// first is a JSON array; anything else is NDJSON.
+pub fn detect_input(
+    head: &[u8],
+    records: Option<&RecordsPath>,
+) -> (InputShape, Option<RecordsPath>) {
+    if let Some(p) = records {
+        return (InputShape::Envelope, Some(p.clone()));
+    }
+    if first_byte(head) == Some(b'{') {
+        let path = RecordsPath::cloudtrail();
+        let mut s = EnvelopeScanner::new(&path);
+        let mut out = Vec::new();
+        let mut multiline = false;
+        for (i, &b) in head.iter().enumerate() {
+            s.step(b, i as u64, &mut out);
+            if s.array.is_some() {
+                return (InputShape::Envelope, Some(path));
+            }
+            multiline |= b == b'\n' && s.depth > 0;
+            // The first top-level object ended without the array: not an envelope.
+            if s.depth == 0 && s.on_path == 0 && !out.is_empty() {
+                break;
+            }
+        }
+        // A first object spread over lines (pretty-printed): a stream of JSON objects, each
+        // an event, not NDJSON.
+        if multiline {
+            return (InputShape::Envelope, None);
+        }
+    }
+    (detect_shape(head), None)
 }
 
 /// Number of `\n` in `data`.
@@ -109,29 +165,36 @@ impl ArrayScanner {
     /// Scan `data`, whose first byte is at stream offset `base`, appending complete elements.
     pub fn scan(&mut self, data: &[u8], base: u64, out: &mut Vec<Span>) {
         for (i, &b) in data.iter().enumerate() {
-            let pos = base + i as u64;
-            match self.state {
-                State::Start => match b {
-                    b'[' => self.state = State::Between,
-                    b if b.is_ascii_whitespace() => {}
-                    _ => self.junk += 1,
-                },
-                State::Between => match b {
-                    b']' => self.state = State::Done,
-                    b',' => {}
-                    b if b.is_ascii_whitespace() => {}
-                    _ => self.begin(b, pos),
-                },
-                State::Element => self.element_byte(b, pos, out),
-                State::Done => {
-                    if !b.is_ascii_whitespace() {
-                        self.junk += 1;
-                    }
+            self.step(b, base + i as u64, out);
+        }
+    }
+
+    /// Scan one byte at stream offset `pos`.
+    #[inline]
+    pub fn step(&mut self, b: u8, pos: u64, out: &mut Vec<Span>) {
+        match self.state {
+            State::Start => match b {
+                b'[' => self.state = State::Between,
+                b if b.is_ascii_whitespace() => {}
+                // A UTF-8 byte order mark before the array.
+                0xEF | 0xBB | 0xBF if pos < 3 => {}
+                _ => self.junk += 1,
+            },
+            State::Between => match b {
+                b']' => self.state = State::Done,
+                b',' => {}
+                b if b.is_ascii_whitespace() => {}
+                _ => self.begin(b, pos),
+            },
+            State::Element => self.element_byte(b, pos, out),
+            State::Done => {
+                if !b.is_ascii_whitespace() {
+                    self.junk += 1;
                 }
             }
-            if b == b'\n' {
-                self.line += 1;
-            }
+        }
+        if b == b'\n' {
+            self.line += 1;
         }
     }
 
@@ -199,6 +262,330 @@ impl ArrayScanner {
     /// Line where the element in progress started.
     pub fn pending_line(&self) -> u64 {
         self.start_line
+    }
+}
+
+/// The dotted path of the array that holds the events inside an envelope object: `Records` for
+/// CloudTrail's `{"Records": [...]}`, `data.events` for `{"data": {"events": [...]}}`. A `.`
+/// inside a key is written `\.` (as in column names).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecordsPath(pub Vec<String>);
+
+impl RecordsPath {
+    /// CloudTrail's (and S3 event notifications') `Records`.
+    pub fn cloudtrail() -> RecordsPath {
+        RecordsPath(vec!["Records".to_string()])
+    }
+
+    /// Parse a dotted path; `\.` is a dot inside a key and `\\` a backslash.
+    pub fn parse(text: &str) -> std::result::Result<RecordsPath, String> {
+        let mut parts = vec![String::new()];
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some(n @ ('.' | '\\')) => parts.last_mut().map_or((), |p| p.push(n)),
+                    _ => {
+                        return Err(format!(
+                            "records path `{text}`: `\\` must be followed by `.` or `\\`"
+                        ))
+                    }
+                },
+                '.' => parts.push(String::new()),
+                c => parts.last_mut().map_or((), |p| p.push(c)),
+            }
+        }
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(format!(
+                "records path `{text}`: empty key (write keys separated by `.`, e.g. `data.events`)"
+            ));
+        }
+        Ok(RecordsPath(parts))
+    }
+}
+
+impl std::fmt::Display for RecordsPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            f.write_str(&p.replace('\\', "\\\\").replace('.', "\\."))?;
+        }
+        Ok(())
+    }
+}
+
+/// What comes next inside an object on the records path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    Key,
+    Colon,
+    Value,
+    CommaOrEnd,
+}
+
+/// Longest key compared against the records path; longer keys never match.
+const MAX_KEY: usize = 1024;
+
+/// Incremental scanner of an envelope stream: a sequence of top-level JSON values (one object,
+/// NDJSON lines, or concatenated objects). In each top-level object, the array at the records
+/// path holds events: every element is one [`Span`]. A top-level object that does not hold the
+/// array is itself one event (as an NDJSON line would be), so nothing is dropped; a top-level
+/// array's elements are events too. Other bytes of an envelope (its keys and values outside the
+/// array) are skipped. A span's `line` is its ordinal among the input's events (1-based), since
+/// an envelope is often a single line.
+#[derive(Clone, Debug)]
+pub struct EnvelopeScanner {
+    path: Vec<Vec<u8>>,
+    /// Container depth in the outer document (0 = between top-level values).
+    depth: u32,
+    /// Depth of the deepest object on the path (1 = the top-level object).
+    on_path: u32,
+    expect: Expect,
+    in_str: bool,
+    escape: bool,
+    key: Vec<u8>,
+    key_capture: bool,
+    key_matches: bool,
+    /// Skipping a bare scalar value inside an object on the path.
+    scalar: bool,
+    /// Inside the records array (or a top-level array).
+    array: Option<ArrayScanner>,
+    top_start: u64,
+    /// The current top-level value holds the records array (or was abandoned).
+    found: bool,
+    /// The current top-level object grew past the caller's bound before its array was seen:
+    /// it is no longer kept as a candidate event.
+    abandoned: bool,
+    line: u64,
+    ordinal: u64,
+    /// Bytes outside any value or element that are not whitespace or separators.
+    pub junk: u64,
+    /// Top-level objects without the records array that were abandoned (too long to keep as an
+    /// event): their spans, for the caller to reject.
+    pub oversize: Vec<Span>,
+}
+
+impl EnvelopeScanner {
+    /// A scanner at the start of an input, looking for the array at `path` (an empty path
+    /// matches nothing: every top-level object is an event).
+    pub fn new(path: &RecordsPath) -> EnvelopeScanner {
+        EnvelopeScanner {
+            path: path.0.iter().map(|p| p.as_bytes().to_vec()).collect(),
+            depth: 0,
+            on_path: 0,
+            expect: Expect::Key,
+            in_str: false,
+            escape: false,
+            key: Vec::new(),
+            key_capture: false,
+            key_matches: false,
+            scalar: false,
+            array: None,
+            top_start: 0,
+            found: false,
+            abandoned: false,
+            line: 1,
+            ordinal: 0,
+            junk: 0,
+            oversize: Vec::new(),
+        }
+    }
+
+    /// Scan `data`, whose first byte is at stream offset `base`, appending complete events.
+    pub fn scan(&mut self, data: &[u8], base: u64, out: &mut Vec<Span>) {
+        for (i, &b) in data.iter().enumerate() {
+            self.step(b, base + i as u64, out);
+            if b == b'\n' {
+                self.line += 1;
+            }
+        }
+    }
+
+    /// Did the scanner enter a records array (so the input is an envelope)?
+    pub fn entered_array(&self) -> bool {
+        self.array.is_some() || self.ordinal > 0 && self.found
+    }
+
+    /// Stream offset of the earliest byte still needed: the start of an element in progress,
+    /// or of a top-level object that may turn out to be an event itself.
+    pub fn pending_start(&self) -> Option<u64> {
+        match &self.array {
+            Some(a) => a.pending_start(),
+            None if self.depth > 0 && !self.found && !self.abandoned => Some(self.top_start),
+            None => None,
+        }
+    }
+
+    /// The pending value is a top-level candidate (not an element).
+    pub fn pending_is_candidate(&self) -> bool {
+        self.array.is_none() && self.depth > 0 && !self.found && !self.abandoned
+    }
+
+    /// Stop keeping the current top-level object as a candidate event (it grew too long); if
+    /// it ends without the records array, its span goes to [`EnvelopeScanner::oversize`].
+    pub fn abandon_candidate(&mut self) {
+        self.abandoned = true;
+    }
+
+    /// True between top-level values (nothing open).
+    pub fn between(&self) -> bool {
+        self.depth == 0 && self.array.is_none() && !self.in_str
+    }
+
+    /// Events seen so far (the ordinal of the last one).
+    pub fn events(&self) -> u64 {
+        self.ordinal
+    }
+
+    #[inline]
+    fn step(&mut self, b: u8, pos: u64, out: &mut Vec<Span>) {
+        if let Some(a) = &mut self.array {
+            let before = out.len();
+            a.step(b, pos, out);
+            for sp in &mut out[before..] {
+                self.ordinal += 1;
+                sp.line = self.ordinal;
+            }
+            if a.done() {
+                self.junk += a.junk;
+                self.array = None;
+                self.expect = Expect::CommaOrEnd;
+            }
+            return;
+        }
+        if self.in_str {
+            self.string_byte(b);
+            return;
+        }
+        if self.depth == 0 {
+            self.top_byte(b, pos);
+        } else if self.depth > self.on_path {
+            // Skipping a nested value that is not on the path.
+            match b {
+                b'"' => self.in_str = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    if self.depth == self.on_path {
+                        self.expect = Expect::CommaOrEnd;
+                    }
+                }
+                _ => {}
+            }
+        } else if self.scalar {
+            match b {
+                b',' => {
+                    self.scalar = false;
+                    self.expect = Expect::Key;
+                }
+                b'}' => {
+                    self.scalar = false;
+                    self.close_object(pos, out);
+                }
+                _ => {}
+            }
+        } else {
+            self.object_byte(b, pos, out);
+        }
+    }
+
+    fn string_byte(&mut self, b: u8) {
+        if self.escape {
+            self.escape = false;
+        } else if b == b'\\' {
+            self.escape = true;
+        } else if b == b'"' {
+            self.in_str = false;
+            if self.key_capture {
+                self.key_capture = false;
+                self.expect = Expect::Colon;
+                let i = self.on_path as usize - 1;
+                self.key_matches = self.path.get(i).is_some_and(|k| *k == self.key);
+            } else if self.depth > 0 && self.depth == self.on_path {
+                self.expect = Expect::CommaOrEnd;
+            }
+            return;
+        }
+        if self.key_capture && self.key.len() <= MAX_KEY {
+            self.key.push(b);
+        }
+    }
+
+    fn top_byte(&mut self, b: u8, pos: u64) {
+        match b {
+            b'{' => {
+                self.depth = 1;
+                self.on_path = 1;
+                self.expect = Expect::Key;
+                self.top_start = pos;
+                self.found = false;
+                self.abandoned = false;
+            }
+            b'[' => {
+                self.array = Some(ArrayScanner::resume_between(self.line, true));
+                self.found = true;
+            }
+            b if b.is_ascii_whitespace() => {}
+            0xEF | 0xBB | 0xBF if pos < 3 => {}
+            b'"' => {
+                self.junk += 1;
+                self.in_str = true;
+            }
+            _ => self.junk += 1,
+        }
+    }
+
+    fn object_byte(&mut self, b: u8, pos: u64, out: &mut Vec<Span>) {
+        let last = self.on_path as usize == self.path.len();
+        match (self.expect, b) {
+            (_, b' ' | b'\t' | b'\r' | b'\n') => {}
+            (Expect::Key, b'"') => {
+                self.in_str = true;
+                self.key_capture = true;
+                self.key.clear();
+            }
+            (Expect::Key | Expect::CommaOrEnd, b'}') => self.close_object(pos, out),
+            (Expect::Colon, b':') => self.expect = Expect::Value,
+            (Expect::Value, b'[') if self.key_matches && last => {
+                self.array = Some(ArrayScanner::resume_between(self.line, true));
+                self.found = true;
+            }
+            (Expect::Value, b'{') if self.key_matches && !last => {
+                self.depth += 1;
+                self.on_path += 1;
+                self.expect = Expect::Key;
+            }
+            (Expect::Value, b'{' | b'[') => self.depth += 1,
+            (Expect::Value, b'"') => self.in_str = true,
+            (Expect::Value, _) => self.scalar = true,
+            (Expect::CommaOrEnd, b',') => self.expect = Expect::Key,
+            _ => self.junk += 1,
+        }
+    }
+
+    /// The object on the path at `depth` closes at `pos`.
+    fn close_object(&mut self, pos: u64, out: &mut Vec<Span>) {
+        self.depth -= 1;
+        self.on_path -= 1;
+        self.expect = Expect::CommaOrEnd;
+        if self.depth > 0 {
+            return;
+        }
+        if !self.found {
+            self.ordinal += 1;
+            let span = Span {
+                start: self.top_start,
+                end: pos + 1,
+                line: self.ordinal,
+            };
+            if self.abandoned {
+                self.oversize.push(span);
+            } else {
+                out.push(span);
+            }
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::io::Compression;
-use crate::json::split::InputShape;
+use crate::json::split::{InputShape, RecordsPath};
 
 /// Manifest format version.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -39,6 +39,13 @@ pub struct InputEntry {
     pub rows: u64,
     pub rejects: u64,
     pub repaired: u64,
+    /// For an envelope input, the path of the array that holds its events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<RecordsPath>,
+    /// Where the last run found this compressed input's stream broken (decompressed bytes);
+    /// None once it was read to a proper end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broken_at: Option<u64>,
 }
 
 impl InputEntry {
@@ -161,6 +168,8 @@ mod tests {
             rows: 0,
             rejects: 0,
             repaired: 0,
+            records: None,
+            broken_at: None,
         };
         let r = |s, e, l| Range {
             start: s,

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use logpivot::segment::Cell;
 use logpivot::store::DataDir;
 
-/// `../shared/data` beside the checkout.
-pub fn shared_data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
+/// The real fixtures, copied into the repository with their provenance and licenses
+/// (`tests/data/fixtures/README.md`), so a clone with nothing beside it tests itself.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fixtures")
 }
 
 /// A canonical row: column name -> value text.

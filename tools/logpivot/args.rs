@@ -237,18 +237,40 @@ pub struct DataArg {
   logpivot ingest --data /srv/lp --index alert.signature_id eve/           # a directory, sorted
   zcat big.json.gz | logpivot ingest -                                     # stdin
   logpivot ingest --time-field transaction.time modsec_audit.json.log
+  logpivot ingest --data ct AWSLogs/                                       # CloudTrail {\"Records\": [...]}
+  logpivot ingest --records data.events export.json                        # events in an envelope
+
+Inputs: NDJSON, a JSON array of events, or JSON objects that hold the events in an array
+(an envelope), each plain, gzip or zstd (detected from the bytes, not the name). A directory is
+walked in sorted order and every file whose first bytes (decompressed, after a UTF-8 byte order
+mark) are `{` or `[` is read, whatever its name (`eve.json.1`, `cowrie.json.2018-05-06`,
+`batch-0001`); the others are listed as skipped. An object whose top-level `Records` key holds
+an array (CloudTrail, S3 event notifications) is an envelope without a flag.
 
 Re-running the same command after a crash or kill resumes exactly where the last commit
 stopped; a file that is already fully ingested adds nothing. Lines that are not JSON objects go
 to DIR/rejects/ with file, line, byte offset and reason; events with invalid UTF-8 are kept
-(repaired with U+FFFD) and their raw line is also written there.")]
+(repaired with U+FFFD) and their raw line is also written there.
+
+Exit codes: 0 done (or nothing new to do), 1 error, 2 usage error, 3 a compressed input was
+cut short or corrupt: every complete record before the break was committed and one reject
+names the file and the decompressed offset; run the same command once the file is whole to
+read the rest (exactly once). 130 interrupted.")]
 pub struct IngestArgs {
     #[command(flatten)]
     pub data: DataArg,
-    /// Input files or directories (walked in sorted order; *.json, *.ndjson, *.jsonl, *.log,
-    /// optionally .gz/.zst), or `-` for stdin.
+    /// Input files or directories (walked in sorted order; every file that holds JSON, plain,
+    /// .gz or .zst, whatever its name), or `-` for stdin.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
+    /// The dotted path of the array that holds the events inside each top-level object
+    /// (`data.events` for `{"data": {"events": [...]}}`; `\.` for a dot inside a key).
+    /// Default: CloudTrail's `Records` when the first object holds it, else none.
+    #[arg(long, value_name = "PATH")]
+    pub records: Option<String>,
+    /// List every skipped file with the reason (the summary names the first few).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
     /// The event-time field (a flattened name such as `Datetime` or `transaction.time`).
     /// Default: the first of Datetime, timestamp, @timestamp, ts, time that an event has.
     #[arg(long, value_name = "NAME")]

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use logpivot::ingest::{ingest, IngestOptions, IngestProgress, IngestSummary};
+use logpivot::json::split::RecordsPath;
 use logpivot::store::DataDir;
 
 use crate::args::IngestArgs;
@@ -18,6 +19,10 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
         max_line_bytes: parse_size(&a.max_line_bytes)? as usize,
         segment_rows: a.segment_rows,
         wait_lock: a.wait,
+        records: match &a.records {
+            Some(p) => Some(RecordsPath::parse(p).map_err(anyhow::Error::msg)?),
+            None => None,
+        },
         ..IngestOptions::default()
     };
     if let Some(c) = &a.chunk_bytes {
@@ -37,14 +42,69 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
         serde_json::to_writer_pretty(&mut out, &summary).map_err(std::io::Error::from)?;
         writeln!(out)?;
     } else if !a.quiet {
-        print_summary(&mut out, &summary)?;
+        print_summary(&mut out, &summary, a.verbose)?;
+    }
+    if !summary.broken.is_empty() {
+        drop(out);
+        for (path, b) in &summary.broken {
+            eprintln!(
+                "logpivot: {path}: compressed stream broken after {} decompressed bytes ({}); the complete records before it are in, run the same command again once the file is whole",
+                b.offset, b.reason
+            );
+        }
+        std::process::exit(3);
     }
     Ok(())
 }
 
-fn print_summary(out: &mut dyn Write, s: &IngestSummary) -> std::io::Result<()> {
+/// How many skipped files the summary names without --verbose.
+const SKIPPED_SHOWN: usize = 5;
+
+fn print_summary(out: &mut dyn Write, s: &IngestSummary, verbose: bool) -> std::io::Result<()> {
     for (path, why) in &s.skipped {
         writeln!(out, "skipped {path}: {why}")?;
+    }
+    if !s.not_logs.is_empty() {
+        writeln!(
+            out,
+            "skipped {} file{} that {} not JSON logs{}:",
+            thousands(s.not_logs.len() as u64),
+            if s.not_logs.len() == 1 { "" } else { "s" },
+            if s.not_logs.len() == 1 { "is" } else { "are" },
+            if verbose || s.not_logs.len() <= SKIPPED_SHOWN {
+                ""
+            } else {
+                " (--verbose lists all)"
+            }
+        )?;
+        let shown = if verbose { usize::MAX } else { SKIPPED_SHOWN };
+        for (path, why) in s.not_logs.iter().take(shown) {
+            writeln!(out, "  {path}: {why}")?;
+        }
+        if s.not_logs.len() > shown {
+            writeln!(out, "  ... and {} more", s.not_logs.len() - shown)?;
+        }
+    }
+    let mut by_path: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (path, records) in &s.envelopes {
+        by_path.entry(records).or_default().push(path);
+    }
+    for (records, paths) in by_path {
+        let which = match paths.as_slice() {
+            [one] => one.to_string(),
+            many => format!("{} inputs", thousands(many.len() as u64)),
+        };
+        if records.is_empty() {
+            writeln!(
+                out,
+                "read {which} as JSON objects spread over lines: each top-level object is an event"
+            )?;
+        } else {
+            writeln!(
+                out,
+                "read {which} as envelopes: the events are the elements of `{records}`"
+            )?;
+        }
     }
     for path in &s.resumed {
         writeln!(out, "resumed {path} after the last committed record")?;
@@ -55,6 +115,10 @@ fn print_summary(out: &mut dyn Write, s: &IngestSummary) -> std::io::Result<()> 
             "cleaned up {} files left by an interrupted ingest",
             s.orphans_removed
         )?;
+    }
+    if s.segments == 0 && s.events == 0 && s.rejects == 0 && s.broken.is_empty() {
+        writeln!(out, "nothing new to ingest into {}", s.data_dir)?;
+        return Ok(());
     }
     let ratio = if s.bytes_on_disk > 0 {
         s.bytes_in as f64 / s.bytes_on_disk as f64

@@ -1,5 +1,7 @@
 //! `logpivot inspect`.
 
+use logpivot::io::Compression;
+use logpivot::json::split::InputShape;
 use std::io::Write;
 
 use logpivot::store::inspect::{inspect, Report};
@@ -123,14 +125,29 @@ pub fn print_report(out: &mut dyn Write, r: &Report, verified: bool) -> std::io:
     }
     writeln!(out, "\ninputs:")?;
     for i in &r.inputs {
-        let state = if i.complete() { "complete" } else { "partial" };
+        let state = match i.broken_at {
+            Some(at) => format!("partial, stream broken at byte {at}"),
+            None if i.complete() => "complete".to_string(),
+            None => "partial".to_string(),
+        };
+        let shape = match (&i.shape, &i.records) {
+            (_, Some(p)) => format!("envelope of `{p}`"),
+            (InputShape::Ndjson, None) => "NDJSON".to_string(),
+            (InputShape::JsonArray, None) => "JSON array".to_string(),
+            (InputShape::Envelope, None) => "JSON objects".to_string(),
+        };
+        let compression = match i.compression {
+            Compression::None => "plain",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        };
         writeln!(
             out,
-            "  {} [{}, {:?}, {:?}]: {} events, {} rejects, {} repaired, {} of input committed",
+            "  {} [{}, {}, {}]: {} events, {} rejects, {} repaired, {} of input committed",
             i.path,
             state,
-            i.shape,
-            i.compression,
+            shape,
+            compression,
             thousands(i.rows),
             thousands(i.rejects),
             thousands(i.repaired),
