@@ -1,7 +1,8 @@
 //! CSV enrichment maps for `pivot --join FILE:COL=field`.
 //!
-//! Owns: RFC 4180 parsing of a map file's bytes into records, and the keyed
-//! lookup table ([`MapTable`]) that a left join probes with event values.
+//! Owns: reading a map file's bytes into records (RFC 4180, split by the `csv`
+//! crate), and the keyed lookup table ([`MapTable`]) that a left join probes
+//! with event values.
 //!
 //! It must not: open or read files (the caller passes the bytes), panic on
 //! any input, trim or normalise keys or values, guess delimiters or
@@ -56,19 +57,85 @@ impl fmt::Display for CsvError {
 
 impl std::error::Error for CsvError {}
 
-/// Parse all records (header included) with the physical line each starts on.
+/// Parse all records (header included) with the physical line each starts on. The `csv`
+/// crate splits the records; this adds what it leaves to its caller: the BOM, UTF-8 errors
+/// named by line, physical line numbers (lone `\r` included) and strict quotes.
 pub fn parse_records(data: &[u8]) -> Result<Vec<(u64, Vec<String>)>, CsvError> {
     let data = data.strip_prefix(BOM).unwrap_or(data);
-    let text = std::str::from_utf8(data).map_err(|e| {
+    std::str::from_utf8(data).map_err(|e| {
         let line = 1 + count_line_breaks(data.get(..e.valid_up_to()).unwrap_or(data));
         CsvError::new(line, "invalid UTF-8")
     })?;
-    Parser {
-        text,
-        pos: 0,
-        line: 1,
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(data);
+    let mut out = Vec::new();
+    let mut record = csv::StringRecord::new();
+    // Byte offset and physical line of the last record start.
+    let (mut at, mut line) = (0usize, 1u64);
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(CsvError::new(line, e.to_string())),
+        }
+        let mut start = record
+            .position()
+            .map_or(at, |p| p.byte() as usize)
+            .clamp(at, data.len());
+        // The blank lines the crate skipped before the record are not part of it.
+        while matches!(data.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        line += count_line_breaks(&data[at..start]);
+        at = start;
+        let end = (reader.position().byte() as usize).clamp(start, data.len());
+        check_quotes(&data[start..end], line)?;
+        out.push((line, record.iter().map(str::to_string).collect()));
     }
-    .records()
+    Ok(out)
+}
+
+/// The `csv` crate reads a field whose quote is never closed to the end of the input, and text
+/// after a closing quote as more of the field; in a map either is a typo that would shift every
+/// later key, so both are errors here, at the physical line where they are.
+fn check_quotes(raw: &[u8], line: u64) -> Result<(), CsvError> {
+    let (mut i, mut line, mut field_start) = (0usize, line, true);
+    let breaks = |raw: &[u8], i: usize| {
+        let b = raw.get(i).copied();
+        b == Some(b'\n') || (b == Some(b'\r') && raw.get(i + 1) != Some(&b'\n'))
+    };
+    while i < raw.len() {
+        if !(field_start && raw[i] == b'"') {
+            field_start = raw[i] == b',';
+            line += u64::from(breaks(raw, i));
+            i += 1;
+            continue;
+        }
+        let open = line;
+        i += 1;
+        loop {
+            match raw.get(i) {
+                None => return Err(CsvError::new(open, "quoted field is not closed")),
+                Some(b'"') if raw.get(i + 1) == Some(&b'"') => i += 2,
+                Some(b'"') => break,
+                Some(_) => {
+                    line += u64::from(breaks(raw, i));
+                    i += 1;
+                }
+            }
+        }
+        i += 1;
+        if !matches!(raw.get(i), None | Some(b',' | b'\r' | b'\n')) {
+            return Err(CsvError::new(
+                line,
+                "unexpected text after the closing quote of a field",
+            ));
+        }
+        field_start = false;
+    }
+    Ok(())
 }
 
 /// Number of line ends (`\r\n`, `\n`, lone `\r`) in `bytes`.
@@ -81,115 +148,6 @@ fn count_line_breaks(bytes: &[u8]) -> u64 {
         }
     }
     n
-}
-
-/// Cursor over UTF-8 text; all positions it stops at are ASCII delimiters,
-/// hence char boundaries.
-struct Parser<'a> {
-    text: &'a str,
-    pos: usize,
-    line: u64,
-}
-
-impl Parser<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.text.as_bytes().get(self.pos).copied()
-    }
-
-    fn at_line_end(&self) -> bool {
-        matches!(self.peek(), Some(b'\r' | b'\n'))
-    }
-
-    fn skip_line_end(&mut self) {
-        if self.peek() == Some(b'\r') {
-            self.pos += 1;
-        }
-        if self.peek() == Some(b'\n') {
-            self.pos += 1;
-        }
-        self.line += 1;
-    }
-
-    fn records(mut self) -> Result<Vec<(u64, Vec<String>)>, CsvError> {
-        let mut out = Vec::new();
-        while self.peek().is_some() {
-            if self.at_line_end() {
-                self.skip_line_end();
-                continue;
-            }
-            let line = self.line;
-            out.push((line, self.record()?));
-        }
-        Ok(out)
-    }
-
-    /// One record; consumes its terminating line end, if any.
-    fn record(&mut self) -> Result<Vec<String>, CsvError> {
-        let mut fields = Vec::new();
-        loop {
-            fields.push(self.field()?);
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                None => return Ok(fields),
-                Some(_) => {
-                    self.skip_line_end();
-                    return Ok(fields);
-                }
-            }
-        }
-    }
-
-    fn field(&mut self) -> Result<String, CsvError> {
-        if self.peek() == Some(b'"') {
-            self.quoted()
-        } else {
-            Ok(self.unquoted())
-        }
-    }
-
-    fn unquoted(&mut self) -> String {
-        let start = self.pos;
-        while let Some(b) = self.peek() {
-            if matches!(b, b',' | b'\r' | b'\n') {
-                break;
-            }
-            self.pos += 1;
-        }
-        self.slice(start, self.pos)
-    }
-
-    fn quoted(&mut self) -> Result<String, CsvError> {
-        let open_line = self.line;
-        self.pos += 1;
-        let mut out = String::new();
-        loop {
-            let start = self.pos;
-            let rest = self.text.as_bytes().get(start..).unwrap_or_default();
-            let Some(rel) = rest.iter().position(|&b| b == b'"') else {
-                return Err(CsvError::new(open_line, "quoted field is not closed"));
-            };
-            let end = start + rel;
-            self.line += count_line_breaks(&rest[..rel]);
-            out.push_str(&self.slice(start, end));
-            self.pos = end + 1;
-            if self.peek() == Some(b'"') {
-                out.push('"');
-                self.pos += 1;
-                continue;
-            }
-            return match self.peek() {
-                None | Some(b',' | b'\r' | b'\n') => Ok(out),
-                Some(_) => Err(CsvError::new(
-                    self.line,
-                    "unexpected text after the closing quote of a field",
-                )),
-            };
-        }
-    }
-
-    fn slice(&self, start: usize, end: usize) -> String {
-        self.text.get(start..end).unwrap_or_default().to_string()
-    }
 }
 
 /// A CSV map keyed by one column, for left joins.

@@ -108,6 +108,17 @@ pub struct PivotRequest {
     pub many_groups: Option<u64>,
 }
 
+impl PivotRequest {
+    /// The request with one meaning for `top` and `cols_top` of 0 in every command: all rows
+    /// (all column values), as `contrast --top 0` and `score --top 0` list all.
+    pub fn normalized(&self) -> PivotRequest {
+        let mut r = self.clone();
+        r.top = r.top.filter(|&n| n > 0);
+        r.cols_top = r.cols_top.filter(|&n| n > 0);
+        r
+    }
+}
+
 impl Default for PivotRequest {
     fn default() -> Self {
         PivotRequest {
@@ -322,6 +333,7 @@ pub fn open_segments(dir: &DataDir) -> Result<(Vec<SegmentReader>, Option<String
 pub fn pivot(dir: &DataDir, req: &PivotRequest) -> Result<PivotTable> {
     let (segs, time_field) = open_segments(dir)?;
     let schema = Schema::from_segments(&segs, time_field.as_deref());
+    let req = &req.normalized();
     let plan = plan(req, &schema)?;
     run(&plan, &schema, &segs, req)
 }

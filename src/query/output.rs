@@ -13,7 +13,7 @@ use arrow::record_batch::RecordBatch;
 use crate::error::{Error, Result};
 
 use super::pivot::{PivotRow, PivotTable};
-use super::value::AggState;
+use super::value::{AggState, KeyValue};
 
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,9 +191,12 @@ fn write_table(t: &PivotTable, out: &mut dyn Write, width: usize) -> std::io::Re
     Ok(())
 }
 
-/// Quote a CSV field per RFC 4180 and neutralise spreadsheet formulas in text fields.
+/// Quote a CSV field per RFC 4180 and neutralise spreadsheet formulas in text fields: a text
+/// cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`,
+/// unless the whole cell is a number (`-9223372036854775808`, `-1.5e-7`), which a spreadsheet
+/// reads as a number, never as a formula, and which pandas and DuckDB must read as one too.
 pub fn csv_field(s: &str, text: bool) -> String {
-    let s = if text && s.starts_with(['=', '+', '-', '@']) {
+    let s = if text && s.starts_with(['=', '+', '-', '@', '\t', '\r']) && !is_plain_number(s) {
         format!("'{s}")
     } else {
         s.to_string()
@@ -203,6 +206,14 @@ pub fn csv_field(s: &str, text: bool) -> String {
     } else {
         s
     }
+}
+
+/// Is `s` a decimal number and nothing else (digits, sign, point, exponent)?
+fn is_plain_number(s: &str) -> bool {
+    s.bytes().any(|b| b.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'))
+        && s.parse::<f64>().is_ok()
 }
 
 fn write_csv(t: &PivotTable, out: &mut dyn Write) -> std::io::Result<()> {
@@ -215,7 +226,11 @@ fn write_csv(t: &PivotTable, out: &mut dyn Write) -> std::io::Result<()> {
             v[0] = "Total".into();
             v
         } else {
-            key_texts(t, r).iter().map(|k| csv_field(k, true)).collect()
+            key_texts(t, r)
+                .iter()
+                .zip(&r.keys)
+                .map(|(text, k)| csv_field(text, matches!(k, KeyValue::Str(_))))
+                .collect()
         };
         fields.extend(
             row_numbers(t, r)

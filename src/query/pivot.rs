@@ -308,11 +308,10 @@ impl<'a> PivotBuilder<'a> {
     fn sort(&mut self) {
         let mut rows = std::mem::take(&mut self.rows);
         if let Some(top) = self.req.top {
+            // `top` 0 means all rows (PivotRequest::normalized).
             if rows.len() > top && top > 0 {
                 rows.select_nth_unstable_by(top - 1, |a, b| self.compare(a, b));
                 rows.truncate(top);
-            } else if top == 0 {
-                rows.clear();
             }
         }
         rows.sort_by(|a, b| self.compare(a, b));

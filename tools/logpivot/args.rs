@@ -74,10 +74,10 @@ pub struct PivotArgs {
     /// End of the time range (exclusive).
     #[arg(long, value_name = "TIME")]
     pub to: Option<String>,
-    /// Keep the N largest rows (exact).
+    /// Keep the N largest rows (exact; ties at the N-th row broken by key); 0 = all rows.
     #[arg(long, value_name = "N")]
     pub top: Option<usize>,
-    /// Keep the N largest column values; fold the rest into OTHER.
+    /// Keep the N largest column values; fold the rest into OTHER; 0 = all.
     #[arg(long, value_name = "N")]
     pub cols_top: Option<usize>,
     /// Add a Total column and a Total row.
