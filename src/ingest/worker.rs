@@ -43,10 +43,10 @@ pub enum TimeSelector {
 }
 
 impl TimeSelector {
-    /// The default: `Datetime`, `timestamp`, `@timestamp`, `ts`, `time`.
+    /// The default: `Datetime`, `timestamp`, `@timestamp`, `ts`, `time`, `eventTime`.
     pub fn auto() -> TimeSelector {
         TimeSelector::Auto(
-            ["Datetime", "timestamp", "@timestamp", "ts", "time"]
+            ["Datetime", "timestamp", "@timestamp", "ts", "time", "eventTime"]
                 .map(String::from)
                 .to_vec(),
         )

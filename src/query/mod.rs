@@ -159,6 +159,35 @@ pub fn default_memory_limit() -> u64 {
     total.map_or(1 << 30, |t| t / 4)
 }
 
+/// Parse a size: `16M`, `256MiB`, `1g`, `4096`, `1.5G` (K, M, G, T are powers of 1024; case
+/// and a `B`/`iB` suffix are ignored). The CLI's `--memory-limit`, `--max-spill` and
+/// `--max-line-bytes`, and the Python module's size arguments.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| {
+        Error::invalid(format!(
+            "invalid size `{s}`: expected a number with an optional K, M, G or T suffix"
+        ))
+    })?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        other => {
+            return Err(Error::invalid(format!(
+                "invalid size `{s}`: unknown unit `{other}` (use K, M, G or T)"
+            )))
+        }
+    };
+    Ok((n * mult as f64) as u64)
+}
+
 /// The spill directory: `--spill-dir`, else `LOGPIVOT_SPILL_DIR`, else the system temp dir.
 pub fn resolve_spill_dir(req: Option<&PathBuf>) -> PathBuf {
     req.cloned()

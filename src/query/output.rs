@@ -6,13 +6,15 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Builder, StringBuilder, UInt64Builder};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::array::{
+    ArrayRef, Float64Builder, Int64Builder, StringBuilder, TimestampNanosecondBuilder, UInt64Builder,
+};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{Error, Result};
 
-use super::pivot::{PivotRow, PivotTable};
+use super::pivot::{KeyFormat, PivotRow, PivotTable};
 use super::value::{AggState, KeyValue};
 
 /// Output formats.
@@ -334,4 +336,75 @@ pub fn to_record_batch(t: &PivotTable) -> Result<RecordBatch> {
         Some(b) => b.map_err(|e| Error::invalid(format!("arrow: {e}"))),
         None => Err(Error::invalid("arrow: no batch")),
     }
+}
+
+/// The table as a typed Arrow RecordBatch, for dataframes (the Python module): the columns and
+/// rows of the CSV, but a row key that holds times (a time bucket such as `Datetime:1h`, or the
+/// time field itself) is `Timestamp(ns, zone)` in the query's zone (`UTC` unless `tz` names
+/// another) instead of text, counts are `Int64` (not `UInt64`), other aggregates `Float64`.
+/// Other row keys are text as in the CSV. In a timestamp key column the `(null)` key and the
+/// Total row's key are null (the Total row is the last row, present with `totals`).
+pub fn to_typed_record_batch(t: &PivotTable) -> Result<RecordBatch> {
+    let headers = value_headers(t);
+    let rows: Vec<&PivotRow> = t.rows.iter().chain(t.totals.iter()).collect();
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for (i, label) in t.row_labels.iter().enumerate() {
+        let keys = || rows.iter().filter_map(|r| r.keys.get(i));
+        let is_time = matches!(t.row_formats.get(i), Some(KeyFormat::Time))
+            || (keys().any(|k| matches!(k, KeyValue::Time(_)))
+                && keys().all(|k| matches!(k, KeyValue::Time(_) | KeyValue::Null)));
+        if is_time {
+            let mut b = TimestampNanosecondBuilder::new().with_timezone(t.tz.name());
+            for r in &rows {
+                match r.keys.get(i) {
+                    Some(KeyValue::Time(ns)) => b.append_value(*ns),
+                    _ => b.append_null(),
+                }
+            }
+            let ty = DataType::Timestamp(TimeUnit::Nanosecond, Some(t.tz.name().into()));
+            fields.push(Field::new(label, ty, true));
+            arrays.push(Arc::new(b.finish()));
+        } else {
+            let mut b = StringBuilder::new();
+            for r in &rows {
+                match r.keys.get(i) {
+                    Some(k) => b.append_value(t.key_text(k, &t.row_formats[i])),
+                    None => b.append_value(if i == 0 { "Total" } else { "" }),
+                }
+            }
+            fields.push(Field::new(label, DataType::Utf8, false));
+            arrays.push(Arc::new(b.finish()));
+        }
+    }
+    let numbers: Vec<Vec<(Option<f64>, bool)>> = rows.iter().map(|r| row_numbers(t, r)).collect();
+    for (ci, h) in headers.iter().enumerate() {
+        // Without rows, a column is a count when its value label is (count, count_distinct).
+        let is_count = match numbers.first() {
+            Some(n) => n.get(ci).is_some_and(|x| x.1),
+            None => {
+                let v = ci % t.value_labels.len().max(1);
+                t.value_labels
+                    .get(v)
+                    .is_some_and(|l| l == "count" || l.starts_with("count_distinct("))
+            }
+        };
+        if is_count {
+            let mut b = Int64Builder::new();
+            for n in &numbers {
+                b.append_option(n.get(ci).and_then(|x| x.0).map(|x| x as i64));
+            }
+            fields.push(Field::new(h, DataType::Int64, true));
+            arrays.push(Arc::new(b.finish()));
+        } else {
+            let mut b = Float64Builder::new();
+            for n in &numbers {
+                b.append_option(n.get(ci).and_then(|x| x.0));
+            }
+            fields.push(Field::new(h, DataType::Float64, true));
+            arrays.push(Arc::new(b.finish()));
+        }
+    }
+    let schema = Arc::new(Schema::new(fields));
+    RecordBatch::try_new(schema, arrays).map_err(|e| Error::invalid(format!("arrow: {e}")))
 }

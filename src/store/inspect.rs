@@ -123,7 +123,7 @@ pub fn inspect(dir: &DataDir, only: Option<u64>, verify: bool) -> Result<Report>
         time_field: m
             .time_field
             .clone()
-            .unwrap_or_else(|| "auto (Datetime, timestamp, @timestamp, ts, time)".into()),
+            .unwrap_or_else(|| "auto (Datetime, timestamp, @timestamp, ts, time, eventTime)".into()),
         index_columns: m.index_columns.clone(),
         min_time: fmt_time(m.segments.iter().filter_map(|s| s.min_time).min()),
         max_time: fmt_time(m.segments.iter().filter_map(|s| s.max_time).max()),

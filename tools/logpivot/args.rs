@@ -272,7 +272,8 @@ pub struct IngestArgs {
     #[arg(long, short = 'v')]
     pub verbose: bool,
     /// The event-time field (a flattened name such as `Datetime` or `transaction.time`).
-    /// Default: the first of Datetime, timestamp, @timestamp, ts, time that an event has.
+    /// Default: the first of Datetime, timestamp, @timestamp, ts, time, eventTime (CloudTrail)
+    /// that an event has.
     #[arg(long, value_name = "NAME")]
     pub time_field: Option<String>,
     /// Columns to build a bitmap index on, comma-separated; added to the data directory's list,

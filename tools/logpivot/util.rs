@@ -6,27 +6,9 @@ use std::time::Duration;
 
 use logpivot::ingest::IngestProgress;
 
-/// Parse `16M`, `256MiB`, `1g`, `4096`.
+/// Parse `16M`, `256MiB`, `1g`, `4096` (the library's [`logpivot::query::parse_size`]).
 pub fn parse_size(s: &str) -> anyhow::Result<u64> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| {
-        anyhow::anyhow!(
-            "invalid size `{s}`: expected a number with an optional K, M, G or T suffix"
-        )
-    })?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
-        other => anyhow::bail!("invalid size `{s}`: unknown unit `{other}` (use K, M, G or T)"),
-    };
-    Ok((n * mult as f64) as u64)
+    Ok(logpivot::query::parse_size(s)?)
 }
 
 /// `1.5 GB`, `312 kB`.
