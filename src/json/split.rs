@@ -44,11 +44,16 @@ pub fn looks_like_json(head: &[u8]) -> bool {
     matches!(first_byte(head), Some(b'{' | b'['))
 }
 
+/// The keys that make an envelope without a flag when they are the first key of the first
+/// object and hold an array: CloudTrail's and S3 event notifications' `Records`, Azure Monitor's
+/// `records` (diagnostic logs archived to storage).
+pub const ENVELOPE_KEYS: [&str; 2] = ["Records", "records"];
+
 /// The shape of an input from its first decompressed bytes, `records` the envelope path the
-/// user named (`--records`), if any. With none, an input whose first value is an object
-/// holding a `Records` array within `head` (CloudTrail) is an envelope of `Records`; one whose
-/// first object spreads over lines is a stream of objects (an envelope without a path); `[`
-/// first is a JSON array; anything else is NDJSON.
+/// user named (`--records`), if any. With none, an input whose first value is an object whose
+/// first key is one of [`ENVELOPE_KEYS`] holding an array (seen within `head`) is an envelope of
+/// that key; one whose first object spreads over lines is a stream of objects (an envelope
+/// without a path); `[` first is a JSON array; anything else is NDJSON.
 pub fn detect_input(
     head: &[u8],
     records: Option<&RecordsPath>,
@@ -56,29 +61,40 @@ pub fn detect_input(
     if let Some(p) = records {
         return (InputShape::Envelope, Some(p.clone()));
     }
-    if first_byte(head) == Some(b'{') {
-        let path = RecordsPath::cloudtrail();
-        let mut s = EnvelopeScanner::new(&path);
-        let mut out = Vec::new();
-        let mut multiline = false;
-        for (i, &b) in head.iter().enumerate() {
-            s.step(b, i as u64, &mut out);
-            if s.array.is_some() {
-                return (InputShape::Envelope, Some(path));
-            }
-            multiline |= b == b'\n' && s.depth > 0;
-            // The first top-level object ended without the array: not an envelope.
-            if s.depth == 0 && s.on_path == 0 && !out.is_empty() {
-                break;
+    if first_byte(head) != Some(b'{') {
+        return (detect_shape(head), None);
+    }
+    let mut candidates: Vec<(RecordsPath, EnvelopeScanner)> = ENVELOPE_KEYS
+        .iter()
+        .map(|k| {
+            let p = RecordsPath(vec![k.to_string()]);
+            let s = EnvelopeScanner::new(&p);
+            (p, s)
+        })
+        .collect();
+    // Follows the first object without looking for any array.
+    let mut plain = EnvelopeScanner::new(&RecordsPath(Vec::new()));
+    let (mut out, mut multiline) = (Vec::new(), false);
+    for (i, &b) in head.iter().enumerate() {
+        for (p, s) in &mut candidates {
+            s.step(b, i as u64, &mut Vec::new());
+            if s.array.is_some() && s.top_keys == 1 {
+                return (InputShape::Envelope, Some(p.clone()));
             }
         }
-        // A first object spread over lines (pretty-printed): a stream of JSON objects, each
-        // an event, not NDJSON.
-        if multiline {
-            return (InputShape::Envelope, None);
+        plain.step(b, i as u64, &mut out);
+        multiline |= b == b'\n' && plain.depth > 0;
+        // The first top-level object ended without the array: not an envelope.
+        if !out.is_empty() {
+            break;
         }
     }
-    (detect_shape(head), None)
+    // A first object spread over lines (pretty-printed): a stream of JSON objects, each an
+    // event, not NDJSON.
+    if multiline {
+        return (InputShape::Envelope, None);
+    }
+    (InputShape::Ndjson, None)
 }
 
 /// Number of `\n` in `data`.
@@ -272,11 +288,6 @@ impl ArrayScanner {
 pub struct RecordsPath(pub Vec<String>);
 
 impl RecordsPath {
-    /// CloudTrail's (and S3 event notifications') `Records`.
-    pub fn cloudtrail() -> RecordsPath {
-        RecordsPath(vec!["Records".to_string()])
-    }
-
     /// Parse a dotted path; `\.` is a dot inside a key and `\\` a backslash.
     pub fn parse(text: &str) -> std::result::Result<RecordsPath, String> {
         let mut parts = vec![String::new()];
@@ -360,6 +371,8 @@ pub struct EnvelopeScanner {
     abandoned: bool,
     line: u64,
     ordinal: u64,
+    /// Keys read so far in the current top-level object (at depth 1).
+    top_keys: u32,
     /// Bytes outside any value or element that are not whitespace or separators.
     pub junk: u64,
     /// Top-level objects without the records array that were abandoned (too long to keep as an
@@ -388,6 +401,7 @@ impl EnvelopeScanner {
             abandoned: false,
             line: 1,
             ordinal: 0,
+            top_keys: 0,
             junk: 0,
             oversize: Vec::new(),
         }
@@ -501,6 +515,9 @@ impl EnvelopeScanner {
             if self.key_capture {
                 self.key_capture = false;
                 self.expect = Expect::Colon;
+                if self.depth == 1 {
+                    self.top_keys += 1;
+                }
                 let i = self.on_path as usize - 1;
                 self.key_matches = self.path.get(i).is_some_and(|k| *k == self.key);
             } else if self.depth > 0 && self.depth == self.on_path {
@@ -522,6 +539,7 @@ impl EnvelopeScanner {
                 self.top_start = pos;
                 self.found = false;
                 self.abandoned = false;
+                self.top_keys = 0;
             }
             b'[' => {
                 self.array = Some(ArrayScanner::resume_between(self.line, true));
@@ -632,6 +650,96 @@ mod tests {
                 "step {step}"
             );
         }
+    }
+
+    fn envelope_spans(text: &str, path: &[&str], step: usize) -> Vec<(String, u64)> {
+        let p = RecordsPath(path.iter().map(|s| s.to_string()).collect());
+        let mut s = EnvelopeScanner::new(&p);
+        let mut out = Vec::new();
+        for (k, piece) in text.as_bytes().chunks(step).enumerate() {
+            s.scan(piece, (k * step) as u64, &mut out);
+        }
+        assert!(s.between(), "scanner closed at the end");
+        assert_eq!(s.junk, 0);
+        out.iter()
+            .map(|sp| {
+                (
+                    text[sp.start as usize..sp.end as usize].to_string(),
+                    sp.line,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn envelope_events_across_any_buffer_size() {
+        // Keys before the array, a decoy key of the same name deeper down, brackets and
+        // escaped quotes in strings, scalars and nested values skipped, a second envelope,
+        // an object without the array (an event itself), and a top-level array.
+        let text = concat!(
+            "\u{feff}{\"meta\": {\"events\": [1, 2], \"s\": \"]}\\\"[{\"}, \"n\": -1.5e3,\n",
+            " \"data\": {\"x\": null, \"events\": [{\"a\": \"]\"}, {\"b\": [1, {}]} ], \"t\": true}}\n",
+            "{\"data\": {\"events\": []}}\n",
+            "{\"error\": \"rate limited\"}\r\n",
+            "{\"data\": {\"events\": [{\"c\": 3}]}, \"z\": \"}\"}\n",
+            "[{\"d\": 4}]\n"
+        );
+        let want = vec![
+            ("{\"a\": \"]\"}".to_string(), 1),
+            ("{\"b\": [1, {}]}".to_string(), 2),
+            ("{\"error\": \"rate limited\"}".to_string(), 3),
+            ("{\"c\": 3}".to_string(), 4),
+            ("{\"d\": 4}".to_string(), 5),
+        ];
+        for step in 1..text.len() {
+            assert_eq!(
+                envelope_spans(text, &["data", "events"], step),
+                want,
+                "step {step}"
+            );
+        }
+        // No path: every top-level object is an event.
+        let objs = envelope_spans("{\n \"a\": 1\n}\n{\"b\": {\"c\": [2]}}", &[], 3);
+        assert_eq!(objs.len(), 2);
+    }
+
+    #[test]
+    fn detects_envelopes() {
+        let ct = br#"{"Records": [{"eventName": "x"}]}"#;
+        assert_eq!(
+            detect_input(ct, None),
+            (
+                InputShape::Envelope,
+                Some(RecordsPath(vec!["Records".into()]))
+            )
+        );
+        let az = b"\xEF\xBB\xBF {\"records\": [\n";
+        assert_eq!(
+            detect_input(az, None),
+            (
+                InputShape::Envelope,
+                Some(RecordsPath(vec!["records".into()]))
+            )
+        );
+        // An event that merely has a `Records` array after other keys stays NDJSON.
+        let ev = b"{\"id\": 1, \"Records\": [1, 2]}\n{\"id\": 2}\n";
+        assert_eq!(detect_input(ev, None), (InputShape::Ndjson, None));
+        let pretty = b"{\n  \"id\": 1\n}\n";
+        assert_eq!(detect_input(pretty, None), (InputShape::Envelope, None));
+        assert_eq!(detect_input(b" [{}]", None), (InputShape::JsonArray, None));
+        assert_eq!(
+            detect_input(b"{\"a\":1}\n{", None),
+            (InputShape::Ndjson, None)
+        );
+        assert_eq!(
+            RecordsPath::parse(r"data.ev\.x").map(|p| p.0),
+            Ok(vec!["data".to_string(), "ev.x".to_string()])
+        );
+        assert!(RecordsPath::parse("a..b").is_err());
+        assert_eq!(
+            RecordsPath::parse(r"a\.b.c").map(|p| p.to_string()),
+            Ok(r"a\.b.c".into())
+        );
     }
 
     #[test]

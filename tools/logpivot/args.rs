@@ -244,8 +244,9 @@ Inputs: NDJSON, a JSON array of events, or JSON objects that hold the events in 
 (an envelope), each plain, gzip or zstd (detected from the bytes, not the name). A directory is
 walked in sorted order and every file whose first bytes (decompressed, after a UTF-8 byte order
 mark) are `{` or `[` is read, whatever its name (`eve.json.1`, `cowrie.json.2018-05-06`,
-`batch-0001`); the others are listed as skipped. An object whose top-level `Records` key holds
-an array (CloudTrail, S3 event notifications) is an envelope without a flag.
+`batch-0001`); the others are listed as skipped. A first object whose first key is `Records`
+(CloudTrail, S3 event notifications) or `records` (Azure Monitor) holding an array makes an
+envelope without a flag.
 
 Re-running the same command after a crash or kill resumes exactly where the last commit
 stopped; a file that is already fully ingested adds nothing. Lines that are not JSON objects go
@@ -265,7 +266,8 @@ pub struct IngestArgs {
     pub inputs: Vec<PathBuf>,
     /// The dotted path of the array that holds the events inside each top-level object
     /// (`data.events` for `{"data": {"events": [...]}}`; `\.` for a dot inside a key).
-    /// Default: CloudTrail's `Records` when the first object holds it, else none.
+    /// Default: `Records` or `records` when it is the first key of the first object and holds
+    /// an array (CloudTrail, S3 notifications, Azure Monitor), else none.
     #[arg(long, value_name = "PATH")]
     pub records: Option<String>,
     /// List every skipped file with the reason (the summary names the first few).
