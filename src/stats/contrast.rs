@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use crate::error::{Error, Result};
 use crate::query::exec::Plan;
 use crate::query::expr::Expr;
+use crate::query::frame::{Frame, Kind, Val};
 use crate::query::pivot::{format_of, key_text};
 use crate::query::plan::{self, AggFn, Join, KeyPart, KeySpec, Schema, ValueSpec};
 use crate::query::value::{AggState, KeyValue};
@@ -150,6 +151,55 @@ pub struct Contrast {
     pub tokens: Vec<Token>,
     pub rank: Rank,
     pub stats: QueryStats,
+}
+
+impl Contrast {
+    /// The ranked values as a frame (the CLI's table, CSV, JSON and Arrow output, the Python
+    /// module's table); pairs are `A & B` and `a & b` in the text columns. `percent`: rates
+    /// as percentages in columns `suspect%` and `baseline%` (the terminal table), else as
+    /// fractions in `suspect_rate` and `baseline_rate`.
+    pub fn to_frame(&self, percent: bool) -> Frame {
+        let mut f = Frame::new(&[
+            ("field", Kind::Text),
+            ("value", Kind::Text),
+            ("suspect", Kind::Count),
+            ("baseline", Kind::Count),
+            (
+                if percent { "suspect%" } else { "suspect_rate" },
+                Kind::Float,
+            ),
+            (
+                if percent {
+                    "baseline%"
+                } else {
+                    "baseline_rate"
+                },
+                Kind::Float,
+            ),
+            ("f", Kind::Float),
+            ("G", Kind::Float),
+            ("p", Kind::Float),
+            ("q", Kind::Float),
+            ("JLH", Kind::Float),
+        ]);
+        let pct = |x: f64| if percent { x * 100.0 } else { x };
+        for t in &self.tokens {
+            f.rows.push(vec![
+                Val::Text(t.fields.join(" & ")),
+                Val::Text(t.values.join(" & ")),
+                Val::Count(t.suspect),
+                Val::Count(t.baseline),
+                Val::Float(pct(t.suspect_rate)),
+                Val::Float(pct(t.baseline_rate)),
+                Val::Float(t.f),
+                Val::Float(t.g),
+                Val::Float(t.p),
+                Val::Float(t.q),
+                Val::Float(t.jlh),
+            ]);
+        }
+        f
+    }
 }
 
 /// Segments, schema and parsed sets, shared by contrast and score.

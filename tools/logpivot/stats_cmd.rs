@@ -2,9 +2,8 @@
 
 use std::time::Instant;
 
-use logpivot::query::frame::{Frame, Kind, Val};
 use logpivot::query::output::Format;
-use logpivot::stats::{contrast, score, Contrast, ContrastRequest, ScoreRequest};
+use logpivot::stats::{contrast, score, ContrastRequest, ScoreRequest};
 use logpivot::store::DataDir;
 
 use crate::args::{ContrastArgs, ScoreArgs};
@@ -27,7 +26,14 @@ pub fn run_contrast(a: ContrastArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let c = contrast(&DataDir::new(&a.data.data), &req)?;
     let (format, width) = format_and_width(&a.engine);
-    let frame = contrast_frame(&c, format == Format::Table);
+    let mut frame = c.to_frame(format == Format::Table);
+    if (c.tokens.len() as u64) < c.tested {
+        frame.notes.push(format!(
+            "({} of {} values shown; --top 0 for all)",
+            c.tokens.len(),
+            thousands(c.tested)
+        ));
+    }
     if format == Format::Table && a.engine.output.is_none() {
         const SHOWN: usize = 12;
         let mut names = c
@@ -57,50 +63,6 @@ pub fn run_contrast(a: ContrastArgs) -> anyhow::Result<()> {
         eprintln!("-- {:.3} s", started.elapsed().as_secs_f64());
     }
     Ok(())
-}
-
-/// The contrast as a frame; pairs print as `A & B` and `a & b` in text columns.
-fn contrast_frame(c: &Contrast, table: bool) -> Frame {
-    let mut f = Frame::new(&[
-        ("field", Kind::Text),
-        ("value", Kind::Text),
-        ("suspect", Kind::Count),
-        ("baseline", Kind::Count),
-        (if table { "suspect%" } else { "suspect_rate" }, Kind::Float),
-        (
-            if table { "baseline%" } else { "baseline_rate" },
-            Kind::Float,
-        ),
-        ("f", Kind::Float),
-        ("G", Kind::Float),
-        ("p", Kind::Float),
-        ("q", Kind::Float),
-        ("JLH", Kind::Float),
-    ]);
-    let pct = |x: f64| if table { x * 100.0 } else { x };
-    for t in &c.tokens {
-        f.rows.push(vec![
-            Val::Text(t.fields.join(" & ")),
-            Val::Text(t.values.join(" & ")),
-            Val::Count(t.suspect),
-            Val::Count(t.baseline),
-            Val::Float(pct(t.suspect_rate)),
-            Val::Float(pct(t.baseline_rate)),
-            Val::Float(t.f),
-            Val::Float(t.g),
-            Val::Float(t.p),
-            Val::Float(t.q),
-            Val::Float(t.jlh),
-        ]);
-    }
-    if (c.tokens.len() as u64) < c.tested {
-        f.notes.push(format!(
-            "({} of {} values shown; --top 0 for all)",
-            c.tokens.len(),
-            thousands(c.tested)
-        ));
-    }
-    f
 }
 
 pub fn run_score(a: ScoreArgs) -> anyhow::Result<()> {

@@ -1,0 +1,43 @@
+from ._logpivot import (
+    CorruptStore as CorruptStore,
+)
+from ._logpivot import (
+    DataError as DataError,
+)
+from ._logpivot import (
+    InvalidArgument as InvalidArgument,
+)
+from ._logpivot import (
+    LogpivotError as LogpivotError,
+)
+from ._logpivot import (
+    Store as Store,
+)
+from ._logpivot import (
+    StoreIOError as StoreIOError,
+)
+from ._logpivot import (
+    __version__ as __version__,
+)
+from ._logpivot import (
+    ingest as ingest,
+)
+from ._logpivot import (
+    open as open,
+)
+from ._logpivot import (
+    parse_size as parse_size,
+)
+
+__all__ = [
+    "CorruptStore",
+    "DataError",
+    "InvalidArgument",
+    "LogpivotError",
+    "Store",
+    "StoreIOError",
+    "__version__",
+    "ingest",
+    "open",
+    "parse_size",
+]

@@ -1,0 +1,125 @@
+"""Type stubs of the compiled extension (tools/python/src/)."""
+
+from os import PathLike
+from typing import Any, Union
+
+import pyarrow
+
+_Path = Union[str, PathLike[str]]
+_StrOrList = Union[str, list[str]]
+
+__version__: str
+
+class LogpivotError(Exception):
+    """Base class of every logpivot error."""
+
+class InvalidArgument(LogpivotError):
+    """A malformed argument: a filter, a join spec, a size, a time, an unknown field."""
+
+class DataError(LogpivotError):
+    """Bad input data: a bad line with strict=True, or inputs that hold no JSON log."""
+
+class StoreIOError(LogpivotError):
+    """An operating-system error, a held writer lock, the spill directory or memory limit."""
+
+class CorruptStore(LogpivotError):
+    """Not a data directory, a corrupt segment or manifest, or an unsupported version."""
+
+def ingest(
+    paths: Union[_Path, list[_Path]],
+    data: _Path | None = None,
+    time_field: str | None = None,
+    index: _StrOrList | None = None,
+    threads: int | None = None,
+    strict: bool = False,
+    records: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Ingest JSON logs (files, directories, .gz, .zst) into ``data`` (default
+    ``logpivot-data``); returns the summary that ``logpivot ingest --json`` prints."""
+
+def open(data: _Path) -> Store:
+    """Open a data directory; its segments are opened once and shared by every query."""
+
+def parse_size(text: str) -> int:
+    """Bytes of a size in the CLI's syntax: ``"256MiB"``, ``"16M"``, ``"1g"``, ``"4096"``."""
+
+class Store:
+    """An open data directory: immutable, safe to share between threads, picklable by path."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def schema(self) -> list[tuple[str, str]]:
+        """(name, type) of every column, sorted by name; ``int|str`` when types differ."""
+
+    def refresh(self) -> None:
+        """Open the segments committed since ``open`` (or the last refresh)."""
+
+    def info(self, segment: int | None = None, verify: bool = False) -> dict[str, Any]:
+        """What ``logpivot inspect --json`` prints."""
+
+    def pivot(
+        self,
+        rows: _StrOrList,
+        cols: str | None = None,
+        values: _StrOrList | None = None,
+        where: _StrOrList | None = None,
+        time_from: str | None = None,
+        time_to: str | None = None,
+        join: _StrOrList | None = None,
+        unmatched: _StrOrList | None = None,
+        top: int | None = None,
+        cols_top: int | None = None,
+        totals: bool = False,
+        sort: str | None = None,
+        tz: str | None = None,
+        memory_limit: str | None = None,
+        spill_dir: _Path | None = None,
+        max_spill: str | None = None,
+        threads: int | None = None,
+    ) -> pyarrow.Table:
+        """A pivot table with the CSV's columns: the row keys, one column per value of
+        ``cols`` (and ``Total`` with ``totals=True``). Time-bucket keys are
+        ``timestamp[ns, tz]`` (``UTC`` unless ``tz``), counts ``int64``, other aggregates
+        ``float64``, other keys ``string``."""
+
+    def contrast(
+        self,
+        suspect: str,
+        baseline: str | None = None,
+        fields: _StrOrList | None = None,
+        pairs: bool = False,
+        min_count: int = 5,
+        top: int = 30,
+        sort: str = "f",
+        where: _StrOrList | None = None,
+        join: _StrOrList | None = None,
+        unmatched: _StrOrList | None = None,
+        tz: str | None = None,
+        memory_limit: str | None = None,
+        spill_dir: _Path | None = None,
+        max_spill: str | None = None,
+        threads: int | None = None,
+    ) -> pyarrow.Table:
+        """Field values over-represented in the suspect set (``logpivot contrast``)."""
+
+    def score(
+        self,
+        suspect: str,
+        baseline: str | None = None,
+        fields: _StrOrList | None = None,
+        where: _StrOrList | None = None,
+        top: int | None = None,
+        threshold: float | None = None,
+        join: _StrOrList | None = None,
+        unmatched: _StrOrList | None = None,
+        tz: str | None = None,
+        memory_limit: str | None = None,
+        spill_dir: _Path | None = None,
+        max_spill: str | None = None,
+        threads: int | None = None,
+    ) -> pyarrow.Table:
+        """Events scored by how much they look like the suspect set (``logpivot score``)."""
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]: ...

@@ -1,0 +1,59 @@
+//! Run a library call on a Rust thread while the caller waits with the GIL released, and hear
+//! Ctrl-C: every 100 ms the caller re-acquires the GIL to run Python's signal handlers
+//! (`check_signals`); on KeyboardInterrupt it raises the library's interrupt flag, waits for
+//! the job to stop and clean up (spill files, temp segments), lowers the flag and re-raises.
+//!
+//! The flag is the library's process-wide `logpivot::INTERRUPTED`: an interrupt stops every
+//! call running in the process at that moment, not only the interrupted one (per-call
+//! cancellation needs a token in the library's requests).
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crossbeam_channel::RecvTimeoutError;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+
+use crate::errors::to_py;
+
+/// How often the waiting caller checks for signals.
+const SLICE: Duration = Duration::from_millis(100);
+
+/// Run `work` on a scoped thread; call `tick` with the GIL held between waits (progress).
+pub fn run<T, W, K>(py: Python<'_>, work: W, mut tick: K) -> PyResult<T>
+where
+    T: Send,
+    W: FnOnce() -> logpivot::Result<T> + Send,
+    K: FnMut(Python<'_>) -> PyResult<()>,
+{
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::scope(|s| {
+        let handle = s.spawn(move || {
+            let _ = tx.send(work());
+        });
+        loop {
+            match py.detach(|| rx.recv_timeout(SLICE)) {
+                Ok(result) => {
+                    let _ = handle.join();
+                    return result.map_err(to_py);
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = handle.join();
+                    return Err(PyRuntimeError::new_err("logpivot: the worker thread panicked"));
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            let checked = py.check_signals().and_then(|()| tick(py));
+            if let Err(e) = checked {
+                logpivot::INTERRUPTED.store(true, Ordering::Relaxed);
+                // The job stops at its next check and cleans up; wait for it without the GIL.
+                py.detach(|| {
+                    let _ = rx.recv();
+                    let _ = handle.join();
+                });
+                logpivot::INTERRUPTED.store(false, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+    })
+}

@@ -1,0 +1,148 @@
+//! `logpivot._logpivot`: the Python binding of the logpivot library. Thin: it maps Python
+//! arguments to the library's requests exactly as the CLI maps its flags
+//! (tools/logpivot/pivot_cmd.rs, ingest_cmd.rs, stats_cmd.rs), runs the library on a Rust
+//! thread with the GIL released, and hands results to Python as pyarrow objects through the
+//! Arrow C data interface. The library knows nothing of Python.
+
+mod errors;
+mod job;
+mod store;
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use logpivot::ingest::{ingest as run_ingest, IngestOptions, IngestProgress};
+use logpivot::json::split::RecordsPath;
+use logpivot::store::DataDir;
+use pyo3::prelude::*;
+use pyo3::types::PyAny;
+
+use crate::errors::to_py;
+
+/// One string or a list of strings (`rows="A"` or `rows=["A", "B"]`).
+#[derive(FromPyObject)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// One path or a list of paths (str or os.PathLike).
+#[derive(FromPyObject)]
+enum PathOrMany {
+    One(PathBuf),
+    Many(Vec<PathBuf>),
+}
+
+/// Parse JSON text (a serialized library report) into Python objects with `json.loads`.
+pub fn json_to_py<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    py.import("json")?.call_method1("loads", (text,))
+}
+
+/// Write one line to Python's `sys.stderr` (so Jupyter shows it).
+fn stderr_line(py: Python<'_>, line: &str) -> PyResult<()> {
+    let err = py.import("sys")?.getattr("stderr")?;
+    err.call_method1("write", (format!("{line}\n"),))?;
+    err.call_method0("flush")?;
+    Ok(())
+}
+
+/// Ingest JSON logs into a data directory; returns the summary as a dict.
+#[pyfunction]
+#[pyo3(signature = (paths, data=None, time_field=None, index=None, threads=None, strict=false, records=None, progress=true))]
+#[allow(clippy::too_many_arguments)]
+fn ingest<'py>(
+    py: Python<'py>,
+    paths: PathOrMany,
+    data: Option<PathBuf>,
+    time_field: Option<String>,
+    index: Option<OneOrMany>,
+    threads: Option<usize>,
+    strict: bool,
+    records: Option<String>,
+    progress: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let inputs = match paths {
+        PathOrMany::One(p) => vec![p],
+        PathOrMany::Many(v) => v,
+    };
+    let records = match records {
+        Some(p) => Some(
+            RecordsPath::parse(&p)
+                .map_err(|e| to_py(logpivot::Error::invalid(e.to_string())))?,
+        ),
+        None => None,
+    };
+    let mut opts = IngestOptions {
+        inputs,
+        time_field,
+        index_columns: index.map(OneOrMany::into_vec),
+        strict,
+        records,
+        ..IngestOptions::default()
+    };
+    if let Some(t) = threads {
+        opts.threads = t.max(1);
+    }
+    let dir = DataDir::new(data.unwrap_or_else(|| PathBuf::from(logpivot::store::DEFAULT_DIR)));
+    let counters = Arc::new(IngestProgress::default());
+    let started = Instant::now();
+    let mut last = started;
+    let c2 = counters.clone();
+    let summary = job::run(
+        py,
+        move || run_ingest(&dir, &opts, c2),
+        |py| {
+            if progress && last.elapsed() >= Duration::from_secs(1) {
+                last = Instant::now();
+                let mb = counters.raw_bytes.load(Ordering::Relaxed) as f64 / 1e6;
+                let ev = counters.events.load(Ordering::Relaxed);
+                let secs = started.elapsed().as_secs_f64();
+                stderr_line(
+                    py,
+                    &format!(
+                        "logpivot ingest: {ev} events, {mb:.1} MB read, {} rejects, {secs:.0} s",
+                        counters.rejects.load(Ordering::Relaxed)
+                    ),
+                )?;
+            }
+            Ok(())
+        },
+    )?;
+    let text = serde_json::to_string(&summary)
+        .map_err(|e| to_py(logpivot::Error::invalid(format!("summary: {e}"))))?;
+    json_to_py(py, &text)
+}
+
+/// Open a data directory: a handle shared by every query.
+#[pyfunction]
+fn open(py: Python<'_>, data: PathBuf) -> PyResult<store::Store> {
+    store::Store::open(py, data)
+}
+
+/// Parse a size such as "256MiB", "16M", "1g" into bytes (the CLI's syntax).
+#[pyfunction]
+fn parse_size(text: &str) -> PyResult<u64> {
+    logpivot::query::parse_size(text).map_err(to_py)
+}
+
+#[pymodule]
+fn _logpivot(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(ingest, m)?)?;
+    m.add_function(wrap_pyfunction!(open, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_size, m)?)?;
+    m.add_class::<store::Store>()?;
+    errors::register(m)?;
+    Ok(())
+}
