@@ -46,9 +46,16 @@ impl TimeSelector {
     /// The default: `Datetime`, `timestamp`, `@timestamp`, `ts`, `time`, `eventTime`.
     pub fn auto() -> TimeSelector {
         TimeSelector::Auto(
-            ["Datetime", "timestamp", "@timestamp", "ts", "time", "eventTime"]
-                .map(String::from)
-                .to_vec(),
+            [
+                "Datetime",
+                "timestamp",
+                "@timestamp",
+                "ts",
+                "time",
+                "eventTime",
+            ]
+            .map(String::from)
+            .to_vec(),
         )
     }
 

@@ -120,10 +120,9 @@ pub fn inspect(dir: &DataDir, only: Option<u64>, verify: bool) -> Result<Report>
         repaired: m.inputs.iter().map(|i| i.repaired).sum(),
         events_without_time: m.segments.iter().map(|s| s.null_time).sum(),
         bytes: m.bytes(),
-        time_field: m
-            .time_field
-            .clone()
-            .unwrap_or_else(|| "auto (Datetime, timestamp, @timestamp, ts, time, eventTime)".into()),
+        time_field: m.time_field.clone().unwrap_or_else(|| {
+            "auto (Datetime, timestamp, @timestamp, ts, time, eventTime)".into()
+        }),
         index_columns: m.index_columns.clone(),
         min_time: fmt_time(m.segments.iter().filter_map(|s| s.min_time).min()),
         max_time: fmt_time(m.segments.iter().filter_map(|s| s.max_time).max()),
