@@ -39,7 +39,9 @@ where
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     let _ = handle.join();
-                    return Err(PyRuntimeError::new_err("logpivot: the worker thread panicked"));
+                    return Err(PyRuntimeError::new_err(
+                        "logpivot: the worker thread panicked",
+                    ));
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }

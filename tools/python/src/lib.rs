@@ -78,8 +78,7 @@ fn ingest<'py>(
     };
     let records = match records {
         Some(p) => Some(
-            RecordsPath::parse(&p)
-                .map_err(|e| to_py(logpivot::Error::invalid(e.to_string())))?,
+            RecordsPath::parse(&p).map_err(|e| to_py(logpivot::Error::invalid(e.to_string())))?,
         ),
         None => None,
     };

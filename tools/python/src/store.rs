@@ -356,7 +356,11 @@ impl Store {
         let dir = self.inner.dir.clone();
         let batch = job::run(
             py,
-            move || logpivot::stats::score(&dir, &req)?.to_frame().to_record_batch(),
+            move || {
+                logpivot::stats::score(&dir, &req)?
+                    .to_frame()
+                    .to_record_batch()
+            },
             |_| Ok(()),
         )?;
         to_table(py, batch)

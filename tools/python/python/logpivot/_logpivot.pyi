@@ -1,12 +1,12 @@
 """Type stubs of the compiled extension (tools/python/src/)."""
 
 from os import PathLike
-from typing import Any, Union
+from typing import Any
 
 import pyarrow
 
-_Path = Union[str, PathLike[str]]
-_StrOrList = Union[str, list[str]]
+_Path = str | PathLike[str]
+_StrOrList = str | list[str]
 
 __version__: str
 
@@ -26,7 +26,7 @@ class CorruptStore(LogpivotError):
     """Not a data directory, a corrupt segment or manifest, or an unsupported version."""
 
 def ingest(
-    paths: Union[_Path, list[_Path]],
+    paths: _Path | list[_Path],
     data: _Path | None = None,
     time_field: str | None = None,
     index: _StrOrList | None = None,
