@@ -40,7 +40,7 @@ fn cloudtrail_event(i: u64) -> serde_json::Value {
     serde_json::json!({
         "eventVersion": "1.08",
         "eventTime": format!("2024-06-05T{:02}:{:02}:{:02}Z", (i / 3600) % 24, (i / 60) % 60, i % 60),
-        "eventSource": if i % 3 == 0 { "iam.amazonaws.com" } else { "s3.amazonaws.com" },
+        "eventSource": if i.is_multiple_of(3) { "iam.amazonaws.com" } else { "s3.amazonaws.com" },
         "eventName": names[(i % 5) as usize],
         "userIdentity": {"type": "IAMUser", "userName": format!("user{}", i % 11)},
         "requestParameters": {"bucketName": "b", "key": format!("k/{i}")},

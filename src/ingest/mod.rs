@@ -155,6 +155,9 @@ pub struct RunInput {
     pub known_break: Option<u64>,
 }
 
+/// A file that was not read, and why: (path, reason).
+pub type Skipped = (String, String);
+
 /// How many decompressed bytes are read to decide what an input is.
 const SNIFF_BYTES: usize = 64 << 10;
 
@@ -192,7 +195,7 @@ pub fn not_a_log(path: &Path) -> Option<String> {
 
 /// Expand directories into their log files (sorted), with the files of walked directories that
 /// are not logs and why. A file named on the command line is taken as given.
-pub fn expand_inputs(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<(String, String)>)> {
+pub fn expand_inputs(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<Skipped>)> {
     let mut out = Vec::new();
     let mut not_logs = Vec::new();
     for p in inputs {
