@@ -36,3 +36,37 @@ pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::Atomi
 pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed)
 }
+
+/// A per-call cancellation token, carried by a request (`PivotRequest::cancel`,
+/// `IngestOptions::cancel`): cancelling it stops the call that holds it, and only that call, at
+/// its next check (about every segment, chunk or spill partition), which then cleans up and
+/// returns [`Error::Interrupted`]. Clones share the flag. The process-wide [`INTERRUPTED`]
+/// flag (the CLI's Ctrl-C handler) cancels every token.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// A token that is not cancelled.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Cancel the calls holding this token (or a clone of it).
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Was this token cancelled, or the whole process interrupted?
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed) || interrupted()
+    }
+
+    /// `Err(Error::Interrupted)` once cancelled.
+    pub fn check(&self) -> Result<()> {
+        if self.is_cancelled() {
+            Err(Error::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -60,6 +60,9 @@ pub struct IngestOptions {
     /// The array that holds the events inside each top-level object (`--records`); None =
     /// automatic (CloudTrail's `Records`, see [`crate::json::split::detect_input`]).
     pub records: Option<RecordsPath>,
+    /// Stops this ingest (and only it) when cancelled: what was committed stays, the next run
+    /// resumes after it.
+    pub cancel: crate::Cancel,
 }
 
 impl Default for IngestOptions {
@@ -77,6 +80,7 @@ impl Default for IngestOptions {
             zstd_level: 1,
             wait_lock: false,
             records: None,
+            cancel: crate::Cancel::new(),
         }
     }
 }
@@ -537,6 +541,7 @@ fn run_pipeline(
         chunk_bytes: opts.chunk_bytes.max(4096),
         max_line_bytes: opts.max_line_bytes.max(1024),
         recycled: Some(recycle_rx),
+        cancel: opts.cancel.clone(),
     };
     std::thread::scope(|s| {
         let reader = s.spawn(|| {

@@ -49,6 +49,8 @@ pub struct ReaderConfig {
     /// Chunk buffers the workers are done with, reused so that each chunk does not fault in
     /// (and have the kernel zero) fresh pages.
     pub recycled: Option<crossbeam_channel::Receiver<Vec<u8>>>,
+    /// The ingest's cancellation token.
+    pub cancel: crate::Cancel,
 }
 
 /// What the reader learned about one input.
@@ -343,7 +345,7 @@ impl<'a> InputReader<'a> {
     fn run_ndjson(&mut self, emit: &mut dyn FnMut(Chunk) -> Result<()>) -> Result<()> {
         let chunk = self.cfg.chunk_bytes;
         loop {
-            if self.abort.load(Ordering::Relaxed) || crate::interrupted() {
+            if self.abort.load(Ordering::Relaxed) || self.cfg.cancel.is_cancelled() {
                 return Err(Error::Interrupted);
             }
             self.refill(chunk)?;
@@ -486,7 +488,7 @@ impl<'a> InputReader<'a> {
         // Bytes of `buf` already scanned.
         let mut scanned = 0usize;
         loop {
-            if self.abort.load(Ordering::Relaxed) || crate::interrupted() {
+            if self.abort.load(Ordering::Relaxed) || self.cfg.cancel.is_cancelled() {
                 return Err(Error::Interrupted);
             }
             let want = self.buf.len() + self.cfg.chunk_bytes;

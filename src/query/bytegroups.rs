@@ -447,7 +447,7 @@ pub(crate) fn run_groups(
     scan_segments_queued(segs, req.threads, 0, &work, &mut |msg| {
         match msg {
             Scanned::Item(mut g) => {
-                if crate::interrupted() {
+                if req.cancel.is_cancelled() {
                     return Err(Error::Interrupted);
                 }
                 for (k, n) in std::mem::take(&mut g.col_counts) {
@@ -502,7 +502,7 @@ pub(crate) fn run_groups(
             let next = &next;
             s.spawn(move || loop {
                 let p = next.fetch_add(1, Ordering::Relaxed);
-                if p >= PARTITIONS || crate::interrupted() {
+                if p >= PARTITIONS || req.cancel.is_cancelled() {
                     break;
                 }
                 let mem: Vec<&[u8]> = held_ref.iter().map(|g| g.part(p)).collect();
@@ -525,7 +525,7 @@ pub(crate) fn run_groups(
         }
         Ok(())
     })?;
-    if crate::interrupted() {
+    if req.cancel.is_cancelled() {
         return Err(Error::Interrupted);
     }
     if let Some(sp) = &spill {

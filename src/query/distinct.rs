@@ -383,7 +383,7 @@ pub(crate) fn run_groups(
     let scanned = scan_segments(segs, req.threads, &work, &mut |msg| {
         match msg {
             Scanned::Item(cells) => {
-                if crate::interrupted() {
+                if req.cancel.is_cancelled() {
                     return Err(Error::Interrupted);
                 }
                 for (key, n, maps) in cells {

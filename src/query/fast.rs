@@ -734,7 +734,7 @@ pub(crate) fn run_groups(
     scan_segments(segs, req.threads, &work, &mut |msg| {
         match msg {
             Scanned::Item(Item::Table(t)) => {
-                if crate::interrupted() {
+                if req.cancel.is_cancelled() {
                     return Err(Error::Interrupted);
                 }
                 if let Some(g) = general.as_mut() {

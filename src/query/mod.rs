@@ -106,6 +106,8 @@ pub struct PivotRequest {
     /// byte-key path of hash partitions instead of interning strings (None: 4,000,000).
     /// For tests and tuning; results do not depend on it.
     pub many_groups: Option<u64>,
+    /// Stops this query (and only it) when cancelled.
+    pub cancel: crate::Cancel,
 }
 
 impl PivotRequest {
@@ -140,6 +142,7 @@ impl Default for PivotRequest {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             use_indexes: true,
             many_groups: None,
+            cancel: crate::Cancel::new(),
         }
     }
 }
@@ -617,9 +620,7 @@ impl<'a> Aggregator<'a> {
     }
 
     fn add(&mut self, g: exec::Partial) -> Result<()> {
-        if crate::interrupted() {
-            return Err(Error::Interrupted);
-        }
+        self.req.cancel.check()?;
         let has_col = self.has_col();
         for (h, k, s) in g {
             if has_col {

@@ -115,6 +115,7 @@ pub struct Scorer {
     pub n_baseline: u64,
     pub stats: QueryStats,
     threads: usize,
+    cancel: crate::Cancel,
 }
 
 impl Scorer {
@@ -154,6 +155,7 @@ impl Scorer {
             n_baseline: nb,
             stats,
             threads: req.query.threads.max(1),
+            cancel: req.query.cancel.clone(),
         })
     }
 
@@ -245,9 +247,7 @@ impl Scorer {
         buf: &mut Vec<(usize, u64, f64)>,
         visit: &(dyn Fn(usize, usize, Combined) + Sync),
     ) -> Result<crate::query::exec::SegmentReport> {
-        if crate::interrupted() {
-            return Err(Error::Interrupted);
-        }
+        self.cancel.check()?;
         let (report, rows) = SegmentRows::new(&self.plan, &self.pre.schema, seg)?;
         let Some(rows) = rows else {
             return Ok(report);

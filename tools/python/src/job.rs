@@ -1,13 +1,10 @@
 //! Run a library call on a Rust thread while the caller waits with the GIL released, and hear
 //! Ctrl-C: every 100 ms the caller re-acquires the GIL to run Python's signal handlers
-//! (`check_signals`); on KeyboardInterrupt it raises the library's interrupt flag, waits for
-//! the job to stop and clean up (spill files, temp segments), lowers the flag and re-raises.
-//!
-//! The flag is the library's process-wide `logpivot::INTERRUPTED`: an interrupt stops every
-//! call running in the process at that moment, not only the interrupted one (per-call
-//! cancellation needs a token in the library's requests).
+//! (`check_signals`); on KeyboardInterrupt it cancels the call's own token
+//! (`logpivot::Cancel`, carried by its request), waits for the job to stop and clean up (spill
+//! files, temp segments) and re-raises. Other calls running in the process at that moment, in
+//! other threads, go on: there is no process-wide flag.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crossbeam_channel::RecvTimeoutError;
@@ -20,7 +17,8 @@ use crate::errors::to_py;
 const SLICE: Duration = Duration::from_millis(100);
 
 /// Run `work` on a scoped thread; call `tick` with the GIL held between waits (progress).
-pub fn run<T, W, K>(py: Python<'_>, work: W, mut tick: K) -> PyResult<T>
+/// `cancel` is the token `work`'s request carries; a KeyboardInterrupt cancels it.
+pub fn run<T, W, K>(py: Python<'_>, cancel: &logpivot::Cancel, work: W, mut tick: K) -> PyResult<T>
 where
     T: Send,
     W: FnOnce() -> logpivot::Result<T> + Send,
@@ -47,13 +45,12 @@ where
             }
             let checked = py.check_signals().and_then(|()| tick(py));
             if let Err(e) = checked {
-                logpivot::INTERRUPTED.store(true, Ordering::Relaxed);
+                cancel.cancel();
                 // The job stops at its next check and cleans up; wait for it without the GIL.
                 py.detach(|| {
                     let _ = rx.recv();
                     let _ = handle.join();
                 });
-                logpivot::INTERRUPTED.store(false, Ordering::Relaxed);
                 return Err(e);
             }
         }

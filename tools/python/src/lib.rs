@@ -98,8 +98,10 @@ fn ingest<'py>(
     let started = Instant::now();
     let mut last = started;
     let c2 = counters.clone();
+    let cancel = opts.cancel.clone();
     let summary = job::run(
         py,
+        &cancel,
         move || run_ingest(&dir, &opts, c2),
         |py| {
             if progress && last.elapsed() >= Duration::from_secs(1) {

@@ -12,6 +12,7 @@ use logpivot::query::{JoinRequest, PivotRequest, SortBy};
 use logpivot::segment::SegmentReader;
 use logpivot::stats::{ContrastRequest, ScoreRequest};
 use logpivot::store::DataDir;
+use logpivot::Cancel;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyAny, PyTuple};
@@ -105,7 +106,7 @@ impl Store {
     pub fn open(py: Python<'_>, data: PathBuf) -> PyResult<Store> {
         let dir = DataDir::new(&data);
         let d2 = dir.clone();
-        let snap = job::run(py, move || Snapshot::open(&d2), |_| Ok(()))?;
+        let snap = job::run(py, &Cancel::new(), move || Snapshot::open(&d2), |_| Ok(()))?;
         Ok(Store {
             inner: Arc::new(Inner {
                 dir,
@@ -138,7 +139,7 @@ impl Store {
     /// refresh). Queries already running keep the segments they started with.
     fn refresh(&self, py: Python<'_>) -> PyResult<()> {
         let dir = self.inner.dir.clone();
-        let snap = job::run(py, move || Snapshot::open(&dir), |_| Ok(()))?;
+        let snap = job::run(py, &Cancel::new(), move || Snapshot::open(&dir), |_| Ok(()))?;
         match self.inner.snapshot.write() {
             Ok(mut g) => *g = Arc::new(snap),
             Err(p) => *p.into_inner() = Arc::new(snap),
@@ -172,6 +173,7 @@ impl Store {
         let dir = self.inner.dir.clone();
         let report = job::run(
             py,
+            &Cancel::new(),
             move || logpivot::store::inspect::inspect(&dir, segment, verify),
             |_| Ok(()),
         )?;
@@ -234,8 +236,10 @@ impl Store {
         }
         .normalized();
         let snap = self.snapshot();
+        let cancel = req.cancel.clone();
         let batch = job::run(
             py,
+            &cancel,
             move || {
                 let plan = logpivot::query::plan(&req, &snap.schema)?;
                 let table = logpivot::query::run(&plan, &snap.schema, &snap.segs, &req)?;
@@ -293,8 +297,10 @@ impl Store {
             ..ContrastRequest::default()
         };
         let dir = self.inner.dir.clone();
+        let cancel = req.query.cancel.clone();
         let batch = job::run(
             py,
+            &cancel,
             move || {
                 let c = logpivot::stats::contrast(&dir, &req)?;
                 c.to_frame(false).to_record_batch()
@@ -354,8 +360,10 @@ impl Store {
             ..ScoreRequest::default()
         };
         let dir = self.inner.dir.clone();
+        let cancel = req.query.cancel.clone();
         let batch = job::run(
             py,
+            &cancel,
             move || {
                 logpivot::stats::score(&dir, &req)?
                     .to_frame()
