@@ -23,6 +23,7 @@ pub mod frame;
 pub mod output;
 pub mod pivot;
 pub mod plan;
+pub mod scan;
 pub mod spill;
 pub mod tz;
 pub mod value;

@@ -6,6 +6,7 @@
 
 mod errors;
 mod job;
+mod scan;
 mod store;
 
 use std::path::PathBuf;

@@ -21,9 +21,9 @@ use crate::errors::to_py;
 use crate::{job, json_to_py, OneOrMany};
 
 /// The open segments of one generation of the data directory, and their schema.
-struct Snapshot {
-    segs: Vec<SegmentReader>,
-    schema: Schema,
+pub(crate) struct Snapshot {
+    pub(crate) segs: Vec<SegmentReader>,
+    pub(crate) schema: Schema,
 }
 
 impl Snapshot {
@@ -372,6 +372,36 @@ impl Store {
             |_| Ok(()),
         )?;
         to_table(py, batch)
+    }
+
+    /// Stream the selected rows of `columns` (default: all, by name) as a
+    /// `pyarrow.RecordBatchReader`: one batch of at most `batch_size` rows (default 65,536) at a
+    /// time, decoded as it is read, so memory stays bounded whatever the store's size. `where`
+    /// and `time_from`/`time_to` are the filters of `pivot` (equality on an indexed column and
+    /// time ranges answered from the indexes). Every batch has the same schema: strings are
+    /// `dictionary<int32, string>` (pandas categoricals), `_time` `timestamp[ns, UTC]`, ints
+    /// `int64`, floats `float64`, booleans `bool`; a column whose type differs between segments
+    /// is `float64` (ints and floats) or strings, and a segment without it gives nulls. Polars
+    /// and DuckDB read the reader directly (`__arrow_c_stream__`).
+    #[pyo3(signature = (columns=None, r#where=None, time_from=None, time_to=None, batch_size=None))]
+    fn scan<'py>(
+        &self,
+        py: Python<'py>,
+        columns: Option<OneOrMany>,
+        r#where: Option<OneOrMany>,
+        time_from: Option<String>,
+        time_to: Option<String>,
+        batch_size: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let req = logpivot::query::scan::ScanRequest {
+            columns: columns.map(OneOrMany::into_vec),
+            filters: list(r#where),
+            from: time_from,
+            to: time_to,
+            batch_size,
+            ..Default::default()
+        };
+        crate::scan::reader(py, self.snapshot(), &req)
     }
 
     /// Pickled by path: unpickling opens the directory again (in the worker process).

@@ -84,6 +84,23 @@ class Store:
         ``timestamp[ns, tz]`` (``UTC`` unless ``tz``), counts ``int64``, other aggregates
         ``float64``, other keys ``string``."""
 
+    def scan(
+        self,
+        columns: _StrOrList | None = None,
+        where: _StrOrList | None = None,
+        time_from: str | None = None,
+        time_to: str | None = None,
+        batch_size: int | None = None,
+    ) -> pyarrow.RecordBatchReader:
+        """Stream the selected rows of ``columns`` (default: all, by name), at most
+        ``batch_size`` rows a batch (default 65,536), decoded as they are read: memory stays
+        bounded whatever the store's size. ``where``, ``time_from`` and ``time_to`` are the
+        filters of ``pivot`` (answered from the indexes where they can be). Every batch has the
+        same schema: strings ``dictionary<int32, string>`` (pandas categoricals), ``_time``
+        ``timestamp[ns, UTC]``, ints ``int64``, floats ``float64``, booleans ``bool``; a column
+        whose type differs between segments is ``float64`` (ints and floats) or strings, and
+        nulls in a segment without it. Polars and DuckDB read the reader directly."""
+
     def contrast(
         self,
         suspect: str,
