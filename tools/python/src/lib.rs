@@ -51,16 +51,35 @@ pub fn json_to_py<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny
 }
 
 /// Write one line to Python's `sys.stderr` (so Jupyter shows it).
-fn stderr_line(py: Python<'_>, line: &str) -> PyResult<()> {
-    let err = py.import("sys")?.getattr("stderr")?;
-    err.call_method1("write", (format!("{line}\n"),))?;
-    err.call_method0("flush")?;
+/// How often a long ingest reports progress.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// Hand the ingest's counters to the Python progress callback as a dict.
+fn report_progress(
+    py: Python<'_>,
+    cb: &Py<PyAny>,
+    c: &IngestProgress,
+    started: Instant,
+    done: bool,
+) -> PyResult<()> {
+    let d = pyo3::types::PyDict::new(py);
+    d.set_item("events", c.events.load(Ordering::Relaxed))?;
+    d.set_item("rejects", c.rejects.load(Ordering::Relaxed))?;
+    d.set_item("bytes", c.bytes.load(Ordering::Relaxed))?;
+    d.set_item("raw_bytes", c.raw_bytes.load(Ordering::Relaxed))?;
+    d.set_item("raw_total", c.raw_total.load(Ordering::Relaxed))?;
+    d.set_item("segments", c.segments.load(Ordering::Relaxed))?;
+    d.set_item("seconds", started.elapsed().as_secs_f64())?;
+    let current = c.current.lock().map(|g| g.clone()).unwrap_or_default();
+    d.set_item("current", current)?;
+    d.set_item("done", done)?;
+    cb.call1(py, (d,))?;
     Ok(())
 }
 
 /// Ingest JSON logs into a data directory; returns the summary as a dict.
 #[pyfunction]
-#[pyo3(signature = (paths, data=None, time_field=None, index=None, threads=None, strict=false, records=None, progress=true))]
+#[pyo3(signature = (paths, data=None, time_field=None, index=None, threads=None, strict=false, records=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn ingest<'py>(
     py: Python<'py>,
@@ -71,7 +90,7 @@ fn ingest<'py>(
     threads: Option<usize>,
     strict: bool,
     records: Option<String>,
-    progress: bool,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let inputs = match paths {
         PathOrMany::One(p) => vec![p],
@@ -104,23 +123,17 @@ fn ingest<'py>(
         py,
         &cancel,
         move || run_ingest(&dir, &opts, c2),
-        |py| {
-            if progress && last.elapsed() >= Duration::from_secs(1) {
+        |py| match &progress {
+            Some(cb) if last.elapsed() >= PROGRESS_EVERY => {
                 last = Instant::now();
-                let mb = counters.raw_bytes.load(Ordering::Relaxed) as f64 / 1e6;
-                let ev = counters.events.load(Ordering::Relaxed);
-                let secs = started.elapsed().as_secs_f64();
-                stderr_line(
-                    py,
-                    &format!(
-                        "logpivot ingest: {ev} events, {mb:.1} MB read, {} rejects, {secs:.0} s",
-                        counters.rejects.load(Ordering::Relaxed)
-                    ),
-                )?;
+                report_progress(py, cb, &counters, started, false)
             }
-            Ok(())
+            _ => Ok(()),
         },
     )?;
+    if let Some(cb) = &progress {
+        report_progress(py, cb, &counters, started, true)?;
+    }
     let text = serde_json::to_string(&summary)
         .map_err(|e| to_py(logpivot::Error::invalid(format!("summary: {e}"))))?;
     json_to_py(py, &text)

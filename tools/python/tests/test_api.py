@@ -548,3 +548,19 @@ def test_ctrl_c_stops_a_pivot_and_cleans_up(tmp_path):
     assert result["other"] == {"done_after": 1, "errors": []}, result["other"]
     assert result["left"] == []
     assert result["rows"] > 100_000
+
+
+def test_ingest_reports_progress_to_a_callable(tmp_path):
+    """`progress` as a callable gets the counters, the last time with done=True and the
+    totals of the summary; `progress=False` reports nothing."""
+    src = tmp_path / "e.ndjson"
+    src.write_text("".join(f'{{"id": {i}, "RuleID": "{i % 7}"}}\n' for i in range(5000)))
+    seen = []
+    summary = logpivot.ingest(src, data=tmp_path / "d", progress=seen.append)
+    assert seen and seen[-1]["done"] is True
+    assert all(not p["done"] for p in seen[:-1])
+    assert seen[-1]["events"] == summary["events"] == 5000
+    assert seen[-1]["raw_total"] == src.stat().st_size
+    assert "5,000 events" in logpivot._progress.describe(seen[-1])
+    quiet = logpivot.ingest(tmp_path / "e.ndjson", data=tmp_path / "d2", progress=False)
+    assert quiet["events"] == 5000

@@ -1,3 +1,6 @@
+from os import PathLike
+from typing import Any, Callable
+
 from ._logpivot import (
     CorruptStore as CorruptStore,
 )
@@ -20,14 +23,22 @@ from ._logpivot import (
     __version__ as __version__,
 )
 from ._logpivot import (
-    ingest as ingest,
-)
-from ._logpivot import (
     open as open,
 )
 from ._logpivot import (
     parse_size as parse_size,
 )
+
+def ingest(
+    paths: str | PathLike[str] | list[str | PathLike[str]],
+    data: str | PathLike[str] | None = None,
+    time_field: str | None = None,
+    index: str | list[str] | None = None,
+    threads: int | None = None,
+    strict: bool = False,
+    records: str | None = None,
+    progress: bool | Callable[[dict[str, Any]], None] | None = True,
+) -> dict[str, Any]: ...
 
 __all__ = [
     "CorruptStore",

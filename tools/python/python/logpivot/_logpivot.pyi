@@ -1,7 +1,7 @@
 """Type stubs of the compiled extension (tools/python/src/)."""
 
 from os import PathLike
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow
 
@@ -33,10 +33,12 @@ def ingest(
     threads: int | None = None,
     strict: bool = False,
     records: str | None = None,
-    progress: bool = True,
+    progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Ingest JSON logs (files, directories, .gz, .zst) into ``data`` (default
-    ``logpivot-data``); returns the summary that ``logpivot ingest --json`` prints."""
+    ``logpivot-data``); returns the summary that ``logpivot ingest --json`` prints.
+    ``progress`` is called with a dict of counters every half second and once at the end
+    (``logpivot.ingest`` wraps this and picks a display)."""
 
 def open(data: _Path) -> Store:
     """Open a data directory; its segments are opened once and shared by every query."""
