@@ -1662,6 +1662,387 @@ def cmd_query(a) -> int:
 
 
 # ============================================================================================
+# bench.py inprocess: one Python process per tool, open handles, warm (issue 17 point 6)
+# ============================================================================================
+INPROC_PY = HERE / "inproc.py"
+INPROC_TOOLS = ("logpivot", "duckdb", "polars")
+INPROC_LABEL = {"logpivot": "logpivot", "duckdb": "DuckDB", "polars": "Polars"}
+# Issue 17 point 5: logpivot's speed-up over an open DuckDB connection it must reach.
+INPROC_TARGETS = {3: 20.0, 1: 5.0, 2: 5.0}
+# `logpivot pivot` flag -> keyword of logpivot.Store.pivot (list: the keyword takes a list).
+LP_KWARGS = {"--join": ("join", list), "--rows": ("rows", "split"), "--cols": ("cols", str),
+             "--totals": ("totals", bool), "--from": ("time_from", str), "--to": ("time_to", str),
+             "--where": ("where", list), "--top": ("top", int), "--value": ("values", list),
+             "--memory-limit": ("memory_limit", str), "--spill-dir": ("spill_dir", str)}
+
+
+def lp_kwargs(lp_args: list) -> dict:
+    """The CLI arguments of a query (after `logpivot pivot --data DIR`) as Store.pivot keywords."""
+    kw, i = {}, 0
+    while i < len(lp_args):
+        flag = str(lp_args[i])
+        if flag not in LP_KWARGS:
+            raise BenchError(f"inprocess: no Store.pivot keyword for {flag} (add it to LP_KWARGS)")
+        name, kind = LP_KWARGS[flag]
+        if kind is bool:
+            kw[name] = True
+            i += 1
+            continue
+        v = str(lp_args[i + 1])
+        if kind == "split":
+            kw[name] = [x for x in v.split(",") if x]
+        elif kind is list:
+            kw.setdefault(name, []).append(v)
+        else:
+            kw[name] = kind(v)
+        i += 2
+    return kw
+
+
+def peer_params(args: list) -> dict:
+    """`--rules X --top 20 ...` (peers.py's query flags) -> {"rules": X, "top": 20, ...}."""
+    out = {}
+    for k, v in zip(args[::2], args[1::2]):
+        out[str(k).lstrip("-").replace("-", "_")] = v if not isinstance(v, Path) else str(v)
+    return out
+
+
+def inproc_spec(q: Query) -> dict:
+    p = peer_params(q.peer_args)
+    d = peer_params(q.duckdb_args)
+    pol = peer_params(q.polars_args)
+    return {"num": q.num, "name": q.name, "title": q.title, "lp_kwargs": lp_kwargs(q.lp_args),
+            "params": {k: (int(v) if k in ("top", "from_ns", "to_ns") else str(v)) for k, v in p.items()},
+            "memory_limit": d.get("memory_limit"), "temp_dir": d.get("temp_dir"),
+            "engine": pol.get("engine")}
+
+
+def lp_call_text(kw: dict) -> str:
+    return "store.pivot(" + ", ".join(f"{k}={v!r}" for k, v in kw.items()) + ")"
+
+
+def inproc_python(a) -> Path:
+    """The interpreter that runs the children: --python, else this one or /work/venv's or
+    OUT/venv's, the first that imports logpivot, duckdb, polars and pyarrow."""
+    cands = [a.python] if a.python else [Path(sys.executable), REPO / ".venv" / "bin" / "python",
+                                         a.out / "venv" / "bin" / "python"]
+    tried = []
+    for py in cands:
+        py = Path(py)
+        if not py.exists():
+            continue
+        r = run_quiet([py, "-c", "import logpivot, duckdb, polars, pyarrow"])
+        if r.returncode == 0:
+            return py
+        tried.append(f"{py}: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+    raise BenchError("inprocess needs a python that imports logpivot, duckdb, polars and pyarrow "
+                     "(`pip install ./tools/python duckdb polars pyarrow` in a venv, then --python "
+                     "VENV/bin/python); tried: " + "; ".join(tried or ["nothing found"]))
+
+
+def fmt_ms(s) -> str:
+    if s is None:
+        return "-"
+    ms = s * 1000
+    return f"{ms:.2f}" if ms < 10 else (f"{ms:.1f}" if ms < 100 else f"{ms:,.0f}")
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    if not xs:
+        return None
+    k = (len(xs) - 1) * p
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def inproc_summary(per_round: list) -> dict:
+    """The runs of one tool on one query over all rounds -> medians and spread."""
+    ok = [r for r in per_round if r and "error" not in r]
+    if not ok:
+        errs = [r.get("error") for r in per_round if r and r.get("error")]
+        return {"error": errs[0] if errs else "not run"}
+    walls = [w for r in ok for w in r["wall_s"]]
+    cpus = [c for r in ok for c in r["cpu_s"]]
+    return {"runs": len(walls), "rounds": len(ok), "wall_s_median": statistics.median(walls),
+            "wall_s_p10": pct(walls, 0.1), "wall_s_p90": pct(walls, 0.9),
+            "wall_s_min": min(walls), "wall_s_max": max(walls),
+            "round_medians_s": [statistics.median(r["wall_s"]) for r in ok],
+            "cpu_s_median": statistics.median(cpus),
+            "peak_rss_kib": max(r["peak_rss_kib"] or 0 for r in ok),
+            "rows": ok[-1]["rows"], "first_s": ok[0]["first_s"]}
+
+
+def render_inproc_table(queries: list, summ: dict, agreement: dict) -> str:
+    L = [("| query | logpivot ms | DuckDB ms | Polars ms | logpivot speed-up vs DuckDB | vs Polars "
+          "| CPU ms per query (logpivot / DuckDB / Polars) | peak RSS MB (logpivot / DuckDB / Polars) "
+          "| results |"), "|" + "---|" * 9]
+    for q in queries:
+        s = summ.get(q.num, {})
+        cells, cpu, rss = [], [], []
+        for t in INPROC_TOOLS:
+            x = s.get(t, {})
+            if "error" in x or not x:
+                cells.append(f"failed: {x.get('error', 'not run')[:80]}".replace("|", "/"))
+                cpu.append("-")
+                rss.append("-")
+                continue
+            cells.append(f"{fmt_ms(x['wall_s_median'])} ({fmt_ms(x['wall_s_p10'])}-{fmt_ms(x['wall_s_p90'])})")
+            cpu.append(fmt_ms(x["cpu_s_median"]))
+            rss.append(f"{x['peak_rss_kib'] * 1024 / MB:.0f}")
+        lp = s.get("logpivot", {}).get("wall_s_median")
+        ratios = []
+        for t in ("duckdb", "polars"):
+            x = s.get(t, {}).get("wall_s_median")
+            r = f"{x / lp:.2f}x" if lp and x else "-"
+            if t == "duckdb" and q.num in INPROC_TARGETS and lp and x:
+                goal = INPROC_TARGETS[q.num]
+                r += f" (goal {goal:g}x: {'met' if x / lp >= goal else 'NOT met'})"
+            ratios.append(r)
+        ag = agreement.get(q.num, {}).get("verdict", "-")
+        L.append(f"| {q.title} | {cells[0]} | {cells[1]} | {cells[2]} | {ratios[0]} | {ratios[1]} "
+                 f"| {' / '.join(cpu)} | {' / '.join(rss)} | {ag} |")
+    return "\n".join(L)
+
+
+def render_inproc_md(rep: dict, queries: list, summ: dict, agreement: dict) -> str:
+    ds, mach = rep["dataset"], rep["machine"]
+    out = [(f"### In-process: {ds['events']:,} events (one Python process per tool, open handle, warm; "
+           f"median of at least {rep['min_runs']} calls and {rep['min_seconds']:g} s per query and tool, "
+           f"over {rep['rounds']} round{'s' if rep['rounds'] != 1 else ''})"), ""]
+    out.append(f"Measured {rep['date']} at logpivot commit `{rep['commit']}` by `{rep['bench_command']}`; "
+               "do not edit these numbers by hand.")
+    out += ["", render_inproc_table(queries, summ, agreement), ""]
+    out.append("Milliseconds per call: the median of every timed call (in brackets the 10th-90th "
+               "percentile). The speed-up is the peer's median over logpivot's. Results compared "
+               "(the last call's result of each tool, written as CSV after the timing, with the rules "
+               "of the process benchmark: sets of keys -> numbers, timestamps in UTC, zero cells "
+               "dropped; top-N queries by their row totals, ties at the N-th in any order):")
+    out.append("")
+    for q in queries:
+        ag = agreement.get(q.num, {})
+        out.append(f"- **{q.title}: {ag.get('verdict', '-')}**")
+        for l in ag.get("lines", []):
+            out.append(("    - " if l.startswith(" ") else "  - ") + l.strip().replace("|", "/"))
+    out.append("")
+    notes = [
+        ("How: each tool runs in its own Python process (`tools/bench/inproc.py TOOL`, started by "
+         "bench.py; the tools take turns, round after round, in a rotating order). The process opens "
+         "its handle once: `logpivot.open(dir)`; `duckdb.connect(db, read_only=True)` with `SET threads "
+         f"= {rep['threads']}` and `SET TimeZone = 'UTC'`; `pl.scan_parquet(file)`. Then, per query, "
+         "warm-up calls (1, or up to 5 within 0.5 s for calls under 0.1 s) and timed calls until both "
+         f"{rep['min_runs']} calls and {rep['min_seconds']:g} s are reached (or {rep['max_seconds']:g} s, "
+         "with at least 5 calls), in every round. A call returns the result to Python: logpivot a "
+         "pyarrow.Table (`store.pivot(...)`), DuckDB a pyarrow.Table (`con.execute(sql)"
+         ".fetch_arrow_table()`), Polars a DataFrame (`lazy_plan.collect(engine=...)`)."),
+        ("CPU ms per query: the median over the calls of `time.process_time()` after minus before: "
+         "user+sys CPU of every thread of the process (the engines' worker threads included). "
+         f"logpivot uses all {rep['threads']} cores by default, DuckDB is set to {rep['threads']} "
+         "threads, Polars' pool has "
+         f"{rep.get('polars_threads', '?')} threads."),
+        ("Peak RSS MB (10^6 bytes): the process's `VmHWM` after the query's calls, with the high-water "
+         "mark reset (`/proc/self/clear_refs` = 5) before its warm-up; so it includes what the process "
+         "already holds (interpreter, the tool's libraries, its open handle and caches). After import "
+         "and open, before any query: " + ", ".join(
+         f"{INPROC_LABEL[t]} {v * 1024 / MB:.0f} MB" for t, v in rep["rss_after_open_kib"].items())
+         + ". Open (first call's setup) took " + ", ".join(
+         f"{INPROC_LABEL[t]} {fmt_ms(v)} ms" for t, v in rep["open_s"].items()) + "."),
+        ("The same data as the process benchmark: logpivot's data directory, DuckDB's native table "
+         "`ev` made by `read_json` of the cleaned copy, Polars on the zstd Parquet file; the peers' SQL "
+         "and Polars plans are those of `bench.py query` (peers.py `DUCKDB_SQL`, `polars_plan`). The "
+         "rules map is read by every call of query 1 and 7 by all three tools (logpivot's `join`, "
+         "DuckDB's `read_csv` in the SQL, Polars' `scan_csv`)."),
+        (f"Warm page cache: the stores were read once before each round. Query 2 is the UTC day "
+         f"{rep['day']}; query 3 is RuleID `{rep['rule']['id']}` ({rep['rule']['count']:,} events, the "
+         f"20th most frequent)."),
+        (f"The memory-budget query: logpivot `memory_limit='{rep['memory_limit']}', spill_dir="
+         f"'{rel(rep['spill_dir'])}'`; DuckDB `SET memory_limit = '{rep['memory_limit']}'; SET "
+         f"temp_directory = '{rel(rep['spill_dir'])}'` for that query's calls only; Polars has no "
+         "budget and runs it with `collect(engine='streaming')`. Spill volumes are not measured in "
+         "this mode (see the process benchmark)."),
+        ("Goals (issue 17 point 5): logpivot at least 20x an open DuckDB connection on the single "
+         "rule, 5x on join+pivot and the time series."),
+    ]
+    for f in rep.get("failures", []):
+        notes.append(f"FAILED: {f}")
+    notes.append(
+        f"Machine: {mach['nproc']} cores ({mach['cpu_model']}), {(mach['ram_bytes'] or 0) / 2**30:.1f} GiB "
+        f"RAM, Linux {mach['kernel']}; load average {rep['loadavg_start']} at the start, "
+        f"{rep['loadavg_end']} at the end (a shared machine: expect noise; per-round medians are in "
+        f"the JSON). Versions: {rep['versions_text']}.")
+    out += [f"- {n}" for n in notes]
+    out += ["", "The calls (logpivot; the peers' code is under the process benchmark's query table):", "", "```"]
+    for q in queries:
+        out.append(f"{q.num}: {lp_call_text(inproc_spec(q)['lp_kwargs'])}")
+    out.append("```")
+    return "\n".join(out) + "\n"
+
+
+INPROC_H2 = "## In-process (one Python process, warm, open handles)"
+PROCESS_H2 = "## Process against process (our process vs interpreter start + import + query)"
+SCALE_H2 = "## logpivot alone at growing N (processes)"
+PROCESS_INTRO = ("Each run below is a fresh process: logpivot's CLI against `python` starting, importing "
+                 "DuckDB or Polars and running the query. That is what a shell user meets; a notebook "
+                 "user with an open connection meets the in-process figures above.")
+
+
+def update_docs_inprocess(md: str, events: int, docs: Path = DOCS) -> None:
+    """Put the in-process section of this size at the top of docs/BENCHMARKS.md (before the
+    process sections, under its own heading; one section per event count, smaller first), and
+    head the process sections for what they measure."""
+    text = docs.read_text() if docs.exists() else (
+        "# Benchmarks\n\nEvery number on this page is written by `tools/bench/bench.py "
+        "... --update-docs` (see tools/bench/README.md); none is typed by hand.\n")
+    begin, end = f"<!-- inprocess-{events}:begin -->", f"<!-- inprocess-{events}:end -->"
+    block = f"{begin}\n{md.rstrip()}\n{end}"
+    others = [(int(m.group(1)), m.start(), text.index(f"<!-- inprocess-{m.group(1)}:end -->")
+               + len(f"<!-- inprocess-{m.group(1)}:end -->"))
+              for m in re.finditer(r"<!-- inprocess-(\d+):begin -->", text)]
+    if begin in text and end in text:
+        a, b = text.index(begin), text.index(end) + len(end)
+        text = text[:a] + block + text[b:]
+    elif others:
+        after = [o for o in others if o[0] > events]
+        if after:
+            i = after[0][1]
+            text = text[:i] + block + "\n\n" + text[i:]
+        else:
+            i = others[-1][2]
+            text = text[:i] + "\n\n" + block + text[i:]
+    else:
+        first = min((text.index(m) for m in ("<!-- ingest:begin -->", "<!-- query:begin -->",
+                                              "<!-- scale:begin -->") if m in text), default=None)
+        ins = f"{INPROC_H2}\n\n{block}\n\n"
+        if first is None:
+            text = text.rstrip() + "\n\n" + ins
+        else:
+            text = text[:first] + ins + text[first:]
+    if PROCESS_H2 not in text:
+        anchor = next((m for m in ("<!-- ingest:begin -->", "<!-- query:begin -->") if m in text), None)
+        if anchor:
+            i = text.index(anchor)
+            text = text[:i] + f"{PROCESS_H2}\n\n{PROCESS_INTRO}\n\n" + text[i:]
+    if SCALE_H2 not in text and "<!-- scale:begin -->" in text:
+        # The scale section (logpivot alone) is not a comparison: its own heading.
+        i = text.index("<!-- scale:begin -->")
+        text = text[:i] + f"{SCALE_H2}\n\n" + text[i:]
+    docs.write_text(text)
+    log(f"updated {rel(docs)}: the in-process section ({events:,} events) and the process headings")
+
+
+def cmd_inprocess(a) -> int:
+    out = a.out
+    out.mkdir(parents=True, exist_ok=True)
+    bin_dir = a.bin
+    for b in ("logpivot", "loggen"):
+        if not os.access(bin_dir / b, os.X_OK):
+            raise BenchError(f"{bin_dir / b} is missing or not executable (--bin DIR)")
+    lp_bin = bin_dir / "logpivot"
+    N = a.events
+    start_load = loadavg()
+    date = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    spill_dir = a.spill_dir or (out / "spill")
+    py = inproc_python(a)
+    log(f"inprocess: children run {py}")
+    ds = ensure_dataset(bin_dir, out, N, a.seed, a.regen)
+    raw = REPO / ds["file"] if not Path(ds["file"]).is_absolute() else Path(ds["file"])
+    versions = peer_versions(py)
+    stores = ensure_stores(a, ds, raw, py, versions, "warm")
+    qdir = out / f"inprocess-{N}"
+    qdir.mkdir(parents=True, exist_ok=True)
+    rules = qdir / "rules.csv"
+    shutil.copyfile(REPO / ds["rules"] if not Path(ds["rules"]).is_absolute() else ds["rules"], rules)
+    rule = pick_rule(lp_bin, stores["lp_dir"])
+    queries = build_queries(rules, a.day, rule["id"], a.memory_limit, spill_dir)
+    if a.queries:
+        want = {int(x) for x in a.queries.split(",") if x.strip()}
+        queries = [q for q in queries if q.num in want]
+    spill_dir.mkdir(parents=True, exist_ok=True)
+    threads = stores["threads"]
+    spec = {"lp_dir": str(stores["lp_dir"]), "db": str(stores["db"]), "pq": str(stores["pq"]),
+            "threads": threads, "csv_dir": str(qdir), "min_runs": max(1, -(-a.runs // a.rounds)),
+            "min_seconds": a.min_seconds / a.rounds, "max_seconds": a.max_seconds,
+            "queries": [inproc_spec(q) for q in queries]}
+    spec_path = qdir / "spec.json"
+    spec_path.write_text(json.dumps(spec, indent=2) + "\n")
+    inputs = files_under(stores["lp_dir"], stores["db"], stores["pq"], rules)
+    raw_runs = {t: [] for t in INPROC_TOOLS}
+    failures = []
+    for rnd in range(a.rounds):
+        order = INPROC_TOOLS[rnd % 3:] + INPROC_TOOLS[:rnd % 3]
+        for t in order:
+            read_through(inputs)
+            res_path = qdir / f"{t}-round{rnd + 1}.json"
+            remove(res_path)
+            cmd = [py, INPROC_PY, t, spec_path, res_path]
+            log(f"round {rnd + 1}/{a.rounds}: {t}: {shlex.join(map(str, cmd))}")
+            m = measure(cmd, timeout=a.timeout)
+            if not m.ok() or not res_path.exists():
+                failures.append(f"{t}, round {rnd + 1}: {m.brief_error()}")
+                log(f"{t} FAILED: {m.brief_error()}")
+                continue
+            r = json.loads(res_path.read_text())
+            r["child_wall_s"], r["child_cpu_s"], r["child_rss_bytes"] = m.wall_s, m.cpu_s, m.rss_bytes
+            raw_runs[t].append(r)
+            log(f"{t}: " + ", ".join(f"q{k} {fmt_ms(v.get('wall_s_median'))} ms" for k, v in r["queries"].items()))
+    summ, agreement = {}, {}
+    for q in queries:
+        summ[q.num] = {t: inproc_summary([r["queries"].get(str(q.num)) for r in raw_runs[t]])
+                       for t in INPROC_TOOLS}
+        for t in INPROC_TOOLS:
+            if "error" in summ[q.num][t]:
+                failures.append(f"{INPROC_LABEL[t]} on {q.title}: {summ[q.num][t]['error']}")
+        outs = {t: (INPROC_LABEL[t], (qdir / f"q{q.num}-{t}.csv") if "error" not in summ[q.num][t] else None)
+                for t in INPROC_TOOLS}
+        agreement[q.num] = check_agreement(q, outs)
+        if agreement[q.num]["verdict"] == "DIFFER":
+            bar = "!" * 78
+            print(f"\n{bar}\n{q.title}: RESULTS DIFFER\n" + "\n".join(agreement[q.num]["lines"]) + f"\n{bar}\n",
+                  file=sys.stderr, flush=True)
+    vers = {}
+    for t in INPROC_TOOLS:
+        for r in raw_runs[t][:1]:
+            vers.update({k: v for k, v in r["versions"].items() if k != "threads"})
+    vers["python"] = versions.get("python", "?")
+    bench_cmd = "python3 tools/bench/bench.py inprocess " + shlex.join(
+        [f"--events={N}", f"--seed={a.seed}", f"--runs={a.runs}", f"--rounds={a.rounds}",
+         f"--min-seconds={a.min_seconds:g}"]
+        + ([f"--max-seconds={a.max_seconds:g}"] if a.max_seconds != 30 else [])
+        + ([f"--memory-limit={a.memory_limit}"] if a.memory_limit != "256MiB" else [])
+        + ([f"--day={a.day}"] if a.day != "2024-06-05" else [])
+        + ([f"--queries={a.queries}"] if a.queries else []))
+    first = {t: raw_runs[t][0] for t in INPROC_TOOLS if raw_runs[t]}
+    rep = {
+        "benchmark": "inprocess", "date": date, "commit": git_commit(), "bench_command": bench_cmd,
+        "argv": sys.argv, "python": str(py), "machine": machine_info(), "loadavg_start": start_load,
+        "loadavg_end": loadavg(), "versions": vers,
+        "versions_text": ", ".join(f"{k} {v}" for k, v in vers.items()), "dataset": ds,
+        "stores": stores["notes"], "threads": threads, "day": a.day, "rule": rule,
+        "memory_limit": a.memory_limit, "spill_dir": str(spill_dir), "failures": failures,
+        "min_runs": a.runs, "min_seconds": a.min_seconds, "max_seconds": a.max_seconds, "rounds": a.rounds,
+        "polars_threads": first.get("polars", {}).get("versions", {}).get("threads"),
+        "rss_after_open_kib": {t: r["rss_after_open_kib"] for t, r in first.items()},
+        "open_s": {t: r["open_s"] for t, r in first.items()},
+    }
+    md = render_inproc_md(rep, queries, summ, agreement)
+    rep["summary"] = {str(k): v for k, v in summ.items()}
+    rep["agreement"] = {str(k): v for k, v in agreement.items()}
+    rep["raw"] = raw_runs
+    rep["markdown"] = md
+    md_path, json_path = out / f"inprocess-{N}.md", out / f"inprocess-{N}.json"
+    md_path.write_text(md)
+    json_path.write_text(json.dumps(rep, indent=2, default=str) + "\n")
+    print(md)
+    log(f"wrote {rel(md_path)} and {rel(json_path)}")
+    if a.update_docs:
+        if failures or any(ag["verdict"] != "AGREE" for ag in agreement.values()):
+            log("NOT updating the docs: a step failed or results differ (see above)")
+            return 1
+        update_docs_inprocess(md, N)
+    return 1 if failures else 0
+
+
+# ============================================================================================
 # bench.py scale: logpivot alone at growing N (ingest from a pipe, then the query set)
 # ============================================================================================
 # Peak RSS growth below this many bytes counts as flat (see render_scale_md).
@@ -2187,6 +2568,23 @@ def main(argv=None) -> int:
     s.add_argument("--query-cache", choices=("auto", "cold", "warm"), default="warm",
                    help="cache mode of the query part (default warm; --cache is the ingest part's)")
     s.set_defaults(fn=cmd_all)
+
+    s = sub.add_parser("inprocess", help="in one Python process per tool, open handles, warm: "
+                       "the query set on logpivot.Store, a DuckDB connection, Polars on Parquet")
+    common(s, cache_default="warm")
+    query_opts(s)
+    s.set_defaults(fn=cmd_inprocess, runs=31)
+    s.add_argument("--rounds", type=int, default=3,
+                   help="processes per tool, taking turns with the other tools; each does "
+                        "runs/rounds calls per query at least (default 3)")
+    s.add_argument("--min-seconds", type=float, default=2.0,
+                   help="timed seconds per query and tool at least, over all rounds (default 2)")
+    s.add_argument("--max-seconds", type=float, default=30.0,
+                   help="stop a query's calls in a round after this many seconds, at least 5 calls "
+                        "(default 30)")
+    s.add_argument("--python", type=Path, default=None,
+                   help="the python that imports logpivot, duckdb, polars, pyarrow (default: this "
+                        "one, else .venv or OUT/venv)")
 
     s = sub.add_parser("scale", help="logpivot alone at growing N: ingest from a pipe, then the query set")
     common(s, cache_default="warm")
