@@ -564,3 +564,57 @@ def test_ingest_reports_progress_to_a_callable(tmp_path):
     assert "5,000 events" in logpivot._progress.describe(seen[-1])
     quiet = logpivot.ingest(tmp_path / "e.ndjson", data=tmp_path / "d2", progress=False)
     assert quiet["events"] == 5000
+
+
+INGEST_CTRL_C_CHILD = textwrap.dedent("""
+    import json, os, sys
+    import logpivot
+    src, data = sys.argv[1], sys.argv[2]
+    def progress(p):
+        if not progress.said:
+            progress.said = True
+            print("started", flush=True)
+    progress.said = False
+    try:
+        logpivot.ingest(src, data=data, threads=1, progress=progress)
+        print("finished", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+    tmp = sorted(os.listdir(os.path.join(data, "tmp")))
+    before = logpivot.open(data).info()["rows"]
+    again = logpivot.ingest(src, data=data, progress=False)
+    after = logpivot.open(data).info()["rows"]
+    print(json.dumps({"tmp": tmp, "before": before, "after": after,
+                      "resumed": again["resumed"]}), flush=True)
+""")
+
+
+def test_ctrl_c_stops_an_ingest_that_resumes_exactly_once(tmp_path):
+    """SIGINT during a long ingest: KeyboardInterrupt, nothing left in tmp/, and the same
+    ingest run again stores every event exactly once."""
+    src = tmp_path / "ev.ndjson"
+    subprocess.run(
+        [LOGGEN_BIN, "--events", "400000", "--malformed-every", "0", "--output", str(src)],
+        check=True,
+        capture_output=True,
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", INGEST_CTRL_C_CHILD, str(src), str(tmp_path / "d")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "started"
+        child.send_signal(signal.SIGINT)
+        state = child.stdout.readline().strip()
+        result = json.loads(child.stdout.readline())
+        assert child.wait(timeout=120) == 0, child.stderr.read()
+    finally:
+        child.kill()
+    assert state == "interrupted", "the ingest must still run when SIGINT arrives"
+    assert result["tmp"] == []
+    assert result["before"] < 400_000
+    assert result["after"] == 400_000
+    if result["before"] > 0:
+        assert result["resumed"] == [str(src)]
