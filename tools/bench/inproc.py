@@ -5,9 +5,10 @@
 
 SPEC (written by bench.py) names the stores, the thread count and the queries: for each, the
 keyword arguments of `logpivot.Store.pivot` (logpivot), or peers.py's query name and parameters
-(DuckDB: `DUCKDB_SQL` on an open read-only connection to the native table `ev`, the result
-fetched as a pyarrow Table; Polars: `polars_plan` on `pl.scan_parquet`, collected to a
-DataFrame). The handle (a `logpivot.Store`, a DuckDB connection, the lazy Parquet scan) is
+(DuckDB: `DUCKDB_SQL` on an open read-only connection to the native table `ev`,
+`con.sql(sql).to_arrow_table()`; Polars: `polars_plan` on `pl.scan_parquet`, collected to a
+DataFrame). With `preload_maps` the peers load the rules map once when they open (DuckDB: a
+temp table; Polars: `pl.read_csv(...).lazy()`) instead of reading it in every query. The handle (a `logpivot.Store`, a DuckDB connection, the lazy Parquet scan) is
 opened once; each query then runs warm-up calls and timed calls in this process:
 
 - runs: at least `min_runs`, and at least `min_seconds` of calls, at most `max_seconds`
@@ -115,23 +116,44 @@ def setup_duckdb(spec):
     con = duckdb.connect(spec["db"], read_only=True)
     con.execute(f"SET threads = {int(spec['threads'])}")
     con.execute("SET TimeZone = 'UTC'")
-    open_s = time.perf_counter() - t0
     default_mem = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    default_tmp = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+    # The spill directory is set once, when the connection opens: DuckDB refuses to switch it
+    # after a query has used the default one ("Cannot switch temporary directory after the
+    # current one has been used"), which a large GROUP BY without a budget may do.
+    temp_dirs = {q["temp_dir"] for q in spec["queries"] if q.get("temp_dir")}
+    if len(temp_dirs) > 1:
+        raise SystemExit(f"one temp directory per DuckDB session, not {sorted(temp_dirs)}")
+    if temp_dirs:
+        con.execute(f"SET temp_directory = {peers.sql_str(temp_dirs.pop())}")
+    per_call = "read_csv({rules}, all_varchar = true, header = true)"
+    maps = {}
+    if spec.get("preload_maps"):
+        # What a notebook user does with a map: load it once (a temp table), join it in every query.
+        for q in spec["queries"]:
+            path = q["params"].get("rules")
+            if path and path not in maps:
+                maps[path] = f"rules_map_{len(maps)}"
+                con.execute(f"CREATE TEMP TABLE {maps[path]} AS SELECT * FROM "
+                            + per_call.format(rules=peers.sql_str(path)))
+    open_s = time.perf_counter() - t0
 
     def make(q):
         p = q["params"]
-        sql = peers.DUCKDB_SQL[q["name"]].format(
+        tmpl = peers.DUCKDB_SQL[q["name"]]
+        if p.get("rules") in maps:
+            assert per_call in tmpl, f"{q['name']}: the map is not read by `{per_call}`"
+            tmpl = tmpl.replace(per_call, maps[p["rules"]])
+        sql = tmpl.format(
             rules=peers.sql_str(p.get("rules")), from_ns=int(p.get("from_ns") or 0),
             to_ns=int(p.get("to_ns") or 0), rule=peers.sql_str(p.get("rule")), top=int(p.get("top") or 0)).strip()
-        # The query's settings (the memory-budget variant) are made before its warm-up and kept
-        # for its runs only.
+        # The query's memory budget (the memory-budget variant) is set before its warm-up and
+        # kept for its runs only.
         con.execute(f"SET memory_limit = {peers.sql_str(q.get('memory_limit') or default_mem)}")
-        con.execute(f"SET temp_directory = {peers.sql_str(q.get('temp_dir') or default_tmp)}")
 
         def run():
-            r = con.execute(sql)
-            return r.fetch_arrow_table() if hasattr(r, "fetch_arrow_table") else r.to_arrow_table()
+            # con.sql(...), not con.execute(...): DuckDB warns that Arrow output of a DB-API result
+            # makes an extra copy of the rows.
+            return con.sql(sql).to_arrow_table()
         return run
 
     def save(q, res, path):
@@ -147,12 +169,20 @@ def setup_polars(spec):
     t0 = time.perf_counter()
     lf = pl.scan_parquet(spec["pq"])
     lf.collect_schema()  # reads the footer once, as a user's first look at the frame does
+    maps = {}
+    if spec.get("preload_maps"):
+        # The map read once into a DataFrame (every column a string), joined lazily in each query.
+        for q in spec["queries"]:
+            path = q["params"].get("rules")
+            if path and path not in maps:
+                maps[path] = pl.read_csv(path, infer_schema=False).lazy()
     open_s = time.perf_counter() - t0
 
     def make(q):
         p = q["params"]
         a = SimpleNamespace(query=q["name"], rules=p.get("rules"), from_ns=p.get("from_ns"),
-                            to_ns=p.get("to_ns"), rule=p.get("rule"), top=p.get("top"))
+                            to_ns=p.get("to_ns"), rule=p.get("rule"), top=p.get("top"),
+                            rules_frame=maps.get(p.get("rules")))
         plan = peers.polars_plan(pl, lf, a)
         engine = q.get("engine") or "auto"
         return lambda: plan.collect(engine=engine)
@@ -207,10 +237,10 @@ def main(argv):
            "queries": {}}
     can_reset = None
     for q in spec["queries"]:
-        fn = make(q)
         can_reset = reset_peak()
         rss0 = status_kib("VmRSS")
         try:
+            fn = make(q)
             res, m = measure_query(fn, spec["min_runs"], spec["min_seconds"], spec["max_seconds"])
         except Exception as e:  # noqa: BLE001  (reported per query, the others still run)
             out["queries"][str(q["num"])] = {"error": f"{e.__class__.__name__}: {e}"[:2000]}
