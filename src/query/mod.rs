@@ -232,9 +232,7 @@ pub struct QueryStats {
 pub fn load_joins(reqs: &[JoinRequest], schema: &Schema) -> Result<Vec<Join>> {
     let mut out = Vec::new();
     for r in reqs {
-        let bytes = crate::io::read_maybe_gzip(&r.path)?;
-        let table = csvmap::MapTable::from_csv(&bytes, &r.column)
-            .map_err(|e| Error::invalid(format!("{}: {e}", r.path.display())))?;
+        let table = load_map(&r.path, &r.column)?;
         let alias = r
             .path
             .file_name()
@@ -253,11 +251,45 @@ pub fn load_joins(reqs: &[JoinRequest], schema: &Schema) -> Result<Vec<Join>> {
                     as_text: true,
                 },
             },
-            table: Arc::new(table),
+            table,
             unmatched: r.unmatched.clone(),
         });
     }
     Ok(out)
+}
+
+/// Maps kept parsed for the next query of the same process, at most this many.
+const MAP_CACHE: usize = 8;
+
+/// A parsed map keyed by `column`: from the process's cache when the file's size and
+/// modification time are those it had when parsed (a notebook runs many queries with the same
+/// map; DuckDB's users load it once into a table), else read and parsed again.
+fn load_map(path: &std::path::Path, column: &str) -> Result<Arc<csvmap::MapTable>> {
+    type Stamp = (u64, Option<std::time::SystemTime>);
+    type Cache = std::sync::Mutex<Vec<((PathBuf, String), Stamp, Arc<csvmap::MapTable>)>>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let stamp: Stamp = (meta.len(), meta.modified().ok());
+    let key = (path.to_path_buf(), column.to_string());
+    let cache = CACHE.get_or_init(Default::default);
+    if let Ok(c) = cache.lock() {
+        if let Some((_, _, t)) = c.iter().find(|(k, s, _)| *k == key && *s == stamp) {
+            return Ok(t.clone());
+        }
+    }
+    let bytes = crate::io::read_maybe_gzip(path)?;
+    let table = Arc::new(
+        csvmap::MapTable::from_csv(&bytes, column)
+            .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?,
+    );
+    if let Ok(mut c) = cache.lock() {
+        c.retain(|(k, _, _)| *k != key);
+        if c.len() >= MAP_CACHE {
+            c.remove(0);
+        }
+        c.push((key, stamp, table.clone()));
+    }
+    Ok(table)
 }
 
 /// Parse a filter expression (the `--where` language) and check its field names.
