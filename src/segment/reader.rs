@@ -32,9 +32,6 @@ pub struct SegmentReader {
     data_end: u64,
     /// Plain string columns decoded so far, by column index (dropped by `release_pages`).
     plain: Mutex<Vec<(usize, Arc<PlainColumn>)>>,
-    /// Keep the pages resident: `release_pages` does nothing (a long-lived handle that fits in
-    /// memory, see [`SegmentReader::keep_pages`]).
-    keep: std::sync::atomic::AtomicBool,
 }
 
 /// A plain string column (format v3) decoded whole and dictionary-encoded on first use, so that
@@ -165,7 +162,6 @@ impl SegmentReader {
             data_end: mstart as u64,
             file,
             plain: Mutex::new(Vec::new()),
-            keep: std::sync::atomic::AtomicBool::new(false),
         };
         if let Some(c) = reader
             .meta
@@ -280,22 +276,10 @@ impl SegmentReader {
     /// mapping down serially at exit (measured: the single-rule query at 10M events, 9.9 ms
     /// with the release, 12.0 without).
     pub fn release_pages(&self) {
-        if self.keep.load(std::sync::atomic::Ordering::Relaxed) {
-            return;
-        }
         self.file.release_pages();
         if let Ok(mut p) = self.plain.lock() {
             p.clear();
         }
-    }
-
-    /// Keep this segment's pages (and decoded plain columns) resident across queries:
-    /// [`SegmentReader::release_pages`] becomes a no-op. For a handle that serves many
-    /// queries (the Python `Store`) over segments that fit in its memory budget: a warm query
-    /// then does not fault in, check and decode again what the last one read. The pages stay
-    /// clean page-cache pages; the kernel can still reclaim them.
-    pub fn keep_pages(&self, keep: bool) {
-        self.keep.store(keep, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Size of the file in bytes.
