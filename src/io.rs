@@ -347,7 +347,7 @@ pub fn open_input(path: &Path, skip: u64, raw_count: Arc<AtomicU64>) -> Result<I
     let mut file = File::open(path).at(path)?;
     let raw_len = file.metadata().at(path)?.len();
     let mut head = [0u8; 4];
-    let n = read_up_to(&mut file, &mut head).at(path)?;
+    let n = read_full(&mut file, &mut head).at(path)?;
     let compression = Compression::detect(&head[..n]);
     use std::io::Seek;
     let start = if compression == Compression::None {
@@ -421,19 +421,6 @@ impl Read for FailingReader {
     }
 }
 
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
 trait PeekExt {
     fn fill_buf_peek(&mut self) -> io::Result<Vec<u8>>;
 }
@@ -448,16 +435,10 @@ impl<R: Read> PeekExt for io::BufReader<R> {
 
 /// Read until `buf` is full or the reader ends; returns the bytes read.
 pub fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+    match read_full_partial(r, buf) {
+        (n, None) => Ok(n),
+        (_, Some(e)) => Err(e),
     }
-    Ok(n)
 }
 
 /// Read until `buf` is full, the reader ends or fails; returns the bytes read and the error
