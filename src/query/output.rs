@@ -286,25 +286,7 @@ fn write_arrow(t: &PivotTable, out: &mut dyn Write, file: bool) -> Result<()> {
         fields.push(Field::new(label, DataType::Utf8, false));
         arrays.push(Arc::new(b.finish()));
     }
-    let numbers: Vec<Vec<(Option<f64>, bool)>> = rows.iter().map(|r| row_numbers(t, r)).collect();
-    for (ci, h) in headers.iter().enumerate() {
-        let is_count = numbers.first().and_then(|n| n.get(ci)).is_some_and(|x| x.1);
-        if is_count {
-            let mut b = UInt64Builder::new();
-            for n in &numbers {
-                b.append_option(n.get(ci).and_then(|x| x.0).map(|x| x as u64));
-            }
-            fields.push(Field::new(h, DataType::UInt64, true));
-            arrays.push(Arc::new(b.finish()));
-        } else {
-            let mut b = Float64Builder::new();
-            for n in &numbers {
-                b.append_option(n.get(ci).and_then(|x| x.0));
-            }
-            fields.push(Field::new(h, DataType::Float64, true));
-            arrays.push(Arc::new(b.finish()));
-        }
-    }
+    value_columns(t, &rows, &headers, false, &mut fields, &mut arrays);
     let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(schema.clone(), arrays)
         .map_err(|e| Error::invalid(format!("arrow: {e}")))?;
@@ -378,9 +360,24 @@ pub fn to_typed_record_batch(t: &PivotTable) -> Result<RecordBatch> {
             arrays.push(Arc::new(b.finish()));
         }
     }
+    value_columns(t, &rows, &headers, true, &mut fields, &mut arrays);
+    let schema = Arc::new(Schema::new(fields));
+    RecordBatch::try_new(schema, arrays).map_err(|e| Error::invalid(format!("arrow: {e}")))
+}
+
+/// The value columns of `rows`, one per header: counts as `Int64` (`signed`, for pandas) or
+/// `UInt64`, other aggregates as `Float64`. Without rows, a column is a count when its value
+/// label is one (`count`, `count_distinct(...)`).
+fn value_columns(
+    t: &PivotTable,
+    rows: &[&PivotRow],
+    headers: &[String],
+    signed: bool,
+    fields: &mut Vec<Field>,
+    arrays: &mut Vec<ArrayRef>,
+) {
     let numbers: Vec<Vec<(Option<f64>, bool)>> = rows.iter().map(|r| row_numbers(t, r)).collect();
     for (ci, h) in headers.iter().enumerate() {
-        // Without rows, a column is a count when its value label is (count, count_distinct).
         let is_count = match numbers.first() {
             Some(n) => n.get(ci).is_some_and(|x| x.1),
             None => {
@@ -390,22 +387,29 @@ pub fn to_typed_record_batch(t: &PivotTable) -> Result<RecordBatch> {
                     .is_some_and(|l| l == "count" || l.starts_with("count_distinct("))
             }
         };
-        if is_count {
-            let mut b = Int64Builder::new();
-            for n in &numbers {
-                b.append_option(n.get(ci).and_then(|x| x.0).map(|x| x as i64));
+        let cell = |n: &Vec<(Option<f64>, bool)>| n.get(ci).and_then(|x| x.0);
+        let (ty, array): (DataType, ArrayRef) = match (is_count, signed) {
+            (true, true) => {
+                let mut b = Int64Builder::new();
+                numbers
+                    .iter()
+                    .for_each(|n| b.append_option(cell(n).map(|x| x as i64)));
+                (DataType::Int64, Arc::new(b.finish()))
             }
-            fields.push(Field::new(h, DataType::Int64, true));
-            arrays.push(Arc::new(b.finish()));
-        } else {
-            let mut b = Float64Builder::new();
-            for n in &numbers {
-                b.append_option(n.get(ci).and_then(|x| x.0));
+            (true, false) => {
+                let mut b = UInt64Builder::new();
+                numbers
+                    .iter()
+                    .for_each(|n| b.append_option(cell(n).map(|x| x as u64)));
+                (DataType::UInt64, Arc::new(b.finish()))
             }
-            fields.push(Field::new(h, DataType::Float64, true));
-            arrays.push(Arc::new(b.finish()));
-        }
+            (false, _) => {
+                let mut b = Float64Builder::new();
+                numbers.iter().for_each(|n| b.append_option(cell(n)));
+                (DataType::Float64, Arc::new(b.finish()))
+            }
+        };
+        fields.push(Field::new(h, ty, true));
+        arrays.push(array);
     }
-    let schema = Arc::new(Schema::new(fields));
-    RecordBatch::try_new(schema, arrays).map_err(|e| Error::invalid(format!("arrow: {e}")))
 }

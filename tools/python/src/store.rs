@@ -106,6 +106,16 @@ fn to_table(py: Python<'_>, batch: RecordBatch) -> PyResult<Bound<'_, PyAny>> {
     table.into_pyarrow(py)
 }
 
+/// Run a query that makes one record batch (as `job::run`, cancelled by `cancel`) and hand it
+/// to Python as a `pyarrow.Table`.
+fn table_job<'py, W>(py: Python<'py>, cancel: &Cancel, work: W) -> PyResult<Bound<'py, PyAny>>
+where
+    W: FnOnce() -> logpivot::Result<RecordBatch> + Send,
+{
+    let batch = job::run(py, cancel, work, |_| Ok(()))?;
+    to_table(py, batch)
+}
+
 impl Store {
     pub fn open(py: Python<'_>, data: PathBuf) -> PyResult<Store> {
         let dir = DataDir::new(&data);
@@ -241,17 +251,11 @@ impl Store {
         .normalized();
         let snap = self.snapshot();
         let cancel = req.cancel.clone();
-        let batch = job::run(
-            py,
-            &cancel,
-            move || {
-                let plan = logpivot::query::plan(&req, &snap.schema)?;
-                let table = logpivot::query::run(&plan, &snap.schema, &snap.segs, &req)?;
-                logpivot::query::output::to_typed_record_batch(&table)
-            },
-            |_| Ok(()),
-        )?;
-        to_table(py, batch)
+        table_job(py, &cancel, move || {
+            let plan = logpivot::query::plan(&req, &snap.schema)?;
+            let table = logpivot::query::run(&plan, &snap.schema, &snap.segs, &req)?;
+            logpivot::query::output::to_typed_record_batch(&table)
+        })
     }
 
     /// Rank the field values over-represented in the suspect set against the baseline (the
@@ -302,16 +306,11 @@ impl Store {
         };
         let dir = self.inner.dir.clone();
         let cancel = req.query.cancel.clone();
-        let batch = job::run(
-            py,
-            &cancel,
-            move || {
-                let c = logpivot::stats::contrast(&dir, &req)?;
-                c.to_frame(false).to_record_batch()
-            },
-            |_| Ok(()),
-        )?;
-        to_table(py, batch)
+        table_job(py, &cancel, move || {
+            logpivot::stats::contrast(&dir, &req)?
+                .to_frame(false)
+                .to_record_batch()
+        })
     }
 
     /// Score events by how much their values look like the suspect set (the flags of
@@ -365,17 +364,11 @@ impl Store {
         };
         let dir = self.inner.dir.clone();
         let cancel = req.query.cancel.clone();
-        let batch = job::run(
-            py,
-            &cancel,
-            move || {
-                logpivot::stats::score(&dir, &req)?
-                    .to_frame()
-                    .to_record_batch()
-            },
-            |_| Ok(()),
-        )?;
-        to_table(py, batch)
+        table_job(py, &cancel, move || {
+            logpivot::stats::score(&dir, &req)?
+                .to_frame()
+                .to_record_batch()
+        })
     }
 
     /// Stream the selected rows of `columns` (default: all, by name) as a
