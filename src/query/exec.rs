@@ -1283,9 +1283,16 @@ fn minute_index_counts(plan: &Plan, seg: &SegmentReader, sel: &Bits) -> Result<O
     let mut sel_rb: Option<roaring::RoaringBitmap> = None;
     let mut counts: HashMap<i64, u64> = HashMap::new();
     let mut timed = 0u64;
+    // In UTC every minute is whole, and a bucket that divides a day spans `[start, start +
+    // width)`: consecutive minutes of one bucket (minutes come in time order) add to a running
+    // count instead of a bucket computation and a hash lookup each.
+    let fixed = plan.tz.is_fixed_utc()
+        && *width_ns <= 86_400_000_000_000
+        && 86_400_000_000_000 % *width_ns == 0;
+    let mut run: Option<(i64, u64)> = None;
     for pos in 0..kb.len() {
         let t0 = kb.key(pos).saturating_mul(minute);
-        if !whole_minute_offset(&plan.tz, t0) {
+        if !fixed && !whole_minute_offset(&plan.tz, t0) {
             return Ok(None);
         }
         let range = kb.directory().row_range(pos);
@@ -1325,12 +1332,22 @@ fn minute_index_counts(plan: &Plan, seg: &SegmentReader, sel: &Bits) -> Result<O
                 kb.bitmap(pos)?.intersection_len(rb)
             }
         };
-        if n > 0 {
-            *counts
-                .entry(tz::bucket_start(t0, *width_ns, &plan.tz))
-                .or_insert(0) += n;
-            timed += n;
+        if n == 0 {
+            continue;
         }
+        timed += n;
+        match &mut run {
+            Some((start, c)) if fixed && t0 >= *start && t0 - *start < *width_ns => *c += n,
+            _ => {
+                if let Some((start, c)) = run.take() {
+                    *counts.entry(start).or_insert(0) += c;
+                }
+                run = Some((tz::bucket_start(t0, *width_ns, &plan.tz), n));
+            }
+        }
+    }
+    if let Some((start, c)) = run {
+        *counts.entry(start).or_insert(0) += c;
     }
     let groups = |n: u64| {
         std::iter::once(AggState::Count(n))
