@@ -276,15 +276,8 @@ fn write_arrow(t: &PivotTable, out: &mut dyn Write, file: bool) -> Result<()> {
     let mut fields = Vec::new();
     let mut arrays: Vec<ArrayRef> = Vec::new();
     for (i, label) in t.row_labels.iter().enumerate() {
-        let mut b = StringBuilder::new();
-        for r in &rows {
-            match r.keys.get(i) {
-                Some(k) => b.append_value(t.key_text(k, &t.row_formats[i])),
-                None => b.append_value(if i == 0 { "Total" } else { "" }),
-            }
-        }
         fields.push(Field::new(label, DataType::Utf8, false));
-        arrays.push(Arc::new(b.finish()));
+        arrays.push(text_key_column(t, &rows, i));
     }
     value_columns(t, &rows, &headers, false, &mut fields, &mut arrays);
     let schema = Arc::new(Schema::new(fields));
@@ -349,20 +342,26 @@ pub fn to_typed_record_batch(t: &PivotTable) -> Result<RecordBatch> {
             fields.push(Field::new(label, ty, true));
             arrays.push(Arc::new(b.finish()));
         } else {
-            let mut b = StringBuilder::new();
-            for r in &rows {
-                match r.keys.get(i) {
-                    Some(k) => b.append_value(t.key_text(k, &t.row_formats[i])),
-                    None => b.append_value(if i == 0 { "Total" } else { "" }),
-                }
-            }
             fields.push(Field::new(label, DataType::Utf8, false));
-            arrays.push(Arc::new(b.finish()));
+            arrays.push(text_key_column(t, &rows, i));
         }
     }
     value_columns(t, &rows, &headers, true, &mut fields, &mut arrays);
     let schema = Arc::new(Schema::new(fields));
     RecordBatch::try_new(schema, arrays).map_err(|e| Error::invalid(format!("arrow: {e}")))
+}
+
+/// Row key `i` of `rows` as text, as the CSV writes it (`Total` in the first key column of the
+/// Total row).
+fn text_key_column(t: &PivotTable, rows: &[&PivotRow], i: usize) -> ArrayRef {
+    let mut b = StringBuilder::new();
+    for r in rows {
+        match r.keys.get(i) {
+            Some(k) => b.append_value(t.key_text(k, &t.row_formats[i])),
+            None => b.append_value(if i == 0 { "Total" } else { "" }),
+        }
+    }
+    Arc::new(b.finish())
 }
 
 /// The value columns of `rows`, one per header: counts as `Int64` (`signed`, for pandas) or
