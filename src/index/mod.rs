@@ -179,6 +179,8 @@ pub struct Directory {
     offsets: Vec<u64>,
     /// Kind 2: per bitmap its min row, max row and cardinality.
     ranges: Option<Vec<RowRange>>,
+    /// [`Directory::ordered_runs`], worked out on first use.
+    runs: std::sync::OnceLock<Option<Vec<u32>>>,
 }
 
 /// A bitmap's smallest and largest row and its number of rows (kind 2 directories).
@@ -277,6 +279,7 @@ impl Directory {
                 keys,
                 offsets,
                 ranges,
+                runs: std::sync::OnceLock::new(),
             },
             r.pos(),
         ))
@@ -290,6 +293,36 @@ impl Directory {
     /// Number of keys.
     pub fn len(&self) -> usize {
         self.offsets.len() - 1
+    }
+
+    /// When every bitmap's rows are one run (a dense row range) and the runs come in row
+    /// order (bitmap `i + 1` begins after bitmap `i` ends), as a time index's minutes do when
+    /// events arrive in time order: the positions `i >= 1` whose run does not begin right
+    /// after run `i - 1` ends (rows in no bitmap lie between them), in increasing order.
+    /// Then the rows of positions `i..j` are rows `min(i)..=max(j - 1)` less those gaps.
+    /// None when a bitmap is not one run, the runs are out of order, or the directory
+    /// records no row ranges. Worked out once per directory.
+    pub fn ordered_runs(&self) -> Option<&[u32]> {
+        self.runs
+            .get_or_init(|| {
+                let ranges = self.ranges.as_ref()?;
+                let mut gaps = Vec::new();
+                for (i, g) in ranges.iter().enumerate() {
+                    if !g.is_dense() {
+                        return None;
+                    }
+                    if let Some(p) = i.checked_sub(1).and_then(|p| ranges.get(p)) {
+                        if g.min <= p.max {
+                            return None;
+                        }
+                        if g.min != p.max + 1 {
+                            gaps.push(u32::try_from(i).ok()?);
+                        }
+                    }
+                }
+                Some(gaps)
+            })
+            .as_deref()
     }
 
     /// True when the index has no key.

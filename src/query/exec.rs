@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::index::RowRange;
 use crate::json::time;
 use crate::segment::{ColumnType, Dictionary, SegmentReader, Values, BLOCK_ROWS, TIME_COLUMN};
 
@@ -1290,7 +1291,55 @@ fn minute_index_counts(plan: &Plan, seg: &SegmentReader, sel: &Bits) -> Result<O
         && *width_ns <= 86_400_000_000_000
         && 86_400_000_000_000 % *width_ns == 0;
     let mut run: Option<(i64, u64)> = None;
-    for pos in 0..kb.len() {
+    let runs = if fixed {
+        kb.directory().ordered_runs()
+    } else {
+        None
+    };
+    if let Some(gaps) = runs {
+        // Each minute's rows are one run and the runs come in row order: a bucket's rows are
+        // one row range less the gaps (untimed rows) inside it, counted off the selection's
+        // words. Buckets are found by binary search on the minute keys, so the work grows
+        // with the buckets, not the minutes.
+        let dir = kb.directory();
+        let n = dir.len();
+        let range = |i: usize| {
+            dir.row_range(i).unwrap_or(RowRange {
+                min: 0,
+                max: 0,
+                len: 0,
+            })
+        };
+        let in_rows = |lo: u32, hi_incl: u32| -> u64 {
+            let (a, b) = (lo as usize, hi_incl as usize + 1);
+            if all {
+                (b - a) as u64
+            } else {
+                sel.count_range(a, b)
+            }
+        };
+        let mut i = 0usize;
+        while i < n {
+            let t0 = dir.key(i).saturating_mul(minute);
+            let b = tz::bucket_start(t0, *width_ns, &plan.tz);
+            let next = b.saturating_add(*width_ns) / minute;
+            let j = dir.range(i64::MIN, next).end.max(i + 1);
+            let mut c = in_rows(range(i).min, range(j - 1).max);
+            let g0 = gaps.partition_point(|&g| (g as usize) <= i);
+            let g1 = gaps.partition_point(|&g| (g as usize) < j);
+            for &g in gaps.get(g0..g1).unwrap_or(&[]) {
+                let g = g as usize;
+                let gap = in_rows(range(g - 1).max + 1, range(g).min - 1);
+                c = c.saturating_sub(gap);
+            }
+            if c > 0 {
+                timed += c;
+                *counts.entry(b).or_insert(0) += c;
+            }
+            i = j;
+        }
+    }
+    for pos in (0..kb.len()).filter(|_| runs.is_none()) {
         let t0 = kb.key(pos).saturating_mul(minute);
         if !fixed && !whole_minute_offset(&plan.tz, t0) {
             return Ok(None);

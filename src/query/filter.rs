@@ -95,6 +95,31 @@ impl Bits {
         self.words.iter().map(|w| w.count_ones() as u64).sum()
     }
 
+    /// Selected rows in `[start, end)` (clamped to the set).
+    pub fn count_range(&self, start: usize, end: usize) -> u64 {
+        let end = end.min(self.len);
+        if start >= end {
+            return 0;
+        }
+        let (w0, w1) = (start / 64, (end - 1) / 64);
+        let lo_mask = u64::MAX << (start % 64);
+        let hi_mask = u64::MAX >> (63 - (end - 1) % 64);
+        let word = |i: usize| self.words.get(i).copied().unwrap_or(0);
+        if w0 == w1 {
+            return u64::from((word(w0) & lo_mask & hi_mask).count_ones());
+        }
+        let inner: u64 = self
+            .words
+            .get(w0 + 1..w1)
+            .unwrap_or(&[])
+            .iter()
+            .map(|w| u64::from(w.count_ones()))
+            .sum();
+        u64::from((word(w0) & lo_mask).count_ones())
+            + inner
+            + u64::from((word(w1) & hi_mask).count_ones())
+    }
+
     /// Rows in the set.
     pub fn len(&self) -> usize {
         self.len

@@ -32,6 +32,11 @@ pub struct SegmentReader {
     data_end: u64,
     /// Plain string columns decoded so far, by column index (dropped by `release_pages`).
     plain: Mutex<Vec<(usize, Arc<PlainColumn>)>>,
+    /// Index directories parsed so far (format v2 and later), by the offset of their region:
+    /// a handle kept open across queries (the Python module's `Store`) verifies, decompresses
+    /// and parses each once. Small (keys, offsets and row ranges); kept across
+    /// `release_pages`.
+    dirs: Mutex<Vec<(u64, Arc<index::Directory>)>>,
 }
 
 /// A plain string column (format v3) decoded whole and dictionary-encoded on first use, so that
@@ -162,6 +167,7 @@ impl SegmentReader {
             data_end: mstart as u64,
             file,
             plain: Mutex::new(Vec::new()),
+            dirs: Mutex::new(Vec::new()),
         };
         if let Some(c) = reader
             .meta
@@ -468,8 +474,8 @@ impl SegmentReader {
     pub fn index<'a>(&'a self, im: &'a IndexMeta) -> Result<IndexReader<'a>> {
         let path = self.file.path();
         let at = im.region.offset;
-        let head = self.region(&im.region)?;
         if !im.chunked {
+            let head = self.region(&im.region)?;
             let (dir, area_pos) =
                 index::Directory::parse(&head).map_err(|e| Error::decode(path, at, e))?;
             if dir.area_len() != (head.len() - area_pos) as u64 {
@@ -482,19 +488,36 @@ impl SegmentReader {
             return Ok(IndexReader {
                 seg: self,
                 im,
-                dir,
+                dir: Arc::new(dir),
                 whole: Some((head, area_pos)),
                 chunk: RefCell::new(None),
             });
         }
-        let (dir, used) = index::Directory::parse(&head).map_err(|e| Error::decode(path, at, e))?;
-        if used != head.len() {
-            return Err(Error::corrupt(
-                path,
-                at,
-                "trailing bytes after the index directory",
-            ));
-        }
+        let cached = self
+            .dirs
+            .lock()
+            .ok()
+            .and_then(|d| d.iter().find(|(o, _)| *o == at).map(|(_, d)| d.clone()));
+        let dir = match cached {
+            Some(d) => d,
+            None => {
+                let head = self.region(&im.region)?;
+                let (dir, used) =
+                    index::Directory::parse(&head).map_err(|e| Error::decode(path, at, e))?;
+                if used != head.len() {
+                    return Err(Error::corrupt(
+                        path,
+                        at,
+                        "trailing bytes after the index directory",
+                    ));
+                }
+                let dir = Arc::new(dir);
+                if let Ok(mut d) = self.dirs.lock() {
+                    d.push((at, dir.clone()));
+                }
+                dir
+            }
+        };
         let n = dir.len() as u64;
         if im.chunks.last().is_some_and(|c| c.first >= n) || (n > 0 && im.chunks.is_empty()) {
             return Err(Error::corrupt(
@@ -646,7 +669,7 @@ impl SegmentReader {
 pub struct IndexReader<'a> {
     seg: &'a SegmentReader,
     im: &'a IndexMeta,
-    dir: index::Directory,
+    dir: Arc<index::Directory>,
     /// Format v1: the whole blob and where its bitmap area begins.
     whole: Option<(Cow<'a, [u8]>, usize)>,
     /// Format v2: the last chunk read (its number and bytes).
