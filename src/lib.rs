@@ -20,6 +20,7 @@ pub mod index;
 pub mod ingest;
 pub mod io;
 pub mod json;
+pub mod pool;
 pub mod query;
 pub mod segment;
 pub mod stats;

@@ -1275,7 +1275,7 @@ fn minute_index_counts(plan: &Plan, seg: &SegmentReader, sel: &Bits) -> Result<O
     let all = sel.count() == seg.meta().rows;
     // The selected rows, in order; a roaring copy is built only if a minute's bitmap must be
     // read (format v1, or a minute whose rows are not contiguous and overlap the selection).
-    let rows: Vec<u32> = if all { Vec::new() } else { sel.rows_u32() };
+    let mut rows: Vec<u32> = Vec::new();
     // Events usually arrive in time order, so the minutes' row ranges usually come in
     // increasing order: the selected rows are then walked once, forward, instead of two binary
     // searches a minute.
@@ -1338,6 +1338,9 @@ fn minute_index_counts(plan: &Plan, seg: &SegmentReader, sel: &Bits) -> Result<O
             }
             i = j;
         }
+    }
+    if runs.is_none() && !all {
+        rows = sel.rows_u32();
     }
     for pos in (0..kb.len()).filter(|_| runs.is_none()) {
         let t0 = kb.key(pos).saturating_mul(minute);

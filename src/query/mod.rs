@@ -563,36 +563,54 @@ pub(crate) fn scan_segments_queued<M: Send, D: Send>(
     on: &mut dyn FnMut(Scanned<M, D>) -> Result<()>,
 ) -> Result<()> {
     let next = AtomicUsize::new(0);
+    let pool = crate::pool::shared(threads)?;
     let threads = threads.clamp(1, segs.len().max(1));
     let (tx, rx) = crossbeam_channel::bounded::<Result<Scanned<M, D>>>(queue);
-    std::thread::scope(|s| -> Result<()> {
-        for _ in 0..threads {
-            let tx = tx.clone();
-            let next = &next;
-            s.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(seg) = segs.get(i) else { break };
-                let mut emit = |m: M| {
-                    tx.send(Ok(Scanned::Item(m)))
-                        .map_err(|_| Error::Interrupted)
-                };
-                let r = work(seg, &mut emit);
-                seg.release_pages();
-                let stop = r.is_err();
-                if tx.send(r.map(Scanned::Done)).is_err() || stop {
-                    break;
-                }
-            });
-        }
-        drop(tx);
-        for msg in rx.iter() {
-            if let Err(e) = msg.and_then(&mut *on) {
-                drop(rx);
-                return Err(e);
+    let job = |_: usize| {
+        let tx = tx.clone();
+        // A worker that panics wakes the consumer (which waits for every segment's `Done`);
+        // the pool then resumes the panic on the calling thread.
+        let _wake = WakeOnPanic(&tx);
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(seg) = segs.get(i) else { break };
+            let mut emit = |m: M| {
+                tx.send(Ok(Scanned::Item(m)))
+                    .map_err(|_| Error::Interrupted)
+            };
+            let r = work(seg, &mut emit);
+            seg.release_read_pages();
+            let stop = r.is_err();
+            if tx.send(r.map(Scanned::Done)).is_err() || stop {
+                break;
             }
         }
+    };
+    // Every segment ends in one `Done` or an error, whichever worker takes it; the receiver
+    // moves into the consumer so that the workers' sends fail once it returns early.
+    let consume = move || -> Result<()> {
+        let mut done = 0;
+        while done < segs.len() {
+            let msg = rx.recv().map_err(|_| Error::Interrupted)?;
+            if matches!(msg, Ok(Scanned::Done(_))) {
+                done += 1;
+            }
+            msg.and_then(&mut *on)?;
+        }
         Ok(())
-    })
+    };
+    pool.scope(threads, &job, consume)?
+}
+
+/// Sends the consumer an error when dropped by a panicking worker.
+struct WakeOnPanic<'a, T>(&'a crossbeam_channel::Sender<Result<T>>);
+
+impl<T> Drop for WakeOnPanic<'_, T> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.0.send(Err(Error::Interrupted));
+        }
+    }
 }
 
 fn describe(plan: &Plan, req: &PivotRequest) -> Vec<String> {

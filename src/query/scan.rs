@@ -291,7 +291,7 @@ impl<S: AsRef<[SegmentReader]>> ScanIter<S> {
                 // The segment is done: drop its blocks and dictionaries, release its pages.
                 let seg = cur.seg;
                 self.cursor = None;
-                self.segs.as_ref()[seg].release_pages();
+                self.segs.as_ref()[seg].release_read_pages();
             }
             let segs = self.segs.as_ref();
             let Some(seg) = segs.get(self.next_seg) else {

@@ -215,7 +215,7 @@ impl Scorer {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(seg) = segs.get(i) else { break };
                         let r = self.scan_segment(i, seg, &mut probs, visit);
-                        seg.release_pages();
+                        seg.release_read_pages();
                         match r {
                             Ok(rep) => {
                                 if let Ok(mut st) = stats.lock() {

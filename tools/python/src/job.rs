@@ -5,6 +5,7 @@
 //! files, temp segments) and re-raises. Other calls running in the process at that moment, in
 //! other threads, go on: there is no process-wide flag.
 
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use crossbeam_channel::RecvTimeoutError;
@@ -16,7 +17,14 @@ use crate::errors::to_py;
 /// How often the waiting caller checks for signals.
 const SLICE: Duration = Duration::from_millis(100);
 
-/// Run `work` on a scoped thread; call `tick` with the GIL held between waits (progress).
+/// The threads that run calls: one per call running at once, kept for the next calls
+/// (starting a thread per call cost a short query about a tenth of its time).
+fn callers() -> &'static logpivot::pool::Pool {
+    static POOL: OnceLock<logpivot::pool::Pool> = OnceLock::new();
+    POOL.get_or_init(|| logpivot::pool::Pool::growing("logpivot-call"))
+}
+
+/// Run `work` on a worker thread; call `tick` with the GIL held between waits (progress).
 /// `cancel` is the token `work`'s request carries; a KeyboardInterrupt cancels it.
 pub fn run<T, W, K>(py: Python<'_>, cancel: &logpivot::Cancel, work: W, mut tick: K) -> PyResult<T>
 where
@@ -25,21 +33,23 @@ where
     K: FnMut(Python<'_>) -> PyResult<()>,
 {
     let (tx, rx) = crossbeam_channel::bounded(1);
-    std::thread::scope(|s| {
-        let handle = s.spawn(move || {
-            let _ = tx.send(work());
-        });
+    // The job takes the sender with the work: if the work panics, the sender is dropped on
+    // the way out and the waiting caller sees the channel disconnected.
+    let work = Mutex::new(Some((work, tx)));
+    let job = |_: usize| {
+        let taken = work.lock().ok().and_then(|mut w| w.take());
+        if let Some((w, tx)) = taken {
+            let _ = tx.send(w());
+        }
+    };
+    let wait = || -> PyResult<T> {
         loop {
             match py.detach(|| rx.recv_timeout(SLICE)) {
-                Ok(result) => {
-                    let _ = handle.join();
-                    return result.map_err(to_py);
-                }
+                Ok(result) => return result.map_err(to_py),
                 Err(RecvTimeoutError::Disconnected) => {
-                    let _ = handle.join();
                     return Err(PyRuntimeError::new_err(
                         "logpivot: the worker thread panicked",
-                    ));
+                    ))
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -49,10 +59,12 @@ where
                 // The job stops at its next check and cleans up; wait for it without the GIL.
                 py.detach(|| {
                     let _ = rx.recv();
-                    let _ = handle.join();
                 });
                 return Err(e);
             }
         }
-    })
+    };
+    // The caller waits (hearing Ctrl-C) while a pooled thread works; the scope returns once
+    // the job has finished, and a panic in it is resumed here (pyo3 raises PanicException).
+    callers().scope(1, &job, wait).map_err(to_py)?
 }
