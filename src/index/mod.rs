@@ -330,6 +330,11 @@ impl Directory {
         self.len() == 0
     }
 
+    /// The keys, in increasing order (None for a dense index, whose keys are `0..len`).
+    pub fn keys(&self) -> Option<&[i64]> {
+        self.keys.as_deref()
+    }
+
     /// The key at position `i` (for dense indexes, `i` itself).
     pub fn key(&self, i: usize) -> i64 {
         match &self.keys {

@@ -1033,12 +1033,33 @@ pub fn process_segment(
 ) -> Result<SegmentReport> {
     let mut report = SegmentReport::default();
     let mut f = SegmentFilter::new(seg, schema, plan.use_indexes);
+    // Time buckets counted off the minute index, the filter answered by value indexes: the
+    // selection stays a bitmap (a selective filter costs its rows, not a pass over all).
+    if let (Some(e), None, None, Some(_)) =
+        (&plan.filter, plan.from, plan.to, minute_count_width(plan))
+    {
+        if let Some(rb) = f.index_bitmap(e)? {
+            report.rows = seg.meta().rows;
+            report.selected = rb.len();
+            report.filter = f.stats;
+            if rb.is_empty() {
+                return Ok(report);
+            }
+            if let Some(partial) = minute_index_counts(plan, seg, Sel::Sparse(&rb))? {
+                report.filter.time_index_used = true;
+                emit(partial)?;
+                return Ok(report);
+            }
+            report = SegmentReport::default();
+            f = SegmentFilter::new(seg, schema, plan.use_indexes);
+        }
+    }
     let selected = select_rows(plan, &mut f, &mut report);
     let Some(sel) = selected? else {
         report.filter = f.stats;
         return Ok(report);
     };
-    if let Some(partial) = minute_index_counts(plan, seg, &sel)? {
+    if let Some(partial) = minute_index_counts(plan, seg, Sel::Dense(&sel))? {
         report.filter = f.stats;
         report.filter.time_index_used = true;
         emit(partial)?;
@@ -1245,30 +1266,75 @@ fn sorted_bitmap(rows: &[u32]) -> roaring::RoaringBitmap {
         .unwrap_or_else(|_| rows.iter().copied().collect())
 }
 
-fn minute_index_counts(plan: &Plan, seg: &SegmentReader, sel: &Bits) -> Result<Option<Partial>> {
-    let minute = crate::index::MINUTE_NS;
-    let [key] = plan.keys.as_slice() else {
-        return Ok(None);
-    };
-    if !plan.grouping_sets.is_empty() {
-        return Ok(None);
+/// A segment's selected rows: a dense bit set, or a bitmap when value indexes answered the
+/// filter.
+#[derive(Clone, Copy)]
+enum Sel<'a> {
+    Dense(&'a Bits),
+    Sparse(&'a roaring::RoaringBitmap),
+}
+
+impl Sel<'_> {
+    fn count(&self) -> u64 {
+        match self {
+            Sel::Dense(b) => b.count(),
+            Sel::Sparse(r) => r.len(),
+        }
     }
+
+    /// Selected rows in `[start, end)`.
+    fn count_range(&self, start: usize, end: usize) -> u64 {
+        match self {
+            Sel::Dense(b) => b.count_range(start, end),
+            Sel::Sparse(r) if start < end => {
+                let (a, b) = (start as u64, end as u64 - 1);
+                match (u32::try_from(a), u32::try_from(b)) {
+                    (Ok(a), Ok(b)) => r.range_cardinality(a..=b),
+                    _ => 0,
+                }
+            }
+            Sel::Sparse(_) => 0,
+        }
+    }
+
+    fn rows_u32(&self) -> Vec<u32> {
+        match self {
+            Sel::Dense(b) => b.rows_u32(),
+            Sel::Sparse(r) => r.iter().collect(),
+        }
+    }
+}
+
+/// The bucket width when a plan's only key is a bucket of the event time of whole minutes and
+/// every value is a count: what [`minute_index_counts`] answers.
+fn minute_count_width(plan: &Plan) -> Option<i64> {
+    let [key] = plan.keys.as_slice() else {
+        return None;
+    };
     let KeyPart::Bucket {
         src: TimeSource::Derived,
         width_ns,
     } = &key.part
     else {
+        return None;
+    };
+    let counts_only = plan
+        .values
+        .iter()
+        .all(|v| v.func == AggFn::Count && v.field.is_none());
+    (plan.grouping_sets.is_empty()
+        && plan.use_indexes
+        && width_ns % crate::index::MINUTE_NS == 0
+        && counts_only)
+        .then_some(*width_ns)
+}
+
+fn minute_index_counts(plan: &Plan, seg: &SegmentReader, sel: Sel<'_>) -> Result<Option<Partial>> {
+    let minute = crate::index::MINUTE_NS;
+    let Some(width) = minute_count_width(plan) else {
         return Ok(None);
     };
-    if !plan.use_indexes
-        || width_ns % minute != 0
-        || plan
-            .values
-            .iter()
-            .any(|v| v.func != AggFn::Count || v.field.is_some())
-    {
-        return Ok(None);
-    }
+    let width_ns = &width;
     let Some(kb) = minute_index(seg)? else {
         return Ok(None);
     };
@@ -1323,7 +1389,16 @@ fn minute_index_counts(plan: &Plan, seg: &SegmentReader, sel: &Bits) -> Result<O
             let t0 = dir.key(i).saturating_mul(minute);
             let b = tz::bucket_start(t0, *width_ns, &plan.tz);
             let next = b.saturating_add(*width_ns) / minute;
-            let j = dir.range(i64::MIN, next).end.max(i + 1);
+            // Keys are distinct minutes, so the bucket's end lies within its width in minutes.
+            let j = match dir.keys() {
+                Some(keys) => {
+                    let w = usize::try_from(*width_ns / minute).unwrap_or(usize::MAX);
+                    let window = keys.get(i..n.min(i.saturating_add(w))).unwrap_or(&[]);
+                    i + window.partition_point(|&k| k < next)
+                }
+                None => dir.range(i64::MIN, next).end,
+            }
+            .max(i + 1);
             let mut c = in_rows(range(i).min, range(j - 1).max);
             let g0 = gaps.partition_point(|&g| (g as usize) <= i);
             let g1 = gaps.partition_point(|&g| (g as usize) < j);

@@ -287,8 +287,63 @@ impl<'a> SegmentFilter<'a> {
         self.leaf(&col, &Leaf::Cmp(op, lits))
     }
 
+    /// The rows of `e` as a bitmap when value indexes answer the whole expression (equality
+    /// and `in` on indexed columns, under `and` and `or`), without a dense bit set: a
+    /// selective filter then costs its bitmaps, not a pass over every row. None when some
+    /// part needs a scan (or indexes are off).
+    pub fn index_bitmap(&mut self, e: &Expr) -> Result<Option<RoaringBitmap>> {
+        if !self.use_indexes {
+            return Ok(None);
+        }
+        match e {
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                let Some(x) = self.index_bitmap(a)? else {
+                    return Ok(None);
+                };
+                if matches!(e, Expr::And(..)) && x.is_empty() {
+                    return Ok(Some(x));
+                }
+                let Some(y) = self.index_bitmap(b)? else {
+                    return Ok(None);
+                };
+                Ok(Some(match e {
+                    Expr::And(..) => x & y,
+                    _ => x | y,
+                }))
+            }
+            Expr::Cmp {
+                field,
+                op: CmpOp::Eq,
+                value,
+            } => self.field_index_bitmap(field, std::slice::from_ref(value)),
+            Expr::In { field, values } => self.field_index_bitmap(field, values),
+            _ => Ok(None),
+        }
+    }
+
+    fn field_index_bitmap(
+        &mut self,
+        field: &str,
+        values: &[Literal],
+    ) -> Result<Option<RoaringBitmap>> {
+        if self.schema.is_time_name(field) {
+            return Ok(None);
+        }
+        let col = self.schema.resolve(field)?;
+        let lits: Vec<String> = values.iter().map(|v| v.text.clone()).collect();
+        self.index_lookup_bitmap(&col, &lits)
+    }
+
     /// Answer `col in (lits)` from a value index, if the segment has one on `col`.
     fn index_lookup(&mut self, col: &str, lits: &[String]) -> Result<Option<Bits>> {
+        let rows = self.rows();
+        Ok(self
+            .index_lookup_bitmap(col, lits)?
+            .map(|b| Bits::from_roaring(&b, rows)))
+    }
+
+    /// [`SegmentFilter::index_lookup`] as a bitmap.
+    fn index_lookup_bitmap(&mut self, col: &str, lits: &[String]) -> Result<Option<RoaringBitmap>> {
         let meta = self.seg.meta();
         let Some(im) = meta.index(col, IndexKind::Values) else {
             return Ok(None);
@@ -317,7 +372,7 @@ impl<'a> SegmentFilter<'a> {
             }
         }
         self.stats.index_lookups += 1;
-        Ok(Some(Bits::from_roaring(&out, self.rows())))
+        Ok(Some(out))
     }
 
     fn leaf(&mut self, col: &str, leaf: &Leaf) -> Result<Bits> {

@@ -17,7 +17,10 @@ pub mod writer;
 
 pub use builder::{ColumnBuilder, SegmentBuilder};
 pub use footer::{BlockMeta, ColumnMeta, IndexChunk, IndexKind, IndexMeta, Region, SegmentMeta};
-pub use reader::{Block, Cell, Dictionary, IndexReader, SegmentReader, Values};
+pub use reader::{
+    set_kept_budget, Block, Cell, Dictionary, IndexReader, RegionBytes, SegmentReader, Values,
+    KEPT_BYTES_DEFAULT, KEPT_REGION_MAX,
+};
 pub use writer::{encode_segment, WriteOptions};
 
 /// Rows per column block: the unit of decoding, min/max pruning and parallelism.

@@ -40,6 +40,60 @@ pub struct SegmentReader {
     dirs: Mutex<Vec<(u64, Arc<index::Directory>)>>,
     /// Bytes of the mapping read through [`SegmentReader::region`] since the last release.
     read_since_release: AtomicU64,
+    /// Decoded dictionaries and index chunks kept for later queries on this handle, by
+    /// region offset (see [`set_kept_budget`]).
+    kept: Mutex<Vec<(u64, Arc<Vec<u8>>)>>,
+}
+
+/// How many bytes of decoded regions (string dictionaries, index chunks) all open segments of
+/// the process may keep between queries ([`set_kept_budget`]; 0, the default, keeps none).
+/// A handle kept open (the Python module's `Store`, which sets [`KEPT_BYTES_DEFAULT`]) then
+/// checksums and decompresses a filter's dictionary and index chunk once, not at every
+/// query; once the budget is taken, further regions are decoded per use. Kept bytes are
+/// freed when their segment is dropped (a `refresh` that drops it, or the handle). A
+/// one-shot process (the CLI) reads each region about once and keeps nothing.
+static KEPT_BUDGET: AtomicU64 = AtomicU64::new(0);
+static KEPT_BYTES: AtomicU64 = AtomicU64::new(0);
+/// The budget a long-lived handle sets: 64 MiB.
+pub const KEPT_BYTES_DEFAULT: u64 = 64 << 20;
+/// The largest region kept: 4 MiB.
+pub const KEPT_REGION_MAX: u64 = 4 << 20;
+
+/// Set the process's budget for decoded regions kept between queries (see
+/// [`SegmentReader::region_kept`]); 0 keeps none. Regions already kept stay until their
+/// segment is dropped.
+pub fn set_kept_budget(bytes: u64) {
+    KEPT_BUDGET.store(bytes, Ordering::Relaxed);
+}
+
+/// Region bytes: decoded for this use, or kept by the segment.
+pub enum RegionBytes<'a> {
+    /// Borrowed from the mapping or decoded for this use.
+    Fresh(Cow<'a, [u8]>),
+    /// Kept by the segment for later uses.
+    Kept(Arc<Vec<u8>>),
+}
+
+impl std::ops::Deref for RegionBytes<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            RegionBytes::Fresh(c) => c,
+            RegionBytes::Kept(a) => a,
+        }
+    }
+}
+
+impl Drop for SegmentReader {
+    fn drop(&mut self) {
+        let kept: u64 = self
+            .kept
+            .get_mut()
+            .map(|k| k.iter().map(|(_, b)| b.len() as u64).sum())
+            .unwrap_or(0);
+        KEPT_BYTES.fetch_sub(kept, Ordering::Relaxed);
+    }
 }
 
 /// [`SegmentReader::release_read_pages`] releases a segment's pages once this many bytes of
@@ -179,6 +233,7 @@ impl SegmentReader {
             plain: Mutex::new(Vec::new()),
             dirs: Mutex::new(Vec::new()),
             read_since_release: AtomicU64::new(0),
+            kept: Mutex::new(Vec::new()),
         };
         if let Some(c) = reader
             .meta
@@ -313,6 +368,43 @@ impl SegmentReader {
     /// Size of the file in bytes.
     pub fn file_len(&self) -> u64 {
         self.file.bytes().len() as u64
+    }
+
+    /// [`SegmentReader::region`], kept for later calls while the process's budget
+    /// ([`set_kept_budget`]) allows: for dictionaries and index chunks, which every query that
+    /// filters on a column reads again.
+    pub fn region_kept(&self, r: &Region) -> Result<RegionBytes<'_>> {
+        let found = self.kept.lock().ok().and_then(|k| {
+            k.iter()
+                .find(|(o, _)| *o == r.offset)
+                .map(|(_, b)| b.clone())
+        });
+        if let Some(b) = found {
+            return Ok(RegionBytes::Kept(b));
+        }
+        let bytes = self.region(r)?;
+        let len = bytes.len() as u64;
+        let budget = KEPT_BUDGET.load(Ordering::Relaxed);
+        if len > KEPT_REGION_MAX
+            || KEPT_BYTES
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                    (t + len <= budget).then_some(t + len)
+                })
+                .is_err()
+        {
+            return Ok(RegionBytes::Fresh(bytes));
+        }
+        let kept = Arc::new(bytes.into_owned());
+        match self.kept.lock() {
+            Ok(mut k) if !k.iter().any(|(o, _)| *o == r.offset) => {
+                k.push((r.offset, kept.clone()));
+            }
+            // Kept by another thread meanwhile (or a poisoned lock): give the budget back.
+            _ => {
+                KEPT_BYTES.fetch_sub(len, Ordering::Relaxed);
+            }
+        }
+        Ok(RegionBytes::Kept(kept))
     }
 
     /// The bytes of a region, checksum-verified and decompressed.
@@ -471,7 +563,7 @@ impl SegmentReader {
         let Some(r) = c.dict else {
             return Ok(Dictionary::default());
         };
-        let raw = self.region(&r)?;
+        let raw = self.region_kept(&r)?;
         let (d, _) =
             StrDict::parse(&raw).map_err(|e| Error::decode(self.file.path(), r.offset, e))?;
         Ok(Dictionary::from_strdict(&d))
@@ -488,7 +580,7 @@ impl SegmentReader {
         let Some(r) = c.dict else {
             return Ok(vec![None; keys.len()]);
         };
-        let raw = self.region(&r)?;
+        let raw = self.region_kept(&r)?;
         let (d, _) =
             StrDict::parse(&raw).map_err(|e| Error::decode(self.file.path(), r.offset, e))?;
         Ok(keys.iter().map(|k| d.find(k)).collect())
@@ -697,7 +789,7 @@ pub struct IndexReader<'a> {
     /// Format v1: the whole blob and where its bitmap area begins.
     whole: Option<(Cow<'a, [u8]>, usize)>,
     /// Format v2: the last chunk read (its number and bytes).
-    chunk: RefCell<Option<(usize, Cow<'a, [u8]>)>>,
+    chunk: RefCell<Option<(usize, RegionBytes<'a>)>>,
 }
 
 impl std::ops::Deref for IndexReader<'_> {
@@ -750,7 +842,7 @@ impl IndexReader<'_> {
         let at = chunk.region.offset;
         let mut cache = self.chunk.borrow_mut();
         if cache.as_ref().map(|(i, _)| *i) != Some(k) {
-            let bytes = self.seg.region(&chunk.region)?;
+            let bytes = self.seg.region_kept(&chunk.region)?;
             if bytes.len() as u64 != end - start {
                 return Err(Error::corrupt(
                     path,

@@ -172,9 +172,22 @@ fn tune_allocator() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn tune_allocator() {}
 
+/// Let open segments keep decoded dictionaries and index chunks between queries (a `Store`
+/// lives across many): `LOGPIVOT_KEEP_BYTES` (a size such as `256MiB`, `0` for none) before
+/// the import, else 64 MiB for the process.
+fn keep_regions() -> PyResult<()> {
+    let budget = match std::env::var("LOGPIVOT_KEEP_BYTES") {
+        Ok(v) => logpivot::query::parse_size(&v).map_err(errors::to_py)?,
+        Err(_) => logpivot::segment::KEPT_BYTES_DEFAULT,
+    };
+    logpivot::segment::set_kept_budget(budget);
+    Ok(())
+}
+
 #[pymodule]
 fn _logpivot(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tune_allocator();
+    keep_regions()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(ingest, m)?)?;
     m.add_function(wrap_pyfunction!(open, m)?)?;
