@@ -562,9 +562,14 @@ pub(crate) fn scan_segments_queued<M: Send, D: Send>(
     work: &SegmentWork<'_, M, D>,
     on: &mut dyn FnMut(Scanned<M, D>) -> Result<()>,
 ) -> Result<()> {
-    let next = AtomicUsize::new(0);
-    let pool = crate::pool::shared(threads)?;
+    let next = &AtomicUsize::new(0);
     let threads = threads.clamp(1, segs.len().max(1));
+    // The calling thread scans too (handing its own items straight to `on`, and what the
+    // workers sent between its segments), so a query over few segments, or with one
+    // thread, needs fewer hand-overs between threads or none. Not when items are handed
+    // over one at a time (`queue` 0): a worker would wait for the caller's segment to end.
+    let caller_scans = queue > 0;
+    let jobs = threads - usize::from(caller_scans);
     let (tx, rx) = crossbeam_channel::bounded::<Result<Scanned<M, D>>>(queue);
     let job = |_: usize| {
         let tx = tx.clone();
@@ -586,20 +591,36 @@ pub(crate) fn scan_segments_queued<M: Send, D: Send>(
             }
         }
     };
-    // Every segment ends in one `Done` or an error, whichever worker takes it; the receiver
-    // moves into the consumer so that the workers' sends fail once it returns early.
-    let consume = move || -> Result<()> {
+    // Every segment ends in one `Done` or an error, whoever scans it; the receiver moves into
+    // the consumer so that the workers' sends fail once it returns early.
+    let mut consume = move || -> Result<()> {
         let mut done = 0;
+        let mut take = |msg: Result<Scanned<M, D>>, done: &mut usize| -> Result<()> {
+            if matches!(msg, Ok(Scanned::Done(_))) {
+                *done += 1;
+            }
+            msg.and_then(&mut *on)
+        };
+        while caller_scans {
+            while let Ok(msg) = rx.try_recv() {
+                take(msg, &mut done)?;
+            }
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(seg) = segs.get(i) else { break };
+            let r = work(seg, &mut |m: M| take(Ok(Scanned::Item(m)), &mut 0));
+            seg.release_read_pages();
+            take(r.map(Scanned::Done), &mut done)?;
+        }
         while done < segs.len() {
             let msg = rx.recv().map_err(|_| Error::Interrupted)?;
-            if matches!(msg, Ok(Scanned::Done(_))) {
-                done += 1;
-            }
-            msg.and_then(&mut *on)?;
+            take(msg, &mut done)?;
         }
         Ok(())
     };
-    pool.scope(threads, &job, consume)?
+    if jobs == 0 {
+        return consume();
+    }
+    crate::pool::shared(threads)?.scope(jobs, &job, consume)?
 }
 
 /// Sends the consumer an error when dropped by a panicking worker.
