@@ -601,12 +601,14 @@ pub(crate) fn scan_segments_queued<M: Send, D: Send>(
             }
             msg.and_then(&mut *on)
         };
-        while caller_scans {
+        // (`caller_scans` false: the loop's first test ends it.)
+        while let Some(seg) = caller_scans
+            .then(|| segs.get(next.fetch_add(1, Ordering::Relaxed)))
+            .flatten()
+        {
             while let Ok(msg) = rx.try_recv() {
                 take(msg, &mut done)?;
             }
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(seg) = segs.get(i) else { break };
             let r = work(seg, &mut |m: M| take(Ok(Scanned::Item(m)), &mut 0));
             seg.release_read_pages();
             take(r.map(Scanned::Done), &mut done)?;
