@@ -40,13 +40,19 @@ fn fixture_with(shuffle: bool) -> Fixture {
 /// The fixture with segments of up to `segment_rows` rows (from 8,192 rows a near-unique
 /// string column such as `RayID` is stored plain).
 fn fixture_opts(shuffle: bool, segment_rows: usize) -> Fixture {
-    fixture_full(shuffle, segment_rows, 0)
+    fixture_full(shuffle, segment_rows, 0, 0)
 }
 
 /// [`fixture_opts`], with the time field of the first event of every `untimed_every`-th
 /// minute renamed (0: none), so untimed rows lie between the minutes' row runs of a
 /// time-ordered segment.
-fn fixture_full(shuffle: bool, segment_rows: usize, untimed_every: usize) -> Fixture {
+/// With `no_rule_every` > 0, every so many events lose their `RuleID` (the join key).
+fn fixture_full(
+    shuffle: bool,
+    segment_rows: usize,
+    untimed_every: usize,
+    no_rule_every: usize,
+) -> Fixture {
     let tmp = tempfile::tempdir().expect("tmp");
     let input = tmp.path().join("events.ndjson");
     let rules = tmp.path().join("rules.csv");
@@ -92,6 +98,18 @@ fn fixture_full(shuffle: bool, segment_rows: usize, untimed_every: usize) -> Fix
             }
             prev = minute.or(prev);
             out.push_str(&line);
+            out.push('\n');
+        }
+        buf = out.into_bytes();
+    }
+    if no_rule_every > 0 {
+        let text = String::from_utf8(buf).expect("utf8");
+        let mut out = String::new();
+        for (i, line) in text.lines().enumerate() {
+            match i % no_rule_every {
+                3 => out.push_str(&line.replacen("\"RuleID\":", "\"NoRule\":", 1)),
+                _ => out.push_str(line),
+            }
             out.push('\n');
         }
         buf = out.into_bytes();
@@ -444,7 +462,7 @@ fn random_query(rng: &mut Rng, f: &Fixture, rules: &[String]) -> Query {
             Some((
                 s,
                 Box::new(move |e: &Event| {
-                    let r = e["RuleID"].as_str().unwrap_or("");
+                    let r = e.get("RuleID").and_then(Value::as_str).unwrap_or("");
                     r == r1 || r == r2
                 }),
             ))
@@ -874,12 +892,36 @@ fn minute_index_counts_equal_the_scan_when_rows_are_out_of_time_order() {
 }
 
 #[test]
+fn random_pivots_match_the_model_when_the_join_key_is_missing() {
+    // A missing join key is `(unmatched)`, on the integer-key path (which counts a joined
+    // key on its column's codes and maps the cells at the end) as on the others.
+    let f = fixture_full(false, 4_000, 0, 7);
+    let rules = top_rules(&f);
+    let spill = tempfile::tempdir().expect("spill dir");
+    let mut cov = Coverage::default();
+    let q = Query {
+        rows: vec![MKey::Category],
+        col: Some(MKey::Field("Action")),
+        filter: None,
+        from: None,
+        to: None,
+    };
+    check_query(&f, &q, spill.path(), "category by action", &mut cov);
+    let mut rng = Rng(0x51ed_2701);
+    for qi in 0..16 {
+        let q = random_query(&mut rng, &f, &rules);
+        check_query(&f, &q, spill.path(), &format!("query {qi}"), &mut cov);
+    }
+    assert!(cov.fast > 0, "the integer-key path was not taken");
+}
+
+#[test]
 fn minute_index_counts_equal_the_scan_with_untimed_rows_between_minutes() {
     // Time-ordered segments whose minutes' row runs have untimed rows between them (the
     // runs path subtracts those gaps), in single gaps and in runs of gaps.
     // No time range, so the untimed rows are selected.
     for every in [3, 1] {
-        let f = fixture_full(false, 4_000, every);
+        let f = fixture_full(false, 4_000, every, 0);
         minute_index_counts_equal_the_scan_from(&f, None);
         minute_index_counts_equal_the_scan_from(&f, Some("2024-06-03T05:17:00Z"));
     }
