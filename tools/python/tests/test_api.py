@@ -380,6 +380,36 @@ def test_refresh_sees_new_commits(tmp_path):
     assert sorted(s.pivot(rows="k").column("k").to_pylist()) == ["x", "y"]
 
 
+def test_kept_regions_change_no_answer(gen, store):
+    """Repeated filtered queries on one handle (dictionaries and index chunks kept after the
+    first) answer as a process that keeps nothing (LOGPIVOT_KEEP_BYTES=0), and a bad setting
+    is a clear error at import."""
+    rule = store.pivot(rows="RuleID", top=3).column("RuleID").to_pylist()[2]
+    calls = [
+        dict(rows=["Datetime:1h"], where=f"RuleID = {rule}"),
+        dict(rows=["Action"], where=f"RuleID = {rule} or Action = block"),
+        dict(rows=["ClientCountry"], cols="Action", where=f"RuleID in ({rule}, x)"),
+    ]
+    want = [[store.pivot(**c).to_pylist() for c in calls] for _ in range(3)]
+    assert want[0] == want[1] == want[2]
+    script = textwrap.dedent(
+        f"""
+        import json, logpivot
+        s = logpivot.open({str(gen["data"])!r})
+        print(json.dumps([s.pivot(**c).to_pylist() for c in {calls!r}], default=str))
+        """
+    )
+    env = {**os.environ, "LOGPIVOT_KEEP_BYTES": "0"}
+    p = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == json.loads(json.dumps(want[0], default=str))
+    env["LOGPIVOT_KEEP_BYTES"] = "lots"
+    p = subprocess.run(
+        [sys.executable, "-c", "import logpivot"], env=env, capture_output=True, text=True
+    )
+    assert p.returncode != 0 and "lots" in p.stderr
+
+
 def test_version():
     assert logpivot.__version__ and isinstance(logpivot.__version__, str)
     assert logpivot.parse_size("256MiB") == 256 << 20
