@@ -93,7 +93,7 @@ pub struct SegmentReport {
 /// Turns a segment-local id into a value.
 pub(crate) enum Decoder {
     Null,
-    Dict(Dictionary),
+    Dict(Arc<Dictionary>),
     Int {
         as_text: bool,
     },

@@ -249,7 +249,7 @@ struct ColumnCursor {
     /// The first row of each block, and the segment's rows last.
     starts: Vec<usize>,
     /// The string dictionary, read on first use.
-    dict: Option<Dictionary>,
+    dict: Option<std::sync::Arc<Dictionary>>,
     /// The last decoded block, by index.
     block: Option<(usize, Block)>,
 }
@@ -527,7 +527,7 @@ impl ColumnCursor {
         if self.dict.is_none() {
             self.dict = Some(seg.dictionary(ci)?);
         }
-        let dict = self.dict.as_ref().map_or(0, Dictionary::len);
+        let dict = self.dict.as_ref().map_or(0, |d| d.len());
         if used.last().is_some_and(|&m| m as usize >= dict) {
             return Err(Error::corrupt(
                 seg.path(),

@@ -43,6 +43,8 @@ pub struct SegmentReader {
     /// Decoded dictionaries and index chunks kept for later queries on this handle, by
     /// region offset (see [`set_kept_budget`]).
     kept: Mutex<Vec<(u64, Arc<Vec<u8>>)>>,
+    /// String dictionaries parsed so far and kept (by column), under the same budget.
+    dicts: Mutex<Vec<(usize, Arc<Dictionary>)>>,
 }
 
 /// How many bytes of decoded regions (string dictionaries, index chunks) all open segments of
@@ -91,7 +93,12 @@ impl Drop for SegmentReader {
             .kept
             .get_mut()
             .map(|k| k.iter().map(|(_, b)| b.len() as u64).sum())
-            .unwrap_or(0);
+            .unwrap_or(0)
+            + self
+                .dicts
+                .get_mut()
+                .map(|k| k.iter().map(|(_, d)| d.heap_bytes()).sum())
+                .unwrap_or(0);
         KEPT_BYTES.fetch_sub(kept, Ordering::Relaxed);
     }
 }
@@ -121,6 +128,11 @@ pub struct Dictionary {
 }
 
 impl Dictionary {
+    /// Bytes it holds on the heap.
+    pub fn heap_bytes(&self) -> u64 {
+        (self.data.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()) as u64
+    }
+
     fn from_strdict(d: &StrDict<'_>) -> Dictionary {
         let mut data = Vec::with_capacity(d.data_len());
         let mut ends = Vec::with_capacity(d.len());
@@ -234,6 +246,7 @@ impl SegmentReader {
             dirs: Mutex::new(Vec::new()),
             read_since_release: AtomicU64::new(0),
             kept: Mutex::new(Vec::new()),
+            dicts: Mutex::new(Vec::new()),
         };
         if let Some(c) = reader
             .meta
@@ -384,14 +397,7 @@ impl SegmentReader {
         }
         let bytes = self.region(r)?;
         let len = bytes.len() as u64;
-        let budget = KEPT_BUDGET.load(Ordering::Relaxed);
-        if len > KEPT_REGION_MAX
-            || KEPT_BYTES
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
-                    (t + len <= budget).then_some(t + len)
-                })
-                .is_err()
-        {
+        if !Self::take_budget(len) {
             return Ok(RegionBytes::Fresh(bytes));
         }
         let kept = Arc::new(bytes.into_owned());
@@ -405,6 +411,17 @@ impl SegmentReader {
             }
         }
         Ok(RegionBytes::Kept(kept))
+    }
+
+    /// Take `len` bytes of the process's budget for kept regions, if it allows.
+    fn take_budget(len: u64) -> bool {
+        let budget = KEPT_BUDGET.load(Ordering::Relaxed);
+        len <= KEPT_REGION_MAX
+            && KEPT_BYTES
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                    (t + len <= budget).then_some(t + len)
+                })
+                .is_ok()
     }
 
     /// The bytes of a region, checksum-verified and decompressed.
@@ -555,18 +572,36 @@ impl SegmentReader {
 
     /// The dictionary of string column `col` (empty for other types; for a plain string
     /// column, its distinct strings, sorted).
-    pub fn dictionary(&self, col: usize) -> Result<Dictionary> {
+    pub fn dictionary(&self, col: usize) -> Result<Arc<Dictionary>> {
         let c = self.column_meta(col)?;
         if c.flags & super::flags::PLAIN != 0 {
-            return Ok(self.plain_column(col)?.dict.clone());
+            return Ok(Arc::new(self.plain_column(col)?.dict.clone()));
         }
         let Some(r) = c.dict else {
-            return Ok(Dictionary::default());
+            return Ok(Arc::new(Dictionary::default()));
         };
-        let raw = self.region_kept(&r)?;
+        let found = self
+            .dicts
+            .lock()
+            .ok()
+            .and_then(|d| d.iter().find(|(c, _)| *c == col).map(|(_, d)| d.clone()));
+        if let Some(d) = found {
+            return Ok(d);
+        }
+        let raw = self.region(&r)?;
         let (d, _) =
             StrDict::parse(&raw).map_err(|e| Error::decode(self.file.path(), r.offset, e))?;
-        Ok(Dictionary::from_strdict(&d))
+        let d = Arc::new(Dictionary::from_strdict(&d));
+        let len = d.heap_bytes();
+        if Self::take_budget(len) {
+            match self.dicts.lock() {
+                Ok(mut k) if !k.iter().any(|(c, _)| *c == col) => k.push((col, d.clone())),
+                _ => {
+                    KEPT_BYTES.fetch_sub(len, Ordering::Relaxed);
+                }
+            }
+        }
+        Ok(d)
     }
 
     /// The dictionary codes of `keys` in string column `col` (None where absent), without
@@ -580,7 +615,20 @@ impl SegmentReader {
         let Some(r) = c.dict else {
             return Ok(vec![None; keys.len()]);
         };
-        let raw = self.region_kept(&r)?;
+        let kept = self
+            .dicts
+            .lock()
+            .ok()
+            .and_then(|d| d.iter().find(|(c, _)| *c == col).map(|(_, d)| d.clone()));
+        if let Some(d) = kept {
+            return Ok(keys.iter().map(|k| d.find(k)).collect());
+        }
+        if KEPT_BUDGET.load(Ordering::Relaxed) > 0 {
+            // A handle that keeps regions keeps this dictionary parsed, for the next query.
+            let d = self.dictionary(col)?;
+            return Ok(keys.iter().map(|k| d.find(k)).collect());
+        }
+        let raw = self.region(&r)?;
         let (d, _) =
             StrDict::parse(&raw).map_err(|e| Error::decode(self.file.path(), r.offset, e))?;
         Ok(keys.iter().map(|k| d.find(k)).collect())

@@ -397,7 +397,7 @@ pub fn default_fields(
             };
             let rows = seg.meta().rows;
             let distinct = match cm.ty {
-                ColumnType::Str if looks_like_time(&seg.dictionary(ci)?) => {
+                ColumnType::Str if looks_like_time(seg.dictionary(ci)?.as_ref()) => {
                     ok = false;
                     break;
                 }
