@@ -70,16 +70,6 @@ impl Latch {
     }
 }
 
-/// Waits for a scope's jobs when dropped, so that no job outlives what it borrows even when
-/// the calling thread unwinds.
-struct WaitOnDrop<'a>(&'a Latch);
-
-impl Drop for WaitOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.wait(false);
-    }
-}
-
 impl Pool {
     /// A pool of `threads` workers (at least one), named `name-i`.
     pub fn fixed(name: &str, threads: usize) -> Result<Pool> {
@@ -141,19 +131,21 @@ impl Pool {
     }
 
     /// Run `work(i)` for `i` in `0..jobs` on the pool's workers while the calling thread runs
-    /// `body`; return `body`'s result once every job has finished. A panic in a job is
-    /// resumed on the calling thread after all jobs have finished. When a worker cannot be
-    /// started, the jobs already handed over run and the rest do not (so `work` must not
-    /// count on all `jobs` running: the query layer's jobs take segments from a shared
-    /// counter); an error only when none could start.
+    /// `body`; return `body`'s result once every job has finished. Jobs no worker has taken
+    /// when `body` returns are run by the calling thread itself (a short query does not wait
+    /// for a worker to wake up only to find nothing left to do). A panic in a job is resumed
+    /// on the calling thread after all jobs have finished. When a worker cannot be started,
+    /// the jobs already handed over run and the rest do not (so `work` must not count on all
+    /// `jobs` running: the query layer's jobs take segments from a shared counter); an error
+    /// only when none could start.
     pub fn scope<'env, R>(
         &self,
         jobs: usize,
         work: &'env (dyn Fn(usize) + Sync + 'env),
         body: impl FnOnce() -> R,
     ) -> Result<R> {
-        let latch = Arc::new(Latch::default());
-        let guard = WaitOnDrop(&latch);
+        let scope = Arc::new(ScopeJobs::default());
+        let guard = DrainOnDrop(&scope);
         for i in 0..jobs {
             if let Err(e) = self.reserve_worker() {
                 if i == 0 {
@@ -161,37 +153,80 @@ impl Pool {
                 }
                 break;
             }
-            latch.start();
-            let l = latch.clone();
+            let l = scope.clone();
             let job: Box<dyn FnOnce() + Send + 'env> = Box::new(move || {
                 let r = catch_unwind(AssertUnwindSafe(|| work(i)));
-                l.finish(r.err());
+                l.latch.finish(r.err());
             });
-            // SAFETY: the job borrows `work` for 'env. This function neither returns nor
-            // unwinds past `guard` before the latch counts every sent job finished
-            // (`WaitOnDrop` waits in its destructor, also while unwinding), and a job touches
-            // nothing borrowed after `finish`. So no job runs or holds a borrow past 'env;
-            // only the lifetime of the box is erased, not its type.
+            // SAFETY: the job borrows `work` for 'env. It is run either by a worker, which
+            // takes it from the scope's queue and counts it running on the latch in one
+            // step, or by this thread; `DrainOnDrop` (run below, and while unwinding) empties
+            // the queue for good and then waits until the latch counts no job running. So
+            // every job has run or been dropped before this function returns or unwinds
+            // past `guard`, and a ticket that reaches a worker later finds the queue empty and
+            // touches only the scope's `Arc`. Only the box's lifetime is erased, not its type.
             let job: Job =
                 unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + 'env>, Job>(job) };
-            if self.tx.send(job).is_err() {
-                // Not sent, so it never runs (unreachable: the pool holds a receiver).
-                latch.finish(None);
-                if i == 0 {
-                    return Err(Error::invalid(format!(
-                        "the {} threads are gone",
-                        self.name
-                    )));
-                }
+            scope
+                .queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(job);
+            let ticket = scope.clone();
+            if self.tx.send(Box::new(move || ticket.run_one())).is_err() {
+                // No worker will see it; the drain below runs it here (unreachable: the pool
+                // holds a receiver).
                 break;
             }
         }
         let out = body();
         drop(guard);
-        if let Some(panic) = latch.wait(true) {
+        if let Some(panic) = scope.latch.wait(true) {
             resume_unwind(panic);
         }
         Ok(out)
+    }
+}
+
+/// The jobs of one scope that no thread has taken yet, and the latch of those taken.
+#[derive(Default)]
+struct ScopeJobs {
+    queue: Mutex<Vec<Job>>,
+    latch: Latch,
+}
+
+impl ScopeJobs {
+    /// Take one job, counted running, under the queue's lock.
+    fn take(&self) -> Option<Job> {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let job = q.pop()?;
+        self.latch.start();
+        Some(job)
+    }
+
+    /// What a ticket does on a worker: run a job of the scope if one is left.
+    fn run_one(&self) {
+        if let Some(job) = self.take() {
+            job();
+        }
+    }
+}
+
+/// Runs on the calling thread the scope's jobs no worker took, then waits for those that
+/// workers took; while unwinding it drops the untaken jobs instead of running them.
+struct DrainOnDrop<'a>(&'a ScopeJobs);
+
+impl Drop for DrainOnDrop<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let left = std::mem::take(&mut *self.0.queue.lock().unwrap_or_else(|p| p.into_inner()));
+            drop(left);
+        } else {
+            while let Some(job) = self.0.take() {
+                job();
+            }
+        }
+        self.0.latch.wait(false);
     }
 }
 
@@ -262,9 +297,26 @@ mod tests {
                 std::thread::yield_now();
             }
         };
-        pool.scope(4, &work, || ()).expect("scope");
+        // The caller waits in `body` until the jobs have started, so workers run all four.
+        pool.scope(4, &work, || {
+            while started.load(Ordering::SeqCst) < 4 {
+                std::thread::yield_now();
+            }
+        })
+        .expect("scope");
+        // Calls as the Python module makes them (the caller waits in `body` for the job's
+        // result): an idle worker takes each, none is started.
         for _ in 0..50 {
-            pool.scope(1, &|_| (), || ()).expect("scope");
+            let done = AtomicUsize::new(0);
+            let work = |_: usize| {
+                done.store(1, Ordering::SeqCst);
+            };
+            pool.scope(1, &work, || {
+                while done.load(Ordering::SeqCst) == 0 {
+                    std::thread::yield_now();
+                }
+            })
+            .expect("scope");
         }
         // The workers count themselves idle just after a job: wait for the last one.
         let idle = || pool.grow.as_ref().map_or(0, |m| *m.lock().expect("lock"));
@@ -275,6 +327,36 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         assert_eq!(idle(), 4, "four workers, all idle, none started after");
+    }
+
+    #[test]
+    fn jobs_no_worker_took_run_on_the_caller() {
+        // The only worker is held by another scope until this scope has returned: its jobs
+        // can only have run on the calling thread.
+        let pool = Arc::new(Pool::fixed("t", 1).expect("pool"));
+        let release = Arc::new(AtomicUsize::new(0));
+        let (p2, r2) = (pool.clone(), release.clone());
+        let blocker = std::thread::spawn(move || {
+            let hold = |_: usize| {
+                while r2.load(Ordering::SeqCst) == 0 {
+                    std::thread::yield_now();
+                }
+            };
+            p2.scope(1, &hold, || ()).expect("scope");
+        });
+        // Let the blocker's job reach the worker.
+        while !pool.rx.is_empty() || release.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let me = std::thread::current().id();
+        let ran: Mutex<Vec<std::thread::ThreadId>> = Mutex::new(Vec::new());
+        let work = |_: usize| ran.lock().expect("lock").push(std::thread::current().id());
+        pool.scope(3, &work, || ()).expect("scope");
+        let ran = ran.into_inner().expect("lock");
+        release.store(1, Ordering::SeqCst);
+        blocker.join().expect("blocker");
+        assert_eq!(ran, vec![me; 3]);
     }
 
     #[test]
