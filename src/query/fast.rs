@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use crate::error::{Error, Result};
 use crate::segment::{ColumnType, SegmentReader};
@@ -46,6 +46,45 @@ const FLUSH_GROUPS: usize = 1 << 14;
 
 /// Bytes per group of the merged table, for the memory budget (key, count, hash-table slot).
 const GROUP_BYTES: usize = 96;
+
+/// Shards of the merged table: each worker merges its tables into them under the shard's
+/// lock, so the merge runs on every thread, not on the calling thread alone.
+const SHARDS: usize = 64;
+
+/// The shard of a group key: a hash (other than the table's) of its first `n` parts, the row
+/// key, so that every group of a pivot row is in one shard and a shard's row totals are final.
+fn shard_of(k: &FastKey, n: usize) -> usize {
+    let mut h = u64::from(k.nulls & ((1u16 << n) - 1) as u8) ^ 0x2545_F491_4F6C_DD1D;
+    for &id in k.ids.iter().take(n) {
+        h = (h ^ id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h ^= h >> 31;
+    }
+    (h >> 58) as usize % SHARDS
+}
+
+/// Merge `t` into the shards (by the first `n` key parts), one lock per shard touched; the
+/// number of new groups.
+fn merge_into(shards: &[Mutex<FastTable>], t: FastTable, n: usize) -> Result<usize> {
+    let mut parts: Vec<Vec<(FastKey, u64)>> = (0..SHARDS).map(|_| Vec::new()).collect();
+    for (k, c) in t {
+        parts[shard_of(&k, n)].push((k, c));
+    }
+    let mut added = 0;
+    for (part, shard) in parts.into_iter().zip(shards) {
+        if part.is_empty() {
+            continue;
+        }
+        let mut table = shard
+            .lock()
+            .map_err(|_| Error::invalid("a query worker panicked"))?;
+        let before = table.len();
+        for (k, c) in part {
+            *table.entry(k).or_insert(0) += c;
+        }
+        added += table.len() - before;
+    }
+    Ok(added)
+}
 
 /// A group key: value bits (or interned ids) per part, and which parts are null.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -687,10 +726,25 @@ impl Fast<'_> {
     }
 }
 
+/// What finishing one shard of the merged table gives.
+#[derive(Default)]
+struct ShardEnd {
+    /// Events per column value (id, null).
+    by_col: HashMap<(u64, bool), u64>,
+    /// The shard's rows.
+    rows: usize,
+    /// With --top N: the row totals that reach the shard's N-th largest, and the groups of
+    /// those rows with their row totals.
+    totals: Vec<u64>,
+    groups: Vec<(FastKey, u64, u64)>,
+}
+
 /// What a worker emits: integer-keyed tables, or general partials after the demotion.
 enum Item {
     Table(FastTable),
     Groups(Partial),
+    /// The merged table outgrew the budget (the calling thread moves to the general path).
+    Over,
 }
 
 /// Run a count pivot on integer keys; hands complete groups to `sink` like
@@ -718,14 +772,39 @@ pub(crate) fn run_groups(
         ..QueryStats::default()
     };
     let budget = (req.memory_limit as usize / 2).max(1 << 10);
-    let mut table = FastTable::default();
+    // The merged table, in shards the workers merge into; `gate` is held for reading while a
+    // worker merges and for writing while the calling thread moves the shards to the general
+    // path (so no table is merged into a shard after it was drained).
+    let shards: Vec<Mutex<FastTable>> = (0..SHARDS).map(|_| Mutex::default()).collect();
+    let grouped = AtomicUsize::new(0);
+    let gate = RwLock::new(());
     let mut general: Option<Aggregator<'_>> = None;
     // A segment's result says whether it was counted on integer keys.
     let work = |seg: &SegmentReader, emit: &mut dyn FnMut(Item) -> Result<()>| {
         let fast_mode = !fast.demoted.load(Ordering::SeqCst);
         let r = if fast_mode {
             fast.fast_started.fetch_add(1, Ordering::SeqCst);
-            fast.segment(schema, seg, &mut |t| emit(Item::Table(t)))
+            fast.segment(schema, seg, &mut |t| {
+                if req.cancel.is_cancelled() {
+                    return Err(Error::Interrupted);
+                }
+                {
+                    let _open = gate
+                        .read()
+                        .map_err(|_| Error::invalid("a query worker panicked"))?;
+                    if fast.demoted.load(Ordering::SeqCst) {
+                        // After the move to the general path: the calling thread converts it.
+                        return emit(Item::Table(t));
+                    }
+                    grouped.fetch_add(merge_into(&shards, t, plan.n_row_keys)?, Ordering::Relaxed);
+                }
+                let over =
+                    grouped.load(Ordering::Relaxed) * GROUP_BYTES + fast.interned_bytes() > budget;
+                if over && !fast.demoted.load(Ordering::SeqCst) {
+                    emit(Item::Over)?;
+                }
+                Ok(())
+            })
         } else {
             process_segment(plan, schema, seg, &mut |g| emit(Item::Groups(g)))
         };
@@ -737,34 +816,47 @@ pub(crate) fn run_groups(
                 if req.cancel.is_cancelled() {
                     return Err(Error::Interrupted);
                 }
-                if let Some(g) = general.as_mut() {
-                    return g.add(fast.partial(&t)?);
-                }
-                for (k, n) in t {
-                    *table.entry(k).or_insert(0) += n;
-                }
-                if table.len() * GROUP_BYTES + fast.interned_bytes() > budget {
-                    // Over budget: continue on the general path, which spills.
-                    fast.demoted.store(true, Ordering::SeqCst);
-                    let mut g = Aggregator::new(plan, req);
-                    fast.demote(std::mem::take(&mut table), &mut g)?;
-                    general = Some(g);
+                match general.as_mut() {
+                    Some(g) => return g.add(fast.partial(&t)?),
+                    None => return Err(Error::invalid("integer table before demotion")),
                 }
             }
             Scanned::Item(Item::Groups(p)) => match general.as_mut() {
                 Some(g) => g.add(p)?,
                 None => return Err(Error::invalid("general partial before demotion")),
             },
-            Scanned::Done((r, was_fast)) => {
-                stats.add_segment(&r);
-                fast_done += usize::from(was_fast);
+            Scanned::Item(Item::Over) | Scanned::Done(_) => {
+                if let Scanned::Done((r, was_fast)) = msg {
+                    stats.add_segment(&r);
+                    fast_done += usize::from(was_fast);
+                }
+                let over =
+                    grouped.load(Ordering::Relaxed) * GROUP_BYTES + fast.interned_bytes() > budget;
+                if general.is_none() && over {
+                    // Over budget: continue on the general path, which spills.
+                    let _closed = gate
+                        .write()
+                        .map_err(|_| Error::invalid("a query worker panicked"))?;
+                    fast.demoted.store(true, Ordering::SeqCst);
+                    let mut g = Aggregator::new(plan, req);
+                    for shard in &shards {
+                        let t = std::mem::take(
+                            &mut *shard
+                                .lock()
+                                .map_err(|_| Error::invalid("a query worker panicked"))?,
+                        );
+                        fast.demote(t, &mut g)?;
+                    }
+                    general = Some(g);
+                }
                 if general.is_some()
                     && !interner_dropped
                     && fast_done == fast.fast_started.load(Ordering::SeqCst)
                 {
-                    // Every table on interned ids has been merged (a segment's tables
-                    // arrive before its Done): drop the strings. A segment that raced
-                    // past the demotion interns into the fresh interners, consistently.
+                    // Every table on interned ids has been merged or converted (a segment's
+                    // tables are merged or arrive before its Done): drop the strings. A
+                    // segment that raced past the demotion interns into the fresh
+                    // interners, consistently.
                     for m in &fast.interners {
                         if let Ok(mut i) = m.lock() {
                             *i = Interner::default();
@@ -780,18 +872,80 @@ pub(crate) fn run_groups(
         g.finish(&mut stats, sink)?;
         return Ok((stats, None));
     }
-    stats.groups = table.len() as u64;
-    let guards = fast.lock()?;
-    let interned: Vec<&[Arc<str>]> = guards.iter().map(|g| &g.values[..]).collect();
+    let tables: Vec<FastTable> = shards
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .map_err(|_| Error::invalid("a query worker panicked"))
+        })
+        .collect::<Result<_>>()?;
+    stats.groups = tables.iter().map(|t| t.len() as u64).sum();
     let n = plan.n_row_keys;
     let has_col = plan.keys.len() > n;
+    let cut = match (req.top, &req.sort, req.totals) {
+        (Some(top), super::SortBy::Total, false) => Some(top),
+        _ => None,
+    };
+    // Rows (row-key parts only) and their totals, to hand on only those that can make --top.
+    let row_of = |k: &FastKey| {
+        let mut r = *k;
+        for i in n..WIDTH {
+            r.ids[i] = 0;
+        }
+        r.nulls &= (1u8 << n) - 1;
+        r
+    };
+    // Shard by shard on every thread (a shard holds whole rows): events per column value,
+    // the shard's rows, and with --top its groups whose row total reaches the shard's own
+    // N-th largest (a superset of its groups in the global top N), with their row totals.
+    let next = AtomicUsize::new(0);
+    let done: Mutex<Vec<ShardEnd>> = Mutex::new(Vec::new());
+    let job = |_: usize| loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(table) = tables.get(i) else { break };
+        let mut end = ShardEnd::default();
+        if has_col {
+            for (k, &c) in table {
+                *end.by_col
+                    .entry((k.ids[n], k.nulls & (1 << n) != 0))
+                    .or_insert(0) += c;
+            }
+        }
+        if let Some(top) = cut {
+            let mut rows = RowTable::default();
+            for (k, &c) in table {
+                *rows.entry(row_of(k)).or_insert(0) += c;
+            }
+            end.rows = rows.len();
+            let mut totals: Vec<u64> = rows.values().copied().collect();
+            let floor = if top > 0 && totals.len() > top {
+                *totals.select_nth_unstable_by(top - 1, |a, b| b.cmp(a)).1
+            } else {
+                0
+            };
+            end.totals = totals.into_iter().filter(|&t| t >= floor).collect();
+            for (k, &c) in table {
+                let t = rows.get(&row_of(k)).copied().unwrap_or(0);
+                if t >= floor {
+                    end.groups.push((*k, c, t));
+                }
+            }
+        }
+        if let Ok(mut d) = done.lock() {
+            d.push(end);
+        }
+    };
+    crate::pool::shared(req.threads)?.scope(req.threads.clamp(1, SHARDS), &job, || ())?;
+    let ends = done
+        .into_inner()
+        .map_err(|_| Error::invalid("a query worker panicked"))?;
+    let guards = fast.lock()?;
+    let interned: Vec<&[Arc<str>]> = guards.iter().map(|g| &g.values[..]).collect();
     let mut col_counts = ColCounts::default();
     if has_col {
         let mut by_col: HashMap<(u64, bool), u64> = HashMap::new();
-        for (k, &c) in &table {
-            *by_col
-                .entry((k.ids[n], k.nulls & (1 << n) != 0))
-                .or_insert(0) += c;
+        for (key, c) in ends.iter().flat_map(|e| e.by_col.iter()) {
+            *by_col.entry(*key).or_insert(0) += c;
         }
         for ((id, null), c) in by_col {
             let mut key = FastKey {
@@ -809,40 +963,30 @@ pub(crate) fn run_groups(
             *col_counts.entry(v).or_insert(0) += c;
         }
     }
-    // Rows (row-key parts only) and their totals, to hand on only those that can make --top.
-    let row_of = |k: &FastKey| {
-        let mut r = *k;
-        for i in n..WIDTH {
-            r.ids[i] = 0;
-        }
-        r.nulls &= (1u8 << n) - 1;
-        r
-    };
-    let mut total_rows = None;
-    let mut keep: Option<(u64, RowTable)> = None;
-    if let (Some(top), super::SortBy::Total, false) = (req.top, &req.sort, req.totals) {
-        let mut rows = RowTable::default();
-        for (k, &c) in &table {
-            *rows.entry(row_of(k)).or_insert(0) += c;
-        }
-        total_rows = Some(rows.len() as u64);
-        if top > 0 && rows.len() > top {
-            let mut totals: Vec<u64> = rows.values().copied().collect();
-            let (_, nth, _) = totals.select_nth_unstable_by(top - 1, |a, b| b.cmp(a));
-            keep = Some((*nth, rows));
-        }
-    }
     let parts = plan.keys.len();
-    let mut groups = table.iter().filter_map(|(k, &c)| {
-        // Rows below the N-th largest total cannot make the top N (ties at it are kept and
-        // ordered by the builder).
-        if let Some((t, rows)) = &keep {
-            if rows.get(&row_of(k)).copied().unwrap_or(0) < *t {
-                return None;
-            }
-        }
-        Some((fast.decode(k, parts, &interned), fast.states(c)))
-    });
+    let total_rows = cut.map(|_| ends.iter().map(|e| e.rows as u64).sum::<u64>());
+    if let Some(top) = cut {
+        // The global N-th largest row total is among the shards' candidates.
+        let mut totals: Vec<u64> = ends.iter().flat_map(|e| e.totals.iter().copied()).collect();
+        let floor = if top > 0 && total_rows.is_some_and(|r| r > top as u64) && totals.len() >= top
+        {
+            *totals.select_nth_unstable_by(top - 1, |a, b| b.cmp(a)).1
+        } else {
+            0
+        };
+        // Rows below it cannot make the top N (ties at it are kept and ordered by the builder).
+        let mut groups = ends
+            .iter()
+            .flat_map(|e| e.groups.iter())
+            .filter(|g| g.2 >= floor)
+            .map(|(k, c, _)| (fast.decode(k, parts, &interned), fast.states(*c)));
+        sink(&col_counts, &mut groups);
+        return Ok((stats, total_rows));
+    }
+    let mut groups = tables
+        .iter()
+        .flat_map(|t| t.iter())
+        .map(|(k, &c)| (fast.decode(k, parts, &interned), fast.states(c)));
     sink(&col_counts, &mut groups);
     Ok((stats, total_rows))
 }
