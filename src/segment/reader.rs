@@ -615,15 +615,8 @@ impl SegmentReader {
         let Some(r) = c.dict else {
             return Ok(vec![None; keys.len()]);
         };
-        let kept = self
-            .dicts
-            .lock()
-            .ok()
-            .and_then(|d| d.iter().find(|(c, _)| *c == col).map(|(_, d)| d.clone()));
-        if let Some(d) = kept {
-            return Ok(keys.iter().map(|k| d.find(k)).collect());
-        }
-        if KEPT_BUDGET.load(Ordering::Relaxed) > 0 {
+        let keeps = self.dicts.lock().is_ok_and(|d| !d.is_empty());
+        if keeps || KEPT_BUDGET.load(Ordering::Relaxed) > 0 {
             // A handle that keeps regions keeps this dictionary parsed, for the next query.
             let d = self.dictionary(col)?;
             return Ok(keys.iter().map(|k| d.find(k)).collect());
