@@ -33,7 +33,7 @@ use crate::segment::{ColumnType, SegmentReader};
 use super::exec::{key_ids, select_segment, Plan, SegmentReport};
 use super::plan::{KeyPart, Schema, TimeSource};
 use super::spill::{Spill, PARTITIONS};
-use super::value::{get_key, put_key, AggState, KeyValue};
+use super::value::{get_key, AggState, KeyValue};
 use super::{
     resolve_spill_dir, scan_segments_queued, ColCounts, PivotRequest, QueryStats, Scanned, Sink,
     SortBy,
@@ -183,10 +183,9 @@ fn segment(
             return *e;
         }
         // Not through the column's decode cache: each value is encoded once here anyway.
-        let v = cols[k].decoder.decode(id, &plan.joins);
         let a = &mut arenas[k];
         let off = a.len();
-        put_key(a, &v);
+        cols[k].decoder.put_encoded(id, &plan.joins, a);
         let e = (off as u32, (a.len() - off) as u32, h.hash_one(&a[off..]));
         memo[k].insert(id, e);
         e

@@ -123,6 +123,20 @@ pub(crate) enum Decoder {
 }
 
 impl Decoder {
+    /// Append the [`super::value::put_key`] encoding of `decode(id)` to `out`; a dictionary
+    /// string that is valid UTF-8 (what the ingester stores) is copied straight from the
+    /// dictionary, without building a `KeyValue`.
+    pub(crate) fn put_encoded(&self, id: u64, joins: &[Join], out: &mut Vec<u8>) {
+        if let (Decoder::Dict(d), false) = (self, id == NULL_ID) {
+            if let Some(bytes) = d.get(id as u32).filter(|b| std::str::from_utf8(b).is_ok()) {
+                crate::codec::bytes::put_u8(out, 5);
+                crate::codec::bytes::put_len_prefixed(out, bytes);
+                return;
+            }
+        }
+        super::value::put_key(out, &self.decode(id, joins));
+    }
+
     pub(crate) fn decode(&self, id: u64, joins: &[Join]) -> KeyValue {
         if id == NULL_ID {
             if let Decoder::Joined { join, .. } = self {
