@@ -30,7 +30,7 @@ use crate::codec::DecodeError;
 use crate::error::{Error, Result};
 use crate::segment::{ColumnType, SegmentReader};
 
-use super::exec::{key_ids, select_segment, Plan, SegmentReport};
+use super::exec::{key_ids, select_segment, Decoder, IdColumn, Plan, SegmentReport, NULL_ID};
 use super::plan::{KeyPart, Schema, TimeSource};
 use super::spill::{Spill, PARTITIONS};
 use super::value::{get_key, AggState, KeyValue};
@@ -114,6 +114,52 @@ pub(crate) fn prefer(plan: &Plan, segs: &[SegmentReader], threshold: u64) -> boo
     est > threshold
 }
 
+/// Per key part, its bits and its null's local id (the dictionary's length), when every part
+/// is a dictionary column and the parts fit in 64 bits together.
+fn packing(cols: &[IdColumn]) -> Option<Vec<(u32, u64)>> {
+    let mut total = 0u32;
+    let mut out = Vec::with_capacity(cols.len());
+    for c in cols {
+        let Decoder::Dict(d) = &c.decoder else {
+            return None;
+        };
+        let top = d.len() as u64;
+        let bits = (64 - top.leading_zeros()).max(1);
+        total += bits;
+        out.push((bits, top));
+    }
+    (total <= 64).then_some(out)
+}
+
+/// A hasher for packed keys (one multiply and a fold: the table's bucket bits and tag bits
+/// both depend on every key bit).
+#[derive(Default, Clone, Copy)]
+struct PackHasher;
+
+impl std::hash::BuildHasher for PackHasher {
+    type Hasher = PackState;
+    fn build_hasher(&self) -> PackState {
+        PackState(0)
+    }
+}
+
+struct PackState(u64);
+
+impl std::hash::Hasher for PackState {
+    fn finish(&self) -> u64 {
+        let h = (self.0 ^ (self.0 >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        h ^ (h >> 32)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// One segment's groups: records in one exactly sized buffer, partition by partition.
 struct SegmentGroups {
     buf: Vec<u8>,
@@ -151,21 +197,69 @@ fn segment(
             return Err(Error::invalid("byte-key path: key column shape"));
         }
     }
-    // 1. Count on local ids.
-    let mut local: hashbrown::HashMap<[u64; WIDTH], u64, ahash::RandomState> =
-        hashbrown::HashMap::default();
-    let mut count_row = |row: usize| {
-        let mut key = [0u64; WIDTH];
-        for (k, c) in key.iter_mut().zip(&cols) {
-            *k = c.ids[row];
+    // 1. Count on local ids: packed into one integer when every key is a dictionary column
+    // whose codes (and null) fit together in 64 bits, else as an array of ids.
+    let all_rows = sel.count() == rows as u64;
+    let local: Vec<([u64; WIDTH], u64)> = match packing(&cols) {
+        Some(bits) => {
+            let mut packed: hashbrown::HashMap<u64, u64, PackHasher> =
+                hashbrown::HashMap::default();
+            let mut bad = None;
+            let mut count_row = |row: usize| {
+                let mut key = 0u64;
+                for (c, &(b, top)) in cols.iter().zip(&bits) {
+                    let id = c.ids[row];
+                    let l = if id == NULL_ID { top } else { id };
+                    if id != NULL_ID && id >= top {
+                        bad = Some((row, id));
+                    }
+                    key = (key << b) | l.min(top);
+                }
+                *packed.entry(key).or_insert(0) += 1;
+            };
+            if all_rows {
+                (0..rows).for_each(&mut count_row);
+            } else {
+                sel.iter().for_each(&mut count_row);
+            }
+            if let Some((row, id)) = bad {
+                return Err(Error::corrupt(
+                    seg.path(),
+                    0,
+                    format!("row {row}: dictionary code {id} beyond its dictionary"),
+                ));
+            }
+            packed
+                .into_iter()
+                .map(|(mut key, n)| {
+                    let mut ids = [0u64; WIDTH];
+                    for (k, &(b, top)) in bits.iter().enumerate().rev() {
+                        let l = key & (u64::MAX >> (64 - b));
+                        key = key.checked_shr(b).unwrap_or(0);
+                        ids[k] = if l == top { NULL_ID } else { l };
+                    }
+                    (ids, n)
+                })
+                .collect()
         }
-        *local.entry(key).or_insert(0) += 1;
+        None => {
+            let mut map: hashbrown::HashMap<[u64; WIDTH], u64, ahash::RandomState> =
+                hashbrown::HashMap::default();
+            let mut count_row = |row: usize| {
+                let mut key = [0u64; WIDTH];
+                for (k, c) in key.iter_mut().zip(&cols) {
+                    *k = c.ids[row];
+                }
+                *map.entry(key).or_insert(0) += 1;
+            };
+            if all_rows {
+                (0..rows).for_each(&mut count_row);
+            } else {
+                sel.iter().for_each(&mut count_row);
+            }
+            map.into_iter().collect()
+        }
     };
-    if sel.count() == rows as u64 {
-        (0..rows).for_each(&mut count_row);
-    } else {
-        sel.iter().for_each(&mut count_row);
-    }
     // 2. Encode each distinct value once: (offset, length, hash) in its part's arena.
     let h = hasher();
     let mut arenas: Vec<Vec<u8>> = vec![Vec::new(); nk];
@@ -190,7 +284,7 @@ fn segment(
         memo[k].insert(id, e);
         e
     };
-    for (key, &n) in &local {
+    for (key, n) in local.iter().map(|(k, n)| (k, *n)) {
         let mut ent = [(0u32, 0u32, 0u64); WIDTH];
         for k in 0..nk {
             ent[k] = entry(k, key[k]);
@@ -227,7 +321,7 @@ fn segment(
     let mut buf = vec![0u8; at];
     let mut cursor: Vec<usize> = offsets[..PARTITIONS].to_vec();
     let mut rec = Vec::with_capacity(256);
-    for ((key, &n), &(p, rh)) in local.iter().zip(&placed) {
+    for ((key, n), &(p, rh)) in local.iter().map(|(k, n)| (k, *n)).zip(&placed) {
         let mut ent = [(0u32, 0u32, 0u64); WIDTH];
         for k in 0..nk {
             ent[k] = memo[k].get(&key[k]).copied().unwrap_or_default();
