@@ -68,6 +68,24 @@ pub fn set_kept_budget(bytes: u64) {
     KEPT_BUDGET.store(bytes, Ordering::Relaxed);
 }
 
+/// What a segment keeps of `key`, if anything.
+fn kept_get<K: PartialEq, V>(kept: &Mutex<Vec<(K, Arc<V>)>>, key: &K) -> Option<Arc<V>> {
+    let kept = kept.lock().ok()?;
+    kept.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+}
+
+/// Keep `value` under `key` unless something is kept there already (another thread was
+/// first) or the lock is poisoned; whether it was stored.
+fn kept_put<K: PartialEq, V>(kept: &Mutex<Vec<(K, Arc<V>)>>, key: K, value: &Arc<V>) -> bool {
+    match kept.lock() {
+        Ok(mut k) if !k.iter().any(|(x, _)| *x == key) => {
+            k.push((key, value.clone()));
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Region bytes: decoded for this use, or kept by the segment.
 pub enum RegionBytes<'a> {
     /// Borrowed from the mapping or decoded for this use.
@@ -387,12 +405,7 @@ impl SegmentReader {
     /// ([`set_kept_budget`]) allows: for dictionaries and index chunks, which every query that
     /// filters on a column reads again.
     pub fn region_kept(&self, r: &Region) -> Result<RegionBytes<'_>> {
-        let found = self.kept.lock().ok().and_then(|k| {
-            k.iter()
-                .find(|(o, _)| *o == r.offset)
-                .map(|(_, b)| b.clone())
-        });
-        if let Some(b) = found {
+        if let Some(b) = kept_get(&self.kept, &r.offset) {
             return Ok(RegionBytes::Kept(b));
         }
         let bytes = self.region(r)?;
@@ -401,14 +414,8 @@ impl SegmentReader {
             return Ok(RegionBytes::Fresh(bytes));
         }
         let kept = Arc::new(bytes.into_owned());
-        match self.kept.lock() {
-            Ok(mut k) if !k.iter().any(|(o, _)| *o == r.offset) => {
-                k.push((r.offset, kept.clone()));
-            }
-            // Kept by another thread meanwhile (or a poisoned lock): give the budget back.
-            _ => {
-                KEPT_BYTES.fetch_sub(len, Ordering::Relaxed);
-            }
+        if !kept_put(&self.kept, r.offset, &kept) {
+            KEPT_BYTES.fetch_sub(len, Ordering::Relaxed);
         }
         Ok(RegionBytes::Kept(kept))
     }
@@ -580,12 +587,7 @@ impl SegmentReader {
         let Some(r) = c.dict else {
             return Ok(Arc::new(Dictionary::default()));
         };
-        let found = self
-            .dicts
-            .lock()
-            .ok()
-            .and_then(|d| d.iter().find(|(c, _)| *c == col).map(|(_, d)| d.clone()));
-        if let Some(d) = found {
+        if let Some(d) = kept_get(&self.dicts, &col) {
             return Ok(d);
         }
         let raw = self.region(&r)?;
@@ -593,13 +595,8 @@ impl SegmentReader {
             StrDict::parse(&raw).map_err(|e| Error::decode(self.file.path(), r.offset, e))?;
         let d = Arc::new(Dictionary::from_strdict(&d));
         let len = d.heap_bytes();
-        if Self::take_budget(len) {
-            match self.dicts.lock() {
-                Ok(mut k) if !k.iter().any(|(c, _)| *c == col) => k.push((col, d.clone())),
-                _ => {
-                    KEPT_BYTES.fetch_sub(len, Ordering::Relaxed);
-                }
-            }
+        if Self::take_budget(len) && !kept_put(&self.dicts, col, &d) {
+            KEPT_BYTES.fetch_sub(len, Ordering::Relaxed);
         }
         Ok(d)
     }
@@ -650,12 +647,7 @@ impl SegmentReader {
                 chunk: RefCell::new(None),
             });
         }
-        let cached = self
-            .dirs
-            .lock()
-            .ok()
-            .and_then(|d| d.iter().find(|(o, _)| *o == at).map(|(_, d)| d.clone()));
-        let dir = match cached {
+        let dir = match kept_get(&self.dirs, &at) {
             Some(d) => d,
             None => {
                 let head = self.region(&im.region)?;
@@ -669,9 +661,7 @@ impl SegmentReader {
                     ));
                 }
                 let dir = Arc::new(dir);
-                if let Ok(mut d) = self.dirs.lock() {
-                    d.push((at, dir.clone()));
-                }
+                kept_put(&self.dirs, at, &dir);
                 dir
             }
         };
