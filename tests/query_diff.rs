@@ -565,6 +565,32 @@ fn check_query(f: &Fixture, q: &Query, spill: &Path, label: &str, cov: &mut Cove
             want_distinct,
             "{what}: count and distinct, limit {limit}"
         );
+        // The HyperLogLog estimate, in memory and spilled: counts exact, distinct counts
+        // within four standard errors (0.81% each) or one value of the model's.
+        let a = pivot(
+            &f.dir,
+            &PivotRequest {
+                values: vec!["count".into(), "approx_count_distinct(ClientIP)".into()],
+                memory_limit: limit,
+                spill_dir: Some(spill.to_path_buf()),
+                ..req.clone()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{what} (approx distinct): {e}"));
+        let approx = flatten_two(&a);
+        assert_eq!(
+            approx.keys().collect::<Vec<_>>(),
+            want_distinct.keys().collect::<Vec<_>>(),
+            "{what}: approx cells, limit {limit}"
+        );
+        for (k, &(n, d)) in &want_distinct {
+            let (gn, gd) = approx[k];
+            let slack = (d as f64 * 4.0 * logpivot::query::hll::STANDARD_ERROR).max(1.0);
+            assert!(
+                gn == n && (gd as f64 - d as f64).abs() <= slack,
+                "{what}: approx cell {k:?}: got ({gn}, {gd}), want ({n}, ~{d}), limit {limit}"
+            );
+        }
     }
     assert_eq!(got.len(), want.len(), "{what}: number of cells");
     for (k, w) in &want {

@@ -16,6 +16,7 @@ use crate::segment::{ColumnType, Dictionary, SegmentReader, Values, BLOCK_ROWS, 
 
 use super::expr::Expr;
 use super::filter::{Bits, FilterStats, SegmentFilter};
+use super::hll::Hll;
 use super::plan::{AggFn, Join, KeyPart, KeySpec, Schema, TimeSource, ValueSpec};
 use super::tz::{self, Tz};
 use super::value::{AggState, F64Key, KeyValue};
@@ -930,6 +931,9 @@ enum LocalState {
     Max(Option<f64>),
     Avg(f64, u64),
     Distinct(HashSet<u64, ahash::RandomState>),
+    /// The distinct local ids of an `approx_count_distinct`: each is hashed into the sketch
+    /// once, when the segment's groups are globalized.
+    Approx(HashSet<u64, ahash::RandomState>),
 }
 
 impl LocalState {
@@ -941,6 +945,7 @@ impl LocalState {
             AggFn::Max => LocalState::Max(None),
             AggFn::Avg => LocalState::Avg(0.0, 0),
             AggFn::CountDistinct => LocalState::Distinct(HashSet::default()),
+            AggFn::ApproxCountDistinct => LocalState::Approx(HashSet::default()),
         }
     }
 
@@ -948,7 +953,7 @@ impl LocalState {
         match (self, input) {
             (LocalState::Count(c), ValueInput::Flag(b)) => *c += u64::from(b.get(row)),
             (LocalState::Count(c), _) => *c += 1,
-            (LocalState::Distinct(s), ValueInput::Ids(col)) => {
+            (LocalState::Distinct(s) | LocalState::Approx(s), ValueInput::Ids(col)) => {
                 for &id in col.values_of(row) {
                     if id != NULL_ID || matches!(col.decoder, Decoder::Joined { .. }) {
                         s.insert(id);
@@ -985,6 +990,15 @@ impl LocalState {
                 )),
                 _ => AggState::Distinct(Box::default()),
             },
+            LocalState::Approx(s) => {
+                let mut h = Hll::default();
+                if let ValueInput::Ids(col) = input {
+                    for id in s {
+                        h.insert(&col.decode(id, joins));
+                    }
+                }
+                AggState::Approx(Box::new(h))
+            }
         }
     }
 }
@@ -1089,7 +1103,9 @@ pub fn process_segment(
                 b.and(&sel);
                 Ok(ValueInput::Flag(b))
             }
-            (Some(p), AggFn::CountDistinct) => key_ids(seg, p, plan, &sel).map(ValueInput::Ids),
+            (Some(p), AggFn::CountDistinct | AggFn::ApproxCountDistinct) => {
+                key_ids(seg, p, plan, &sel).map(ValueInput::Ids)
+            }
             (Some(p), _) => numbers(seg, p, plan, &sel).map(ValueInput::Numbers),
         })
         .collect::<Result<_>>()?;

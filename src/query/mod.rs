@@ -20,6 +20,7 @@ pub mod expr;
 mod fast;
 pub mod filter;
 pub mod frame;
+pub mod hll;
 pub mod output;
 pub mod pivot;
 pub mod plan;

@@ -366,7 +366,7 @@ fn text_key_column(t: &PivotTable, rows: &[&PivotRow], i: usize) -> ArrayRef {
 
 /// The value columns of `rows`, one per header: counts as `Int64` (`signed`, for pandas) or
 /// `UInt64`, other aggregates as `Float64`. Without rows, a column is a count when its value
-/// label is one (`count`, `count_distinct(...)`).
+/// label is one (`count`, `count_distinct(...)`, `approx_count_distinct(...)`).
 fn value_columns(
     t: &PivotTable,
     rows: &[&PivotRow],
@@ -381,9 +381,11 @@ fn value_columns(
             Some(n) => n.get(ci).is_some_and(|x| x.1),
             None => {
                 let v = ci % t.value_labels.len().max(1);
-                t.value_labels
-                    .get(v)
-                    .is_some_and(|l| l == "count" || l.starts_with("count_distinct("))
+                t.value_labels.get(v).is_some_and(|l| {
+                    l == "count"
+                        || l.starts_with("count_distinct(")
+                        || l.starts_with("approx_count_distinct(")
+                })
             }
         };
         let cell = |n: &Vec<(Option<f64>, bool)>| n.get(ci).and_then(|x| x.0);

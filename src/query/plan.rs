@@ -177,6 +177,8 @@ pub struct KeySpec {
 pub enum AggFn {
     Count,
     CountDistinct,
+    /// A HyperLogLog estimate of the distinct count ([`super::hll`]).
+    ApproxCountDistinct,
     Sum,
     Min,
     Max,
@@ -352,8 +354,8 @@ fn joined_part(spec: &str, joins: &[Join]) -> Result<Option<KeyPart>> {
     Ok(None)
 }
 
-/// Resolve a value spec (`count`, `count_distinct(ClientIP)`, `sum(F)`, `min(F)`, `max(F)`,
-/// `avg(F)`).
+/// Resolve a value spec (`count`, `count_distinct(ClientIP)`, `approx_count_distinct(F)`,
+/// `sum(F)`, `min(F)`, `max(F)`, `avg(F)`).
 pub fn resolve_value(spec: &str, schema: &Schema, joins: &[Join]) -> Result<ValueSpec> {
     let s = spec.trim();
     if s.eq_ignore_ascii_case("count") || s.eq_ignore_ascii_case("count()") {
@@ -365,6 +367,7 @@ pub fn resolve_value(spec: &str, schema: &Schema, joins: &[Join]) -> Result<Valu
     }
     let funcs = [
         ("count_distinct", AggFn::CountDistinct),
+        ("approx_count_distinct", AggFn::ApproxCountDistinct),
         ("sum", AggFn::Sum),
         ("min", AggFn::Min),
         ("max", AggFn::Max),
@@ -381,7 +384,7 @@ pub fn resolve_value(spec: &str, schema: &Schema, joins: &[Join]) -> Result<Valu
         }
     }
     Err(Error::invalid(format!(
-        "invalid --value `{spec}`: expected count, count_distinct(F), sum(F), min(F), max(F) or avg(F)"
+        "invalid --value `{spec}`: expected count, count_distinct(F), approx_count_distinct(F), sum(F), min(F), max(F) or avg(F)"
     )))
 }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::codec::bytes::{self as b, ByteReader};
 use crate::codec::DecodeError;
 
+use super::hll::Hll;
 use super::plan::AggFn;
 
 /// The distinct values of a `count_distinct` (ahash: the default SipHash was a sixth of the
@@ -76,6 +77,8 @@ pub enum AggState {
     },
     /// Boxed so the common states stay small (24 bytes).
     Distinct(Box<KeySet>),
+    /// The sketch of an `approx_count_distinct`.
+    Approx(Box<Hll>),
 }
 
 impl AggState {
@@ -88,6 +91,7 @@ impl AggState {
             AggFn::Max => AggState::Max(None),
             AggFn::Avg => AggState::Avg { sum: 0.0, n: 0 },
             AggFn::CountDistinct => AggState::Distinct(Box::default()),
+            AggFn::ApproxCountDistinct => AggState::Approx(Box::default()),
         }
     }
 
@@ -110,6 +114,7 @@ impl AggState {
                     a.extend(*b);
                 }
             }
+            (AggState::Approx(a), AggState::Approx(b)) => a.merge(&b),
             _ => {}
         }
     }
@@ -127,18 +132,23 @@ impl AggState {
             AggState::Min(v) | AggState::Max(v) => *v,
             AggState::Avg { sum, n } => (*n > 0).then(|| sum / *n as f64),
             AggState::Distinct(s) => Some(s.len() as f64),
+            AggState::Approx(h) => Some(h.estimate() as f64),
         }
     }
 
     /// Is the result an integer count?
     pub fn is_count(&self) -> bool {
-        matches!(self, AggState::Count(_) | AggState::Distinct(_))
+        matches!(
+            self,
+            AggState::Count(_) | AggState::Distinct(_) | AggState::Approx(_)
+        )
     }
 
     /// Rough heap bytes, for memory accounting.
     pub fn heap_bytes(&self) -> usize {
         match self {
             AggState::Distinct(s) => s.iter().map(|k| k.heap_bytes() + 40).sum::<usize>() + 48,
+            AggState::Approx(h) => h.heap_bytes() + 32,
             _ => 0,
         }
     }
@@ -243,6 +253,10 @@ pub fn put_state(out: &mut Vec<u8>, s: &AggState) {
                 put_key(out, k);
             }
         }
+        AggState::Approx(h) => {
+            b::put_u8(out, 6);
+            h.encode(out);
+        }
     }
 }
 
@@ -282,6 +296,7 @@ pub fn get_state(r: &mut ByteReader<'_>) -> Result<AggState, DecodeError> {
             }
             AggState::Distinct(Box::new(set))
         }
+        6 => AggState::Approx(Box::new(Hll::decode(r)?)),
         id => {
             return Err(DecodeError::UnknownCodec {
                 offset: at,
@@ -322,6 +337,11 @@ mod tests {
             AggState::Max(Some(3.0)),
             AggState::Avg { sum: 4.0, n: 2 },
             AggState::Distinct(Box::new(keys.iter().cloned().collect())),
+            AggState::Approx(Box::new({
+                let mut h = Hll::default();
+                keys.iter().for_each(|k| h.insert(k));
+                h
+            })),
         ];
         let mut buf = Vec::new();
         for k in &keys {

@@ -38,8 +38,9 @@ pub enum Command {
 #[command(
     after_help = "Keys (--rows, --cols): a field (ClientIP, alert.signature_id, id.orig_h), a time
 bucket (Datetime:1h, ts:5m, @timestamp:1d), hour(F), weekday(F), or a column of a joined map
-(rules.category for --join rules.csv:...). Values: count (default), count_distinct(F), sum(F),
-min(F), max(F), avg(F). Filters: = != < <= > >= , in (a, b), prefix, contains, is null,
+(rules.category for --join rules.csv:...). Values: count (default), count_distinct(F) (exact),
+approx_count_distinct(F) (HyperLogLog: exact to ~1,000 values, then 0.81% standard error),
+sum(F), min(F), max(F), avg(F). Filters: = != < <= > >= , in (a, b), prefix, contains, is null,
 and/or/not, parentheses; several --where are and-ed.
 
 Examples:
@@ -49,6 +50,7 @@ Examples:
   logpivot pivot --rows ClientCountry --top 20
   logpivot pivot --rows ClientIP,ClientRequestPath --cols Action --top 100 --memory-limit 256MiB
   logpivot pivot --rows rules.category --value 'count_distinct(ClientIP)' --join rules.csv:RuleID=rule_id
+  logpivot pivot --rows ClientCountry --value count --value 'approx_count_distinct(ClientIP)' --top 20
   logpivot pivot --rows 'hour(Datetime)' --cols ClientRequestUserAgent --cols-top 10
   logpivot pivot --where 'Action in (block, challenge) and EdgeResponseStatus >= 403 and not ClientCountry = ru' --rows Source
   logpivot pivot --rows Action --format arrow --output actions.arrow   # pandas/Polars/DuckDB"
@@ -62,7 +64,8 @@ pub struct PivotArgs {
     /// Column key: its values become columns.
     #[arg(long, value_name = "KEY")]
     pub cols: Option<String>,
-    /// Aggregate (repeatable): count, count_distinct(F), sum(F), min(F), max(F), avg(F).
+    /// Aggregate (repeatable): count, count_distinct(F), approx_count_distinct(F), sum(F),
+    /// min(F), max(F), avg(F).
     #[arg(long = "value", value_name = "AGG")]
     pub values: Vec<String>,
     /// Filter expression (repeatable; and-ed).

@@ -225,6 +225,23 @@ def test_counts_match_json(store, records):
     assert sum(got.values()) == EVENTS - (len(records) != EVENTS) * 0 == len(records)
 
 
+def test_approx_count_distinct_against_exact_sets(store, records):
+    t = store.pivot(
+        rows="Action", values=["count_distinct(ClientIP)", "approx_count_distinct(ClientIP)"]
+    )
+    assert t.schema.field("approx_count_distinct(ClientIP)").type == pa.int64()
+    want = collections.defaultdict(set)
+    for r in records:
+        if r.get("ClientIP") is not None:
+            want[r["Action"]].add(r["ClientIP"])
+    exact = dict(zip(t.column("Action").to_pylist(), t.column(1).to_pylist()))
+    approx = dict(zip(t.column("Action").to_pylist(), t.column(2).to_pylist()))
+    assert exact == {k: len(v) for k, v in want.items()}
+    for k, v in want.items():
+        # Four standard errors of 0.81%, or one value while the sketch is sparse.
+        assert abs(approx[k] - len(v)) <= max(1, 4 * 0.0081 * len(v)), (k, approx[k], len(v))
+
+
 def test_hourly_series_types_and_values(store, records):
     t = store.pivot(rows="Datetime:1h", sort="Datetime:1h")
     assert t.schema.field("Datetime:1h").type == pa.timestamp("ns", tz="UTC")
