@@ -234,6 +234,17 @@ impl IdColumn {
         }
     }
 
+    /// [`super::hll::hash_key`] of `decode(id)`; a dictionary string that is valid UTF-8 is
+    /// hashed straight from the dictionary, without building a `KeyValue`.
+    fn value_hash(&self, id: u64, joins: &[Join]) -> u64 {
+        if let (Decoder::Dict(d), false) = (&self.decoder, id == NULL_ID) {
+            if let Some(bytes) = d.get(id as u32).filter(|b| std::str::from_utf8(b).is_ok()) {
+                return super::hll::hash_bytes(super::hll::STR_TAG, bytes);
+            }
+        }
+        super::hll::hash_key(&self.decoder.decode(id, joins))
+    }
+
     /// The value ids of `row` (one for a single-valued key; NULL_ID for none).
     fn values_of(&self, row: usize) -> &[u64] {
         const NULL: &[u64] = &[NULL_ID];
@@ -994,7 +1005,7 @@ impl LocalState {
                 let mut h = Hll::default();
                 if let ValueInput::Ids(col) = input {
                     for id in s {
-                        h.insert(&col.decode(id, joins));
+                        h.insert_hash(col.value_hash(id, joins));
                     }
                 }
                 AggState::Approx(Box::new(h))
