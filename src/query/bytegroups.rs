@@ -5,11 +5,13 @@
 //! they outgrow the budget it hands over to the general aggregator, which allocates a key per
 //! group. This path allocates nothing per group:
 //!
-//! 1. A worker counts a segment's selected rows on their local dictionary codes, then writes
-//!    each group as one record into one of [`PARTITIONS`] buffers, chosen by a hash of the
-//!    row key: `u64 row hash | varint len, row key | varint len, column value | varint count`,
-//!    where a key is the [`put_key`] encoding of its parts. Each distinct value is encoded
-//!    (and hashed) once per segment.
+//! 1. A worker counts a segment's selected rows on their local dictionary codes (packed into
+//!    one integer, sorted and run-length counted: with about as many groups as rows, a hash
+//!    table would be a cache miss per row), then writes each group as one record into one of
+//!    [`PARTITIONS`] buffers, chosen by a hash of the row key:
+//!    `u64 row hash | varint len, row key | varint len, column value | varint count`, where a
+//!    key is the [`put_key`] encoding of its parts. Each distinct value is encoded (and
+//!    hashed) once per segment, in dictionary order, and looked up by its code in an array.
 //! 2. The calling thread appends the buffers to per-partition memory; when that outgrows the
 //!    budget (a third of `--memory-limit`) every partition is written to the spill directory as
 //!    one zstd frame ([`Spill::write_raw`]) and memory starts over.
@@ -131,35 +133,6 @@ fn packing(cols: &[IdColumn]) -> Option<Vec<(u32, u64)>> {
     (total <= 64).then_some(out)
 }
 
-/// A hasher for packed keys (one multiply and a fold: the table's bucket bits and tag bits
-/// both depend on every key bit).
-#[derive(Default, Clone, Copy)]
-struct PackHasher;
-
-impl std::hash::BuildHasher for PackHasher {
-    type Hasher = PackState;
-    fn build_hasher(&self) -> PackState {
-        PackState(0)
-    }
-}
-
-struct PackState(u64);
-
-impl std::hash::Hasher for PackState {
-    fn finish(&self) -> u64 {
-        let h = (self.0 ^ (self.0 >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        h ^ (h >> 32)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
 /// One segment's groups: records in one exactly sized buffer, partition by partition.
 struct SegmentGroups {
     buf: Vec<u8>,
@@ -202,8 +175,10 @@ fn segment(
     let all_rows = sel.count() == rows as u64;
     let local: Vec<([u64; WIDTH], u64)> = match packing(&cols) {
         Some(bits) => {
-            let mut packed: hashbrown::HashMap<u64, u64, PackHasher> =
-                hashbrown::HashMap::default();
+            // Sorted, not hashed: the groups come out in code order (the first key part's
+            // dictionary and encodings are then read front to back), and with about as many
+            // groups as rows a hash table is a cache miss per row.
+            let mut packed: Vec<u64> = Vec::with_capacity(sel.count() as usize);
             let mut bad = None;
             let mut count_row = |row: usize| {
                 let mut key = 0u64;
@@ -215,7 +190,7 @@ fn segment(
                     }
                     key = (key << b) | l.min(top);
                 }
-                *packed.entry(key).or_insert(0) += 1;
+                packed.push(key);
             };
             if all_rows {
                 (0..rows).for_each(&mut count_row);
@@ -229,8 +204,10 @@ fn segment(
                     format!("row {row}: dictionary code {id} beyond its dictionary"),
                 ));
             }
+            packed.sort_unstable();
             packed
-                .into_iter()
+                .chunk_by(|a, b| a == b)
+                .map(|run| (run[0], run.len() as u64))
                 .map(|(mut key, n)| {
                     let mut ids = [0u64; WIDTH];
                     for (k, &(b, top)) in bits.iter().enumerate().rev() {
@@ -263,18 +240,42 @@ fn segment(
     // 2. Encode each distinct value once: (offset, length, hash) in its part's arena.
     let h = hasher();
     let mut arenas: Vec<Vec<u8>> = vec![Vec::new(); nk];
-    let mut memo: Vec<hashbrown::HashMap<u64, (u32, u32, u64), ahash::RandomState>> =
-        (0..nk).map(|_| hashbrown::HashMap::default()).collect();
+    let mut memo: Vec<Memo> = cols.iter().map(Memo::for_column).collect();
     let n_row = plan.n_row_keys.min(nk);
     let has_col = nk > n_row;
     let mut col_tot: hashbrown::HashMap<u64, u64, ahash::RandomState> = Default::default();
-    // Pass 1: encode each value once, and each group's partition and record length.
+    // The dictionary values the groups use, encoded in code order: the dictionary is read
+    // front to back, not at random (the groups come out of a hash table).
+    for (k, c) in cols.iter().enumerate() {
+        let Decoder::Dict(d) = &c.decoder else {
+            continue;
+        };
+        let mut used = vec![0u64; d.len().div_ceil(64)];
+        for (key, _) in &local {
+            if let Some(w) = used.get_mut((key[k] / 64) as usize) {
+                *w |= 1 << (key[k] % 64);
+            }
+        }
+        for (wi, &w) in used.iter().enumerate() {
+            let mut bits = w;
+            while bits != 0 {
+                let id = (wi * 64) as u64 + u64::from(bits.trailing_zeros());
+                bits &= bits - 1;
+                let a = &mut arenas[k];
+                let off = a.len();
+                c.decoder.put_encoded(id, &plan.joins, a);
+                let e = (off as u32, (a.len() - off) as u32, h.hash_one(&a[off..]));
+                memo[k].insert(id, e);
+            }
+        }
+    }
+    // Pass 1: encode each other value once, and each group's partition and record length.
     let mut placed: Vec<(u32, u64)> = Vec::with_capacity(local.len());
     let mut sizes = vec![0usize; PARTITIONS];
     let mut records = vec![0u32; PARTITIONS];
     let mut entry = |k: usize, id: u64| -> (u32, u32, u64) {
-        if let Some(e) = memo[k].get(&id) {
-            return *e;
+        if let Some(e) = memo[k].get(id) {
+            return e;
         }
         // Not through the column's decode cache: each value is encoded once here anyway.
         let a = &mut arenas[k];
@@ -324,7 +325,7 @@ fn segment(
     for ((key, n), &(p, rh)) in local.iter().map(|(k, n)| (k, *n)).zip(&placed) {
         let mut ent = [(0u32, 0u32, 0u64); WIDTH];
         for k in 0..nk {
-            ent[k] = memo[k].get(&key[k]).copied().unwrap_or_default();
+            ent[k] = memo[k].get(key[k]).unwrap_or_default();
         }
         rec.clear();
         rec.extend_from_slice(&rh.to_le_bytes());
@@ -361,6 +362,59 @@ fn segment(
             .collect();
     }
     Ok((report, Some(out)))
+}
+
+/// Each distinct value's encoding in its part's arena: (offset, length, hash) by local id.
+/// A dictionary column's codes index an array (a lookup is one memory access: as a hash
+/// map these lookups were half of the query's samples, each a cache miss or two in a table
+/// of hundreds of thousands of entries); other ids go through a hash map.
+enum Memo {
+    /// By dictionary code; null (and any code beyond the dictionary, which the packed
+    /// path reports as corrupt) in `other`.
+    Dense {
+        slots: Vec<(u32, u32, u64)>,
+        other: hashbrown::HashMap<u64, (u32, u32, u64), ahash::RandomState>,
+    },
+    Sparse(hashbrown::HashMap<u64, (u32, u32, u64), ahash::RandomState>),
+}
+
+/// An empty dense slot (no value is `u32::MAX` bytes long).
+const UNSET: (u32, u32, u64) = (0, u32::MAX, 0);
+
+impl Memo {
+    fn for_column(c: &IdColumn) -> Memo {
+        match &c.decoder {
+            Decoder::Dict(d) => Memo::Dense {
+                slots: vec![UNSET; d.len()],
+                other: Default::default(),
+            },
+            _ => Memo::Sparse(Default::default()),
+        }
+    }
+
+    fn get(&self, id: u64) -> Option<(u32, u32, u64)> {
+        match self {
+            Memo::Dense { slots, other } => match slots.get(id as usize) {
+                Some(e) => Some(*e).filter(|e| e.1 != u32::MAX),
+                None => other.get(&id).copied(),
+            },
+            Memo::Sparse(m) => m.get(&id).copied(),
+        }
+    }
+
+    fn insert(&mut self, id: u64, e: (u32, u32, u64)) {
+        match self {
+            Memo::Dense { slots, other } => match slots.get_mut(id as usize) {
+                Some(slot) => *slot = e,
+                None => {
+                    other.insert(id, e);
+                }
+            },
+            Memo::Sparse(m) => {
+                m.insert(id, e);
+            }
+        }
+    }
 }
 
 /// Bytes of the LEB128 varint of `v`.
