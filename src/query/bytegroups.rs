@@ -271,6 +271,8 @@ fn segment(
     }
     // Pass 1: encode each other value once, and each group's partition and record length.
     let mut placed: Vec<(u32, u64)> = Vec::with_capacity(local.len());
+    // Each group's (offset, length) per part, for pass 2 (kept in order: no second lookup).
+    let mut spans: Vec<(u32, u32)> = Vec::with_capacity(local.len() * nk);
     let mut sizes = vec![0usize; PARTITIONS];
     let mut records = vec![0u32; PARTITIONS];
     let mut entry = |k: usize, id: u64| -> (u32, u32, u64) {
@@ -289,6 +291,7 @@ fn segment(
         let mut ent = [(0u32, 0u32, 0u64); WIDTH];
         for k in 0..nk {
             ent[k] = entry(k, key[k]);
+            spans.push((ent[k].0, ent[k].1));
         }
         let mut hs = [0u64; WIDTH];
         for (d, e) in hs.iter_mut().zip(&ent[..n_row]) {
@@ -322,11 +325,8 @@ fn segment(
     let mut buf = vec![0u8; at];
     let mut cursor: Vec<usize> = offsets[..PARTITIONS].to_vec();
     let mut rec = Vec::with_capacity(256);
-    for ((key, n), &(p, rh)) in local.iter().map(|(k, n)| (k, *n)).zip(&placed) {
-        let mut ent = [(0u32, 0u32, 0u64); WIDTH];
-        for k in 0..nk {
-            ent[k] = memo[k].get(key[k]).unwrap_or_default();
-        }
+    for (i, (&(_, n), &(p, rh))) in local.iter().zip(&placed).enumerate() {
+        let ent = spans.get(i * nk..(i + 1) * nk).unwrap_or_default();
         rec.clear();
         rec.extend_from_slice(&rh.to_le_bytes());
         let row_len: u32 = ent[..n_row].iter().map(|e| e.1).sum();
@@ -445,20 +445,23 @@ fn merge_partition(
     plan: &Plan,
     spill: Option<&Spill>,
     mem: &[&[u8]],
+    mem_records: u64,
     p: usize,
     cut: Option<usize>,
 ) -> Result<Merged> {
-    let (frames, bytes_read) = match spill {
+    let (frames, spilled_records, bytes_read) = match spill {
         Some(s) => s.read_raw(p)?,
-        None => (Vec::new(), 0),
+        None => (Vec::new(), 0, 0),
     };
+    // Sized for every record up front (no rehash while merging; groups are at most that).
+    let records = (mem_records + spilled_records) as usize;
     let where_ = || match spill {
         Some(s) => s.path().join(format!("part-{p:03}.run")),
         None => std::path::PathBuf::from("(memory)"),
     };
     let h = hasher();
-    let mut groups: Vec<Group<'_>> = Vec::new();
-    let mut table: HashTable<u32> = HashTable::new();
+    let mut groups: Vec<Group<'_>> = Vec::with_capacity(records);
+    let mut table: HashTable<u32> = HashTable::with_capacity(records);
     for frame in frames.iter().map(|f| &f[..]).chain(mem.iter().copied()) {
         let mut r = ByteReader::new(frame);
         while r.remaining() > 0 {
@@ -502,8 +505,8 @@ fn merge_partition(
     }
     drop(table);
     // Row totals (a row's columns are all in this partition).
-    let mut rows: Vec<(u64, &[u8], u64)> = Vec::new();
-    let mut row_table: HashTable<u32> = HashTable::new();
+    let mut rows: Vec<(u64, &[u8], u64)> = Vec::with_capacity(groups.len());
+    let mut row_table: HashTable<u32> = HashTable::with_capacity(groups.len());
     for g in &mut groups {
         let found = row_table.find(g.row_hash, |&i| {
             let r = &rows[i as usize];
@@ -653,7 +656,8 @@ pub(crate) fn run_groups(
                     break;
                 }
                 let mem: Vec<&[u8]> = held_ref.iter().map(|g| g.part(p)).collect();
-                let r = merge_partition(plan, spill_ref, &mem, p, cut);
+                let n: u64 = held_ref.iter().map(|g| u64::from(g.records[p])).sum();
+                let r = merge_partition(plan, spill_ref, &mem, n, p, cut);
                 let stop = r.is_err();
                 if tx.send(r).is_err() || stop {
                     break;

@@ -119,14 +119,17 @@ impl Spill {
         self.runs += 1;
     }
 
-    /// The decompressed frames of partition `p` and the bytes read (the byte-key path).
-    pub fn read_raw(&self, p: usize) -> Result<(Vec<Vec<u8>>, u64)> {
+    /// The decompressed frames of partition `p`, their records (as written) and the bytes
+    /// read (the byte-key path).
+    pub fn read_raw(&self, p: usize) -> Result<(Vec<Vec<u8>>, u64, u64)> {
         let mut frames = Vec::new();
-        let read = self.for_each_frame(p, &mut |raw, _| {
+        let mut records = 0u64;
+        let read = self.for_each_frame(p, &mut |raw, n| {
             frames.push(raw);
+            records += u64::from(n);
             Ok(())
         })?;
-        Ok((frames, read))
+        Ok((frames, records, read))
     }
 
     /// Hand each frame of partition `p`, decompressed, with its record count to `f`, one at a
