@@ -825,6 +825,44 @@ fn top_n_is_the_head_of_the_full_sorted_result() {
         }
         assert_eq!(top.total_rows, wide_full.rows.len() as u64);
     }
+    // Rows that mostly hold one event: the N-th row's total is shared by many more rows than
+    // the top N has room for, and the cut among them is by key order, on both paths.
+    let sparse = PivotRequest {
+        rows: vec!["ClientIP".into(), "ClientRequestPath".into()],
+        cols: Some("Action".into()),
+        threads: 2,
+        ..PivotRequest::default()
+    };
+    let sparse_full = pivot(&f.dir, &sparse).expect("full");
+    let events = |r: &logpivot::query::pivot::PivotRow| r.total[0].result();
+    let mut crossed = 0;
+    for (n, many) in [3, 1000, 3000]
+        .into_iter()
+        .flat_map(|n| [(n, None), (n, Some(0))])
+    {
+        let top = pivot(
+            &f.dir,
+            &PivotRequest {
+                top: Some(n),
+                many_groups: many,
+                ..sparse.clone()
+            },
+        )
+        .expect("top");
+        assert_eq!(top.rows.len(), n.min(sparse_full.rows.len()));
+        for (a, b) in top.rows.iter().zip(&sparse_full.rows) {
+            assert_eq!(a.keys, b.keys, "top {n}, many_groups {many:?}");
+            assert_eq!(a.cells, b.cells);
+        }
+        if let (Some(a), Some(b)) = (sparse_full.rows.get(n - 1), sparse_full.rows.get(n)) {
+            crossed += usize::from(events(a) == events(b));
+        }
+    }
+    assert!(
+        crossed >= 4,
+        "ties across the N-th row in {crossed} of 6 runs: {:?}",
+        [2usize, 3, 999, 1000, 2999, 3000].map(|i| sparse_full.rows.get(i).and_then(events))
+    );
     let spilled = pivot(
         &f.dir,
         &PivotRequest {

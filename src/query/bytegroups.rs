@@ -536,10 +536,41 @@ fn merge_partition(
         _ => 0,
     };
     let n_row = plan.n_row_keys;
+    let decode_row = |row: &[u8]| -> Result<Vec<KeyValue>> {
+        let mut r = ByteReader::new(row);
+        (0..n_row)
+            .map(|_| get_key(&mut r))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::decode(where_(), 0, e))
+    };
+    // Rows at the threshold beyond what this partition's top N needs are cut here in the
+    // builder's order (key order among equal totals): when most rows tie (every row one
+    // event), the partition hands on at most N rows, not all of them.
+    let mut cut_out = vec![false; rows.len()];
+    if let Some(top) = cut.filter(|&t| t > 0 && threshold > 0) {
+        let above = rows.iter().filter(|r| r.2 > threshold).count();
+        let need = top.saturating_sub(above);
+        let tied: Vec<usize> = (0..rows.len())
+            .filter(|&i| rows[i].2 == threshold)
+            .collect();
+        if tied.len() > need {
+            let mut keyed = tied
+                .into_iter()
+                .map(|i| Ok((decode_row(rows[i].1)?, i)))
+                .collect::<Result<Vec<_>>>()?;
+            if need > 0 {
+                keyed.select_nth_unstable_by(need - 1, |a, b| a.0.cmp(&b.0));
+            }
+            for (_, i) in keyed.iter().skip(need) {
+                cut_out[*i] = true;
+            }
+        }
+    }
     let states = 1 + plan.values.len();
     let mut out = Vec::new();
     for g in &groups {
-        if rows[g.row_index as usize].2 < threshold {
+        let ri = g.row_index as usize;
+        if rows[ri].2 < threshold || cut_out[ri] {
             continue;
         }
         let decoded = (|| -> std::result::Result<Vec<KeyValue>, DecodeError> {

@@ -739,6 +739,52 @@ struct ShardEnd {
     groups: Vec<(FastKey, u64, u64)>,
 }
 
+/// The row keys of `n` parts, with `--top` over `top` rows and the global N-th largest total
+/// `floor`, that the top N takes among the rows whose total is `floor`, when fewer than all
+/// of them: the first in key order (as the pivot builder orders equal totals). None when
+/// every row at `floor` fits.
+fn tied_winners(
+    fast: &Fast<'_>,
+    ends: &[ShardEnd],
+    floor: u64,
+    top: usize,
+    n: usize,
+    interned: &[&[Arc<str>]],
+) -> Option<std::collections::HashSet<FastKey, BuildHasherDefault<PassHasher>>> {
+    let row_of = |k: &FastKey| {
+        let mut r = *k;
+        for i in n..WIDTH {
+            r.ids[i] = 0;
+        }
+        r.nulls &= (1u8 << n) - 1;
+        r
+    };
+    let mut above: std::collections::HashSet<FastKey, BuildHasherDefault<PassHasher>> =
+        Default::default();
+    let mut tied: std::collections::HashSet<FastKey, BuildHasherDefault<PassHasher>> =
+        Default::default();
+    for g in ends.iter().flat_map(|e| e.groups.iter()) {
+        if g.2 > floor {
+            above.insert(row_of(&g.0));
+        } else if g.2 == floor {
+            tied.insert(row_of(&g.0));
+        }
+    }
+    let need = top.saturating_sub(above.len());
+    if tied.len() <= need {
+        return None;
+    }
+    let mut keyed: Vec<(Vec<KeyValue>, FastKey)> = tied
+        .into_iter()
+        .map(|r| (fast.decode(&r, n, interned), r))
+        .collect();
+    if need > 0 {
+        keyed.select_nth_unstable_by(need - 1, |a, b| a.0.cmp(&b.0));
+    }
+    keyed.truncate(need);
+    Some(keyed.into_iter().map(|(_, r)| r).collect())
+}
+
 /// What a worker emits: integer-keyed tables, or general partials after the demotion.
 enum Item {
     Table(FastTable),
@@ -974,11 +1020,20 @@ pub(crate) fn run_groups(
         } else {
             0
         };
-        // Rows below it cannot make the top N (ties at it are kept and ordered by the builder).
+        // Rows below it cannot make the top N. Rows at it beyond what the top N needs are cut
+        // here in the builder's order (key order among equal totals), so the builder gets at
+        // most N rows: a pivot whose rows all have one event (a narrow window, a sparse key)
+        // would otherwise hand every row over.
+        let keep = (top > 0)
+            .then(|| tied_winners(&fast, &ends, floor, top, n, &interned))
+            .flatten();
         let mut groups = ends
             .iter()
             .flat_map(|e| e.groups.iter())
-            .filter(|g| g.2 >= floor)
+            .filter(|g| {
+                g.2 > floor
+                    || (g.2 == floor && keep.as_ref().is_none_or(|w| w.contains(&row_of(&g.0))))
+            })
             .map(|(k, c, _)| (fast.decode(k, parts, &interned), fast.states(*c)));
         sink(&col_counts, &mut groups);
         return Ok((stats, total_rows));
