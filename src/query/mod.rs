@@ -105,7 +105,8 @@ pub struct PivotRequest {
     /// Use bitmap indexes (off only to test that results do not depend on them).
     pub use_indexes: bool,
     /// A count pivot whose estimated groups (summed over segments) exceed this takes the
-    /// byte-key path of hash partitions instead of interning strings (None: 4,000,000).
+    /// byte-key path of hash partitions instead of interning strings (None: 65,536 a segment
+    /// the time range leaves: `bytegroups::MANY_GROUPS_PER_SEGMENT`).
     /// For tests and tuning; results do not depend on it.
     pub many_groups: Option<u64>,
     /// Stops this query (and only it) when cancelled.
@@ -430,12 +431,7 @@ pub fn run(
             .add_groups(groups);
     };
     let fast = fast::eligible(plan, schema);
-    let many = fast
-        && bytegroups::prefer(
-            plan,
-            segs,
-            req.many_groups.unwrap_or(bytegroups::MANY_GROUPS),
-        );
+    let many = fast && bytegroups::prefer(plan, segs, req.many_groups);
     // Distinct counts over few groups; it gives way (having output nothing) when its
     // interned values outgrow the budget.
     let distinct = if !fast && distinct::eligible(plan, schema, segs, req) {
