@@ -10,8 +10,9 @@
 //!    dictionary codes, as in [`super::fast`]), and its distinct value a bit in that cell's
 //!    bitset of the value column's local codes: no hashing per row;
 //! 2. each local code set in any cell is interned once (a query-wide table per value column,
-//!    text or integer, so equal values from different segments get one id), and each cell's
-//!    codes become a roaring bitmap of interned ids;
+//!    text or integer, so equal values from different segments get one id; a text is hashed
+//!    from the dictionary's bytes before the table's lock is taken and allocated only when
+//!    new), and each cell's codes become a roaring bitmap of interned ids;
 //!
 //! and the calling thread merges a segment's few cells by OR-ing bitmaps. A group's distinct
 //! count is its bitmap's cardinality.
@@ -105,11 +106,20 @@ pub(crate) fn eligible(
     })
 }
 
-/// The query-wide ids of one value column's distinct values.
+/// The query-wide ids of one value column's distinct values: texts by their UTF-8 bytes
+/// (looked up from the dictionary's bytes, hashed before the lock is taken, no allocation
+/// for a value seen before), other values as `KeyValue`s. Ids are shared by both tables.
 #[derive(Default)]
 struct Interner {
+    texts: hashbrown::HashTable<(Box<[u8]>, u32)>,
     ids: HashMap<KeyValue, u32, ahash::RandomState>,
+    next: u32,
     bytes: usize,
+}
+
+/// The hasher of interned texts (fixed seeds: hashes are computed outside the lock).
+fn text_hasher() -> ahash::RandomState {
+    ahash::RandomState::with_seeds(7, 11, 13, 17)
 }
 
 /// A segment's cells: key values, event count, and per distinct spec a bitmap of ids.
@@ -281,6 +291,48 @@ impl Run<'_> {
                 global.push(ids);
                 continue;
             };
+            if let (Decoder::Dict(d), true) = (&col.decoder, order.is_empty()) {
+                // Texts: hashed here, then looked up under the lock by their bytes.
+                let h = text_hasher();
+                let lossy: Vec<(usize, std::borrow::Cow<'_, [u8]>)> = ones(&used)
+                    .map(|code| {
+                        let raw = d.get(code as u32).unwrap_or_default();
+                        let text = match std::str::from_utf8(raw) {
+                            Ok(_) => std::borrow::Cow::Borrowed(raw),
+                            Err(_) => std::borrow::Cow::Owned(
+                                String::from_utf8_lossy(raw).into_owned().into_bytes(),
+                            ),
+                        };
+                        (code, text)
+                    })
+                    .collect();
+                let hashes: Vec<u64> = lossy.iter().map(|(_, t)| h.hash_one(&t[..])).collect();
+                let mut int = m
+                    .lock()
+                    .map_err(|_| Error::invalid("interner lock poisoned"))?;
+                let int = &mut *int;
+                for ((code, text), &hash) in lossy.iter().zip(&hashes) {
+                    let found = int.texts.find(hash, |e| e.0[..] == text[..]).map(|e| e.1);
+                    ids[*code] = match found {
+                        Some(g) => g,
+                        None => {
+                            let g = int.next;
+                            int.next += 1;
+                            int.bytes += text.len() + 64;
+                            int.texts
+                                .insert_unique(hash, (text.to_vec().into(), g), |e| {
+                                    h.hash_one(&e.0[..])
+                                });
+                            g
+                        }
+                    };
+                }
+                if int.bytes > self.budget {
+                    return Err(Error::invalid(FALLBACK));
+                }
+                global.push(ids);
+                continue;
+            }
             let mut int = m
                 .lock()
                 .map_err(|_| Error::invalid("interner lock poisoned"))?;
@@ -291,10 +343,11 @@ impl Run<'_> {
                     order[code]
                 };
                 let value = col.decoder.decode(id, &plan.joins);
-                let next = int.ids.len() as u32;
+                let next = int.next;
                 let bytes = value.heap_bytes() + 64;
                 let g = *int.ids.entry(value).or_insert_with(|| next);
                 if g == next {
+                    int.next += 1;
                     int.bytes += bytes;
                 }
                 ids[code] = g;
