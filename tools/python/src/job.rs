@@ -17,6 +17,31 @@ use crate::errors::to_py;
 /// How often the waiting caller checks for signals.
 const SLICE: Duration = Duration::from_millis(100);
 
+/// A call that ran this long may have freed hundreds of MB (a high-cardinality pivot's
+/// tables): see whether to hand free memory back to the OS after it.
+const TRIM_AFTER: Duration = Duration::from_millis(20);
+
+/// Free memory the allocator may keep for the next calls, as the allocator tuning intends
+/// (`M_TRIM_THRESHOLD`, 256 MiB: reused blocks are not faulted in again); past it, all of it
+/// goes back to the OS.
+const KEEP_FREE: usize = 256 << 20;
+
+/// Give the allocator's free memory back to the OS when it holds more than [`KEEP_FREE`].
+/// glibc keeps in its arenas what a call freed, so a notebook's process stayed at the peak of
+/// its largest query (680 MB after a 10M-event high-cardinality pivot, 128 MB after a trim,
+/// which took 36-58 ms). It runs on the call's thread after the result was handed over: the
+/// caller does not wait for it.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallinfo2 and malloc_trim take no pointers; they read and trim the allocator's
+    // own free lists.
+    unsafe {
+        if libc::mallinfo2().fordblks > KEEP_FREE {
+            libc::malloc_trim(0);
+        }
+    }
+}
+
 /// The threads that run calls: one per call running at once, kept for the next calls
 /// (starting a thread per call cost a short query about a tenth of its time).
 fn callers() -> &'static logpivot::pool::Pool {
@@ -39,7 +64,11 @@ where
     let job = |_: usize| {
         let taken = work.lock().ok().and_then(|mut w| w.take());
         if let Some((w, tx)) = taken {
+            let started = std::time::Instant::now();
             let _ = tx.send(w());
+            if started.elapsed() >= TRIM_AFTER {
+                release_free_memory();
+            }
         }
     };
     let wait = || -> PyResult<T> {
