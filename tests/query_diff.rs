@@ -497,6 +497,9 @@ struct Coverage {
     bytes: usize,
     byte_spills: usize,
     distinct: usize,
+    /// Distinct counts as (row key, value) pairs on byte keys, and of those spilled.
+    pairs: usize,
+    pair_spills: usize,
 }
 
 /// Run `q` every way (as asked; count only on each count path, in memory and spilled; with a
@@ -560,6 +563,9 @@ fn check_query(f: &Fixture, q: &Query, spill: &Path, label: &str, cov: &mut Cove
         )
         .unwrap_or_else(|e| panic!("{what} (distinct): {e}"));
         cov.distinct += usize::from(d.stats.plan.iter().any(|l| l.contains("bitmaps")));
+        let pairs = d.stats.plan.iter().any(|l| l.contains("pairs"));
+        cov.pairs += usize::from(pairs);
+        cov.pair_spills += usize::from(pairs && d.stats.spill_runs > 0);
         assert_eq!(
             flatten_two(&d),
             want_distinct,
@@ -656,6 +662,8 @@ fn random_pivots_match_the_naive_model_with_and_without_spill_and_indexes() {
         bytes: byte_queries,
         byte_spills,
         distinct: distinct_queries,
+        pairs,
+        pair_spills,
     } = cov;
     assert!(
         spilled_queries >= 10,
@@ -669,6 +677,11 @@ fn random_pivots_match_the_naive_model_with_and_without_spill_and_indexes() {
     assert!(
         distinct_queries >= 8,
         "{distinct_queries} count_distinct runs took the bitmap path"
+    );
+    // Distinct counts over (row key, value) pairs, in memory and spilled.
+    assert!(
+        pairs >= 8 && pair_spills >= 4,
+        "{pairs} count_distinct runs took the pairs path, {pair_spills} of them spilled"
     );
     // ... and the byte-key path, in memory and spilled.
     assert!(
@@ -977,6 +990,71 @@ fn random_pivots_match_the_model_when_the_join_key_is_missing() {
         check_query(&f, &q, spill.path(), &format!("query {qi}"), &mut cov);
     }
     assert!(cov.fast > 0, "the integer-key path was not taken");
+    // Distinct counts of a value that is sometimes missing (null is no value), and of the
+    // joined category (where a missing key is the `(unmatched)` value), per client country:
+    // in memory and at 64 KiB, where the bitmap path gives way to the (row key, value) pairs.
+    let mut model: BTreeMap<String, (u64, HashSet<String>, HashSet<String>)> = BTreeMap::new();
+    for e in &f.events {
+        let country = text(e.get("ClientCountry")).unwrap_or_else(|| "(null)".into());
+        let cell = model.entry(country).or_default();
+        cell.0 += 1;
+        let rule = text(e.get("RuleID"));
+        if let Some(r) = &rule {
+            cell.1.insert(r.clone());
+        }
+        let category = rule
+            .and_then(|r| f.rule_map.get(&r).cloned())
+            .unwrap_or_else(|| "(unmatched)".into());
+        cell.2.insert(category);
+    }
+    let want: BTreeMap<String, (u64, u64, u64)> = model
+        .into_iter()
+        .map(|(k, (n, r, c))| (k, (n, r.len() as u64, c.len() as u64)))
+        .collect();
+    let mut pairs = 0;
+    for (values, limit) in [
+        (
+            ["count_distinct(RuleID)", "count"],
+            PivotRequest::default().memory_limit,
+        ),
+        (["count_distinct(RuleID)", "count"], 64 << 10),
+        (["count", "count_distinct(rules.category)"], 64 << 10),
+    ] {
+        let t = pivot(
+            &f.dir,
+            &PivotRequest {
+                rows: vec!["ClientCountry".into()],
+                values: values.iter().map(|v| v.to_string()).collect(),
+                joins: vec![
+                    JoinRequest::parse(&format!("{}:RuleID=rule_id", f.rules.display()))
+                        .expect("join"),
+                ],
+                memory_limit: limit,
+                spill_dir: Some(spill.path().to_path_buf()),
+                ..PivotRequest::default()
+            },
+        )
+        .expect("distinct with nulls");
+        pairs += usize::from(t.stats.plan.iter().any(|l| l.contains("pairs")));
+        for r in &t.rows {
+            let k = t.key_text(&r.keys[0], &t.row_formats[0]);
+            let w = want[&k];
+            let got: Vec<u64> = r
+                .total
+                .iter()
+                .map(|s| s.result().unwrap_or(0.0) as u64)
+                .collect();
+            let distinct = if values[1] == "count" { w.1 } else { w.2 };
+            let expect = if values[1] == "count" {
+                vec![distinct, w.0]
+            } else {
+                vec![w.0, distinct]
+            };
+            assert_eq!(got, expect, "{values:?} at {limit} for {k}");
+        }
+        assert_eq!(t.rows.len(), want.len());
+    }
+    assert!(pairs >= 2, "{pairs} distinct runs took the pairs path");
 }
 
 #[test]

@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::segment::{ColumnType, SegmentReader};
 
 use super::exec::{key_ids, select_segment, Decoder, IdColumn, Plan, SegmentReport, NULL_ID};
-use super::plan::{KeyPart, Schema, TimeSource};
+use super::plan::{AggFn, KeyPart, Schema, TimeSource};
 use super::spill::{Spill, PARTITIONS};
 use super::value::{get_key, AggState, KeyValue};
 use super::{
@@ -159,6 +159,7 @@ fn segment(
     plan: &Plan,
     schema: &Schema,
     seg: &SegmentReader,
+    with_col_counts: bool,
 ) -> Result<(SegmentReport, Option<SegmentGroups>)> {
     let (report, selected) = select_segment(plan, schema, seg)?;
     let Some(sel) = selected else {
@@ -316,7 +317,7 @@ fn segment(
         sizes[p] += len;
         records[p] += 1;
         placed.push((p as u32, rh));
-        if has_col {
+        if has_col && with_col_counts {
             *col_tot.entry(key[n_row]).or_insert(0) += n;
         }
     }
@@ -361,7 +362,7 @@ fn segment(
         records,
         col_counts: Vec::new(),
     };
-    if has_col {
+    if has_col && with_col_counts {
         out.col_counts = col_tot
             .into_iter()
             .map(|(id, n)| (cols[n_row].decoder.decode(id, &plan.joins), n))
@@ -454,6 +455,7 @@ fn merge_partition(
     mem_records: u64,
     p: usize,
     cut: Option<usize>,
+    distinct: Option<&DistinctCounts>,
 ) -> Result<Merged> {
     let (frames, spilled_records, bytes_read) = match spill {
         Some(s) => s.read_raw(p)?,
@@ -533,6 +535,22 @@ fn merge_partition(
         };
     }
     drop(row_table);
+    // With distinct counts, a row's distinct values are its groups whose value is not null
+    // (a joined key's unmatched label is a value), and it is ranked by its first value.
+    let null = [0u8];
+    let mut distinct_of = vec![0u64; if distinct.is_some() { rows.len() } else { 0 }];
+    if let Some(d) = distinct {
+        for g in &groups {
+            if g.col != null {
+                distinct_of[g.row_index as usize] += 1;
+            }
+        }
+        if d.rank_by_distinct {
+            for (r, &n) in rows.iter_mut().zip(&distinct_of) {
+                r.2 = n;
+            }
+        }
+    }
     let threshold = match cut {
         Some(top) if top > 0 && rows.len() > top => {
             let mut totals: Vec<u64> = rows.iter().map(|r| r.2).collect();
@@ -574,6 +592,30 @@ fn merge_partition(
     }
     let states = 1 + plan.values.len();
     let mut out = Vec::new();
+    if let Some(d) = distinct {
+        // One group a row: its events and distinct values, in the original plan's states.
+        let mut events = vec![0u64; rows.len()];
+        for g in &groups {
+            events[g.row_index as usize] += g.count;
+        }
+        for (ri, r) in rows.iter().enumerate() {
+            if r.2 < threshold || cut_out[ri] {
+                continue;
+            }
+            let mut st = vec![AggState::Count(events[ri])];
+            st.extend(d.funcs.iter().map(|f| match f {
+                AggFn::CountDistinct => AggState::Count(distinct_of[ri]),
+                _ => AggState::Count(events[ri]),
+            }));
+            out.push((decode_row(r.1)?, st));
+        }
+        return Ok(Merged {
+            groups: out,
+            distinct_groups: rows.len() as u64,
+            distinct_rows: rows.len() as u64,
+            bytes_read,
+        });
+    }
     for g in &groups {
         let ri = g.row_index as usize;
         if rows[ri].2 < threshold || cut_out[ri] {
@@ -609,6 +651,94 @@ pub(crate) fn run_groups(
     req: &PivotRequest,
     sink: &mut Sink<'_>,
 ) -> Result<(QueryStats, Option<u64>)> {
+    run(plan, schema, segs, req, sink, None)
+}
+
+/// `count_distinct(V)` by row keys over many groups (Spark's rewrite): the pairs (row key,
+/// value) are counted as a count pivot whose column key is `V`, partitioned by the row key as
+/// always, so a partition holds every pair of its rows; a row's distinct count is its number
+/// of pairs whose value is not null, and its events their sum. Nothing but the pairs is held
+/// or spilled: no set per group.
+pub(crate) struct DistinctCounts {
+    /// The original plan's value functions (`count` or `count_distinct` of `V`).
+    funcs: Vec<AggFn>,
+    /// `--top` ranks by the first value: a distinct count when it is one.
+    rank_by_distinct: bool,
+}
+
+/// The rewritten plan and its finish, when `plan` is row keys only (no column key, no
+/// grouping sets) with `count` and `count_distinct` of one column `V` as values, and the row
+/// keys plus `V` are keys the integer-key path takes (so this path does).
+pub(crate) fn distinct_rewrite(
+    plan: &Plan,
+    schema: &Schema,
+    req: &PivotRequest,
+) -> Option<(Plan, DistinctCounts)> {
+    if req.totals
+        || req.cols_top.is_some()
+        || !plan.grouping_sets.is_empty()
+        || plan.keys.len() != plan.n_row_keys
+        || plan.keys.is_empty()
+    {
+        return None;
+    }
+    let mut field: Option<&KeyPart> = None;
+    for v in &plan.values {
+        match (v.func, &v.field) {
+            (AggFn::Count, None) => {}
+            (AggFn::CountDistinct, Some(f)) => match field {
+                None => field = Some(f),
+                Some(g) if format!("{g:?}") == format!("{f:?}") => {}
+                Some(_) => return None,
+            },
+            _ => return None,
+        }
+    }
+    let field = field?;
+    let mut keys = plan.keys.clone();
+    keys.push(super::plan::KeySpec {
+        label: "(distinct value)".into(),
+        part: field.clone(),
+    });
+    let rewritten = Plan {
+        keys,
+        values: Vec::new(),
+        ..plan.clone()
+    };
+    if !super::fast::eligible(&rewritten, schema) {
+        return None;
+    }
+    let funcs: Vec<AggFn> = plan.values.iter().map(|v| v.func).collect();
+    let rank_by_distinct = funcs.first() == Some(&AggFn::CountDistinct);
+    Some((
+        rewritten,
+        DistinctCounts {
+            funcs,
+            rank_by_distinct,
+        },
+    ))
+}
+
+/// Run [`distinct_rewrite`]'s plan; the groups handed to `sink` are the original plan's.
+pub(crate) fn run_distinct(
+    rewritten: &Plan,
+    d: &DistinctCounts,
+    schema: &Schema,
+    segs: &[SegmentReader],
+    req: &PivotRequest,
+    sink: &mut Sink<'_>,
+) -> Result<(QueryStats, Option<u64>)> {
+    run(rewritten, schema, segs, req, sink, Some(d))
+}
+
+fn run(
+    plan: &Plan,
+    schema: &Schema,
+    segs: &[SegmentReader],
+    req: &PivotRequest,
+    sink: &mut Sink<'_>,
+    distinct: Option<&DistinctCounts>,
+) -> Result<(QueryStats, Option<u64>)> {
     let mut stats = QueryStats {
         segments: segs.len() as u64,
         ..QueryStats::default()
@@ -623,7 +753,7 @@ pub(crate) fn run_groups(
     let mut spill: Option<Spill> = None;
     let mut col_counts = ColCounts::default();
     let work = |seg: &SegmentReader, emit: &mut dyn FnMut(SegmentGroups) -> Result<()>| {
-        let (report, groups) = segment(plan, schema, seg)?;
+        let (report, groups) = segment(plan, schema, seg, distinct.is_none())?;
         if let Some(g) = groups {
             emit(g)?;
         }
@@ -694,7 +824,7 @@ pub(crate) fn run_groups(
                 }
                 let mem: Vec<&[u8]> = held_ref.iter().map(|g| g.part(p)).collect();
                 let n: u64 = held_ref.iter().map(|g| u64::from(g.records[p])).sum();
-                let r = merge_partition(plan, spill_ref, &mem, n, p, cut);
+                let r = merge_partition(plan, spill_ref, &mem, n, p, cut, distinct);
                 let stop = r.is_err();
                 if tx.send(r).is_err() || stop {
                     break;

@@ -46,6 +46,7 @@ const MORSEL_ROWS: usize = BLOCK_ROWS;
 const MORSEL_GROUPS: usize = 1 << 15;
 
 /// The resolved query.
+#[derive(Clone)]
 pub struct Plan {
     /// Row keys, then the column key (if any) last.
     pub keys: Vec<KeySpec>,

@@ -440,8 +440,16 @@ pub fn run(
         None
     };
     let via_distinct = distinct.is_some();
+    // Distinct counts over many groups: pairs of row key and value on byte keys.
+    let pairs = if fast || via_distinct {
+        None
+    } else {
+        bytegroups::distinct_rewrite(plan, schema, req)
+    };
     let (mut stats, total_rows) = if let Some(st) = distinct {
         (st, None)
+    } else if let Some((rewritten, d)) = &pairs {
+        bytegroups::run_distinct(rewritten, d, schema, segs, req, &mut sink)?
     } else if many {
         bytegroups::run_groups(plan, schema, segs, req, &mut sink)?
     } else if fast {
@@ -454,6 +462,8 @@ pub fn run(
         "aggregation: {}",
         if via_distinct {
             "distinct values as bitmaps of interned ids (few groups)"
+        } else if pairs.is_some() {
+            "distinct counts as (row key, value) pairs on byte keys (many groups)"
         } else if many {
             "byte keys in hash partitions (many groups), count only"
         } else if fast {
