@@ -500,6 +500,9 @@ struct Coverage {
     /// Distinct counts as (row key, value) pairs on byte keys, and of those spilled.
     pairs: usize,
     pair_spills: usize,
+    /// approx_count_distinct on the distinct path, and spilled on the general path.
+    sketches: usize,
+    sketch_spills: usize,
 }
 
 /// Run `q` every way (as asked; count only on each count path, in memory and spilled; with a
@@ -579,10 +582,15 @@ fn check_query(f: &Fixture, q: &Query, spill: &Path, label: &str, cov: &mut Cove
                 values: vec!["count".into(), "approx_count_distinct(ClientIP)".into()],
                 memory_limit: limit,
                 spill_dir: Some(spill.to_path_buf()),
+                // Spilled, also with totals: the general path's sketches (in memory the
+                // distinct path's, when the keys are few).
+                totals: limit < 1 << 20,
                 ..req.clone()
             },
         )
         .unwrap_or_else(|e| panic!("{what} (approx distinct): {e}"));
+        cov.sketches += usize::from(a.stats.plan.iter().any(|l| l.contains("bitmaps")));
+        cov.sketch_spills += usize::from(a.stats.spill_runs > 0);
         let approx = flatten_two(&a);
         assert_eq!(
             approx.keys().collect::<Vec<_>>(),
@@ -664,7 +672,13 @@ fn random_pivots_match_the_naive_model_with_and_without_spill_and_indexes() {
         distinct: distinct_queries,
         pairs,
         pair_spills,
+        sketches,
+        sketch_spills,
     } = cov;
+    assert!(
+        sketches >= 4 && sketch_spills >= 4,
+        "approx_count_distinct: {sketches} runs on the distinct path, {sketch_spills} spilled"
+    );
     assert!(
         spilled_queries >= 10,
         "only {spilled_queries} queries spilled: the spill path is not exercised"

@@ -15,7 +15,9 @@
 //!    new), and each cell's codes become a roaring bitmap of interned ids;
 //!
 //! and the calling thread merges a segment's few cells by OR-ing bitmaps. A group's distinct
-//! count is its bitmap's cardinality.
+//! count is its bitmap's cardinality. `approx_count_distinct` takes the same cells, but each
+//! code in use is hashed once (`hll::hash_key`'s hash, from the dictionary's bytes) and a
+//! cell's codes go into a HyperLogLog sketch: nothing is interned and no lock is taken.
 //!
 //! Taken only when it is exact and bounded: keys of small dictionaries (or joined maps, or
 //! booleans) with at most [`DENSE_MAX`] cells per segment, values `count` or `count_distinct`
@@ -33,6 +35,7 @@ use crate::segment::{ColumnType, SegmentReader};
 
 use super::exec::{key_ids, select_segment, Decoder, IdColumn, Plan, SegmentReport, NULL_ID};
 use super::filter::set_bits as ones;
+use super::hll::{self, Hll};
 use super::plan::{AggFn, KeyPart, Schema};
 use super::value::{AggState, KeyValue};
 use super::{scan_segments, ColCounts, PivotRequest, QueryStats, Scanned, Sink};
@@ -54,7 +57,10 @@ pub(crate) fn eligible(
         || req.cols_top.is_some()
         || !plan.grouping_sets.is_empty()
         || plan.keys.is_empty()
-        || !plan.values.iter().any(|v| v.func == AggFn::CountDistinct)
+        || !plan
+            .values
+            .iter()
+            .any(|v| matches!(v.func, AggFn::CountDistinct | AggFn::ApproxCountDistinct))
     {
         return false;
     }
@@ -66,7 +72,9 @@ pub(crate) fn eligible(
     };
     let values_ok = plan.values.iter().all(|v| match (v.func, &v.field) {
         (AggFn::Count, None) => true,
-        (AggFn::CountDistinct, Some(KeyPart::Column { name, .. })) => plain(name),
+        (AggFn::CountDistinct | AggFn::ApproxCountDistinct, Some(KeyPart::Column { name, .. })) => {
+            plain(name)
+        }
         _ => false,
     });
     let keys_ok = plan.keys.iter().all(|k| match &k.part {
@@ -123,7 +131,24 @@ fn text_hasher() -> ahash::RandomState {
 }
 
 /// A segment's cells: key values, event count, and per distinct spec a bitmap of ids.
-type Cells = Vec<(Vec<KeyValue>, u64, Vec<RoaringBitmap>)>;
+type Cells = Vec<(Vec<KeyValue>, u64, Vec<Set>)>;
+
+/// A cell's distinct values: interned ids (`count_distinct`) or a sketch of their pinned
+/// hashes (`approx_count_distinct`: nothing interned, no lock).
+enum Set {
+    Ids(RoaringBitmap),
+    Sketch(Box<Hll>),
+}
+
+impl Set {
+    fn merge(&mut self, o: Set) {
+        match (self, o) {
+            (Set::Ids(a), Set::Ids(b)) => *a |= b,
+            (Set::Sketch(a), Set::Sketch(b)) => a.merge(&b),
+            _ => {}
+        }
+    }
+}
 
 /// The local domain of a key column (its last slot is null).
 fn domain(c: &IdColumn) -> Option<usize> {
@@ -170,7 +195,11 @@ impl Run<'_> {
         // are; other values numbered in order of appearance).
         let mut vals: Vec<Option<(IdColumn, Vec<u64>, usize)>> = Vec::new();
         for v in &plan.values {
-            let Some(field) = v.field.as_ref().filter(|_| v.func == AggFn::CountDistinct) else {
+            let Some(field) = v
+                .field
+                .as_ref()
+                .filter(|_| matches!(v.func, AggFn::CountDistinct | AggFn::ApproxCountDistinct))
+            else {
                 vals.push(None);
                 continue;
             };
@@ -275,6 +304,7 @@ impl Run<'_> {
         local_of.clear();
         // Intern the codes in use, once each; then each cell's bitmap of interned ids.
         let mut global: Vec<Vec<u32>> = Vec::with_capacity(vals.len());
+        let mut sketch_hashes: Vec<Vec<u64>> = vec![Vec::new(); vals.len()];
         for (j, v) in vals.iter().enumerate() {
             let Some((col, order, n)) = v else {
                 global.push(Vec::new());
@@ -288,6 +318,31 @@ impl Run<'_> {
             }
             let mut ids = vec![u32::MAX; *n];
             let Some(m) = &self.interners[j] else {
+                // A sketch's values: each code in use hashed once (a text from the
+                // dictionary's bytes, as `hll::hash_key` hashes its value).
+                let mut hashes = vec![0u64; *n];
+                for code in ones(&used) {
+                    hashes[code] = match (&col.decoder, order.is_empty()) {
+                        (Decoder::Dict(d), true) => {
+                            let raw = d.get(code as u32).unwrap_or_default();
+                            match std::str::from_utf8(raw) {
+                                Ok(_) => hll::hash_bytes(hll::STR_TAG, raw),
+                                Err(_) => {
+                                    hll::hash_key(&col.decoder.decode(code as u64, &plan.joins))
+                                }
+                            }
+                        }
+                        _ => {
+                            let id = if order.is_empty() {
+                                code as u64
+                            } else {
+                                order[code]
+                            };
+                            hll::hash_key(&col.decoder.decode(id, &plan.joins))
+                        }
+                    };
+                }
+                sketch_hashes[j] = hashes;
                 global.push(ids);
                 continue;
             };
@@ -381,13 +436,22 @@ impl Run<'_> {
                 .iter()
                 .enumerate()
                 .map(|(j, v)| {
+                    if v.is_some() && self.interners[j].is_none() {
+                        let mut h = Hll::default();
+                        for code in ones(&bits[j][c0]) {
+                            h.insert_hash(sketch_hashes[j][code]);
+                        }
+                        return Set::Sketch(Box::new(h));
+                    }
                     let mut ids: Vec<u32> = match v {
                         Some(_) => ones(&bits[j][c0]).map(|code| global[j][code]).collect(),
                         None => Vec::new(),
                     };
                     ids.sort_unstable();
-                    RoaringBitmap::from_sorted_iter(ids.iter().copied())
-                        .unwrap_or_else(|_| ids.iter().copied().collect())
+                    Set::Ids(
+                        RoaringBitmap::from_sorted_iter(ids.iter().copied())
+                            .unwrap_or_else(|_| ids.iter().copied().collect()),
+                    )
                 })
                 .collect();
             cells.push((key, n, maps));
@@ -424,7 +488,7 @@ pub(crate) fn run_groups(
         segments: segs.len() as u64,
         ..QueryStats::default()
     };
-    let mut merged: HashMap<Vec<KeyValue>, (u64, Vec<RoaringBitmap>), ahash::RandomState> =
+    let mut merged: HashMap<Vec<KeyValue>, (u64, Vec<Set>), ahash::RandomState> =
         HashMap::default();
     let work = |seg: &SegmentReader, emit: &mut dyn FnMut(Cells) -> Result<()>| {
         let (report, cells) = run.segment(seg)?;
@@ -444,7 +508,7 @@ pub(crate) fn run_groups(
                         Some((c, m)) => {
                             *c += n;
                             for (a, b) in m.iter_mut().zip(maps) {
-                                *a |= b;
+                                a.merge(b);
                             }
                         }
                         None => {
@@ -475,10 +539,16 @@ pub(crate) fn run_groups(
         // The final values: a group's distinct count is its bitmap's cardinality (no merge
         // follows: --totals and --cols-top do not take this path).
         let mut st = vec![AggState::Count(n)];
-        st.extend(plan.values.iter().zip(&maps).map(|(v, m)| match v.func {
-            AggFn::CountDistinct => AggState::Count(m.len()),
-            _ => AggState::Count(n),
-        }));
+        st.extend(
+            plan.values
+                .iter()
+                .zip(maps)
+                .map(|(v, m)| match (v.func, m) {
+                    (AggFn::CountDistinct, Set::Ids(m)) => AggState::Count(m.len()),
+                    (AggFn::ApproxCountDistinct, Set::Sketch(h)) => AggState::Approx(h),
+                    _ => AggState::Count(n),
+                }),
+        );
         (k, st)
     });
     sink(&col_counts, &mut groups);
