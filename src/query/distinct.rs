@@ -437,10 +437,9 @@ impl Run<'_> {
                 .enumerate()
                 .map(|(j, v)| {
                     if v.is_some() && self.interners[j].is_none() {
-                        let mut h = Hll::default();
-                        for code in ones(&bits[j][c0]) {
-                            h.insert_hash(sketch_hashes[j][code]);
-                        }
+                        let set = &bits[j][c0];
+                        let n = set.iter().map(|w| w.count_ones() as usize).sum();
+                        let h = Hll::from_hashes(ones(set).map(|code| sketch_hashes[j][code]), n);
                         return Set::Sketch(Box::new(h));
                     }
                     let mut ids: Vec<u32> = match v {

@@ -1002,15 +1002,14 @@ impl LocalState {
                 )),
                 _ => AggState::Distinct(Box::default()),
             },
-            LocalState::Approx(s) => {
-                let mut h = Hll::default();
-                if let ValueInput::Ids(col) = input {
-                    for id in s {
-                        h.insert_hash(col.value_hash(id, joins));
-                    }
+            LocalState::Approx(s) => match input {
+                ValueInput::Ids(col) => {
+                    let n = s.len();
+                    let hashes = s.into_iter().map(|id| col.value_hash(id, joins));
+                    AggState::Approx(Box::new(Hll::from_hashes(hashes, n)))
                 }
-                AggState::Approx(Box::new(h))
-            }
+                _ => AggState::Approx(Box::default()),
+            },
         }
     }
 }

@@ -99,6 +99,38 @@ impl Hll {
         }
     }
 
+    /// The sketch of `n` hashes at once: the sparse entries sorted once (inserting them one
+    /// by one moves the list on every insert), or dense from the start past four times what a
+    /// sparse sketch holds. Its registers are those of inserting the hashes one by one; when
+    /// the hashes are of distinct values (as every caller's are), so is its form, and so its
+    /// estimate.
+    pub fn from_hashes(hashes: impl IntoIterator<Item = u64>, n: usize) -> Hll {
+        if n > 4 * SPARSE_MAX {
+            let mut h = Hll::Dense(vec![0u8; REGISTERS].into_boxed_slice());
+            hashes.into_iter().for_each(|x| h.insert_hash(x));
+            return h;
+        }
+        let mut list: Vec<u32> = hashes
+            .into_iter()
+            .map(|x| {
+                let (index, rank) = split(x, SPARSE_PRECISION);
+                index << 6 | u32::from(rank)
+            })
+            .collect();
+        list.sort_unstable();
+        // Of equal indexes the largest rank, which sorts last.
+        list.reverse();
+        list.dedup_by_key(|e| *e >> 6);
+        list.reverse();
+        let mut h = Hll::Sparse(list);
+        if let Hll::Sparse(l) = &h {
+            if l.len() > SPARSE_MAX {
+                h.densify();
+            }
+        }
+        h
+    }
+
     /// Add a value.
     pub fn insert(&mut self, k: &KeyValue) {
         self.insert_hash(hash_key(k));
@@ -435,6 +467,37 @@ mod tests {
         let mut b = Hll::Dense(vec![0u8; REGISTERS].into_boxed_slice());
         b.insert_hash(h);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_sketch_made_at_once_is_the_one_made_value_by_value() {
+        for (n, copies) in [
+            (0u64, 1),
+            (1, 2),
+            (5, 3),
+            (900, 2),
+            (1024, 1),
+            (1025, 1),
+            (3000, 1),
+        ]
+        .into_iter()
+        .chain([(5000, 1), (2000, 3)])
+        {
+            let hashes: Vec<u64> = (0..n)
+                .flat_map(|i| vec![hash_key(&KeyValue::Int(i as i64)); copies])
+                .collect();
+            let mut one = Hll::default();
+            hashes.iter().for_each(|&x| one.insert_hash(x));
+            let at_once = Hll::from_hashes(hashes.iter().copied(), hashes.len());
+            let mut a = one.clone();
+            a.densify();
+            let mut b = at_once.clone();
+            b.densify();
+            assert_eq!(a, b, "n={n}");
+            if copies == 1 || hashes.len() <= 4 * SPARSE_MAX {
+                assert_eq!(one.estimate(), at_once.estimate(), "n={n}");
+            }
+        }
     }
 
     #[test]
