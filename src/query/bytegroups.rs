@@ -251,32 +251,6 @@ fn segment(
     let n_row = plan.n_row_keys.min(nk);
     let has_col = nk > n_row;
     let mut col_tot: hashbrown::HashMap<u64, u64, ahash::RandomState> = Default::default();
-    // The dictionary values the groups use, encoded in code order: the dictionary is read
-    // front to back, not at random (the groups come out of a hash table).
-    for (k, c) in cols.iter().enumerate() {
-        let Decoder::Dict(d) = &c.decoder else {
-            continue;
-        };
-        let mut used = vec![0u64; d.len().div_ceil(64)];
-        for (key, _) in &local {
-            if let Some(w) = used.get_mut((key[k] / 64) as usize) {
-                *w |= 1 << (key[k] % 64);
-            }
-        }
-        for (wi, &w) in used.iter().enumerate() {
-            let mut bits = w;
-            while bits != 0 {
-                let id = (wi * 64) as u64 + u64::from(bits.trailing_zeros());
-                bits &= bits - 1;
-                let a = &mut arenas[k];
-                let off = a.len();
-                c.decoder.put_encoded(id, &plan.joins, a);
-                let e = (off as u32, (a.len() - off) as u32, h.hash_one(&a[off..]));
-                memo[k].insert(id, e);
-            }
-        }
-    }
-    // Pass 1: encode each other value once, and each group's partition and record length.
     let mut placed: Vec<(u32, u64)> = Vec::with_capacity(local.len());
     // Each group's (offset, length) per part, for pass 2 (kept in order: no second lookup).
     let mut spans: Vec<(u32, u32)> = Vec::with_capacity(local.len() * nk);
@@ -294,6 +268,24 @@ fn segment(
         memo[k].insert(id, e);
         e
     };
+    // The dictionary values the groups use, encoded first and in code order: the dictionary
+    // is read front to back, not in the groups' order (a hash table's, or sorted by the
+    // first key part only).
+    for (k, c) in cols.iter().enumerate() {
+        let Decoder::Dict(d) = &c.decoder else {
+            continue;
+        };
+        let mut used = vec![0u64; d.len().div_ceil(64)];
+        for (key, _) in &local {
+            if let Some(w) = used.get_mut((key[k] / 64) as usize) {
+                *w |= 1 << (key[k] % 64);
+            }
+        }
+        for code in crate::query::filter::set_bits(&used) {
+            entry(k, code as u64);
+        }
+    }
+    // Pass 1: each group's encoded parts, partition and record length.
     for (key, n) in local.iter().map(|(k, n)| (k, *n)) {
         let mut ent = [(0u32, 0u32, 0u64); WIDTH];
         for k in 0..nk {
@@ -424,6 +416,9 @@ impl Memo {
     }
 }
 
+/// The shortest record: row hash, three one-byte varints (lengths, count) and a one-byte key.
+const MIN_RECORD_BYTES: usize = 11;
+
 /// Bytes of the LEB128 varint of `v`.
 fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
@@ -462,7 +457,11 @@ fn merge_partition(
         None => (Vec::new(), 0, 0),
     };
     // Sized for every record up front (no rehash while merging; groups are at most that).
-    let records = (mem_records + spilled_records) as usize;
+    // The spilled count is read from disk: a record has at least 11 bytes, so no more than
+    // the bytes allow are reserved.
+    let bytes: usize =
+        frames.iter().map(Vec::len).sum::<usize>() + mem.iter().map(|m| m.len()).sum::<usize>();
+    let records = ((mem_records + spilled_records) as usize).min(bytes / MIN_RECORD_BYTES);
     let where_ = || match spill {
         Some(s) => s.path().join(format!("part-{p:03}.run")),
         None => std::path::PathBuf::from("(memory)"),

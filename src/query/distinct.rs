@@ -323,15 +323,7 @@ impl Run<'_> {
                 let mut hashes = vec![0u64; *n];
                 for code in ones(&used) {
                     hashes[code] = match (&col.decoder, order.is_empty()) {
-                        (Decoder::Dict(d), true) => {
-                            let raw = d.get(code as u32).unwrap_or_default();
-                            match std::str::from_utf8(raw) {
-                                Ok(_) => hll::hash_bytes(hll::STR_TAG, raw),
-                                Err(_) => {
-                                    hll::hash_key(&col.decoder.decode(code as u64, &plan.joins))
-                                }
-                            }
-                        }
+                        (Decoder::Dict(d), true) => hll::hash_str(&d.get_str(code as u32)),
                         _ => {
                             let id = if order.is_empty() {
                                 code as u64
@@ -349,25 +341,20 @@ impl Run<'_> {
             if let (Decoder::Dict(d), true) = (&col.decoder, order.is_empty()) {
                 // Texts: hashed here, then looked up under the lock by their bytes.
                 let h = text_hasher();
-                let lossy: Vec<(usize, std::borrow::Cow<'_, [u8]>)> = ones(&used)
-                    .map(|code| {
-                        let raw = d.get(code as u32).unwrap_or_default();
-                        let text = match std::str::from_utf8(raw) {
-                            Ok(_) => std::borrow::Cow::Borrowed(raw),
-                            Err(_) => std::borrow::Cow::Owned(
-                                String::from_utf8_lossy(raw).into_owned().into_bytes(),
-                            ),
-                        };
-                        (code, text)
-                    })
+                let lossy: Vec<(usize, std::borrow::Cow<'_, str>)> = ones(&used)
+                    .map(|code| (code, d.get_str(code as u32)))
                     .collect();
-                let hashes: Vec<u64> = lossy.iter().map(|(_, t)| h.hash_one(&t[..])).collect();
+                let hashes: Vec<u64> = lossy
+                    .iter()
+                    .map(|(_, t)| h.hash_one(t.as_bytes()))
+                    .collect();
                 let mut int = m
                     .lock()
                     .map_err(|_| Error::invalid("interner lock poisoned"))?;
                 let int = &mut *int;
                 for ((code, text), &hash) in lossy.iter().zip(&hashes) {
-                    let found = int.texts.find(hash, |e| e.0[..] == text[..]).map(|e| e.1);
+                    let text = text.as_bytes();
+                    let found = int.texts.find(hash, |e| &e.0[..] == text).map(|e| e.1);
                     ids[*code] = match found {
                         Some(g) => g,
                         None => {

@@ -126,17 +126,15 @@ pub(crate) enum Decoder {
 
 impl Decoder {
     /// Append the [`super::value::put_key`] encoding of `decode(id)` to `out`; a dictionary
-    /// string that is valid UTF-8 (what the ingester stores) is copied straight from the
-    /// dictionary, without building a `KeyValue`.
+    /// string is copied straight from the dictionary (borrowed when valid UTF-8, as the
+    /// ingester stores it), without building a `KeyValue`.
     pub(crate) fn put_encoded(&self, id: u64, joins: &[Join], out: &mut Vec<u8>) {
-        if let (Decoder::Dict(d), false) = (self, id == NULL_ID) {
-            if let Some(bytes) = d.get(id as u32).filter(|b| std::str::from_utf8(b).is_ok()) {
-                crate::codec::bytes::put_u8(out, 5);
-                crate::codec::bytes::put_len_prefixed(out, bytes);
-                return;
+        match self {
+            Decoder::Dict(d) if id != NULL_ID => {
+                super::value::put_str_key(out, &d.get_str(id as u32));
             }
+            _ => super::value::put_key(out, &self.decode(id, joins)),
         }
-        super::value::put_key(out, &self.decode(id, joins));
     }
 
     pub(crate) fn decode(&self, id: u64, joins: &[Join]) -> KeyValue {
@@ -238,12 +236,10 @@ impl IdColumn {
     /// [`super::hll::hash_key`] of `decode(id)`; a dictionary string that is valid UTF-8 is
     /// hashed straight from the dictionary, without building a `KeyValue`.
     fn value_hash(&self, id: u64, joins: &[Join]) -> u64 {
-        if let (Decoder::Dict(d), false) = (&self.decoder, id == NULL_ID) {
-            if let Some(bytes) = d.get(id as u32).filter(|b| std::str::from_utf8(b).is_ok()) {
-                return super::hll::hash_bytes(super::hll::STR_TAG, bytes);
-            }
+        match &self.decoder {
+            Decoder::Dict(d) if id != NULL_ID => super::hll::hash_str(&d.get_str(id as u32)),
+            _ => super::hll::hash_key(&self.decoder.decode(id, joins)),
         }
-        super::hll::hash_key(&self.decoder.decode(id, joins))
     }
 
     /// The value ids of `row` (one for a single-valued key; NULL_ID for none).

@@ -93,6 +93,18 @@ struct FastKey {
     nulls: u8,
 }
 
+impl FastKey {
+    /// The row key: the first `n` parts (the others, the column key, zeroed).
+    fn row(&self, n: usize) -> FastKey {
+        let mut r = *self;
+        for i in n..WIDTH {
+            r.ids[i] = 0;
+        }
+        r.nulls &= (1u8 << n) - 1;
+        r
+    }
+}
+
 impl Hash for FastKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
         // One mixed word: the hasher below passes it through.
@@ -751,14 +763,7 @@ fn tied_winners(
     n: usize,
     interned: &[&[Arc<str>]],
 ) -> Option<std::collections::HashSet<FastKey, BuildHasherDefault<PassHasher>>> {
-    let row_of = |k: &FastKey| {
-        let mut r = *k;
-        for i in n..WIDTH {
-            r.ids[i] = 0;
-        }
-        r.nulls &= (1u8 << n) - 1;
-        r
-    };
+    let row_of = |k: &FastKey| k.row(n);
     let mut above: std::collections::HashSet<FastKey, BuildHasherDefault<PassHasher>> =
         Default::default();
     let mut tied: std::collections::HashSet<FastKey, BuildHasherDefault<PassHasher>> =
@@ -933,14 +938,7 @@ pub(crate) fn run_groups(
         _ => None,
     };
     // Rows (row-key parts only) and their totals, to hand on only those that can make --top.
-    let row_of = |k: &FastKey| {
-        let mut r = *k;
-        for i in n..WIDTH {
-            r.ids[i] = 0;
-        }
-        r.nulls &= (1u8 << n) - 1;
-        r
-    };
+    let row_of = |k: &FastKey| k.row(n);
     // Shard by shard on every thread (a shard holds whole rows): events per column value,
     // the shard's rows, and with --top its groups whose row total reaches the shard's own
     // N-th largest (a superset of its groups in the global top N), with their row totals.

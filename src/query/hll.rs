@@ -377,9 +377,6 @@ pub fn hash_bytes(tag: u8, bytes: &[u8]) -> u64 {
     fmix64(h ^ GOLDEN)
 }
 
-/// The type tag of a string in [`hash_key`].
-pub const STR_TAG: u8 = 5;
-
 /// The pinned hash of a value: its type (as `count_distinct` tells values apart: the number
 /// 5 and the text "5" are two values) and its bytes.
 pub fn hash_key(k: &KeyValue) -> u64 {
@@ -389,8 +386,13 @@ pub fn hash_key(k: &KeyValue) -> u64 {
         KeyValue::Int(v) => hash_bytes(2, &v.to_le_bytes()),
         KeyValue::Float(v) => hash_bytes(3, &v.get().to_bits().to_le_bytes()),
         KeyValue::Time(v) => hash_bytes(4, &v.to_le_bytes()),
-        KeyValue::Str(s) => hash_bytes(STR_TAG, s.as_bytes()),
+        KeyValue::Str(s) => hash_str(s),
     }
+}
+
+/// [`hash_key`] of `KeyValue::Str(s)` (without building one).
+pub fn hash_str(s: &str) -> u64 {
+    hash_bytes(5, s.as_bytes())
 }
 
 #[cfg(test)]

@@ -182,11 +182,14 @@ pub fn put_key(out: &mut Vec<u8>, k: &KeyValue) {
             b::put_u8(out, 4);
             b::put_i64_le(out, *v);
         }
-        KeyValue::Str(s) => {
-            b::put_u8(out, 5);
-            b::put_len_prefixed(out, s.as_bytes());
-        }
+        KeyValue::Str(s) => put_str_key(out, s),
     }
+}
+
+/// Append the encoding of `KeyValue::Str(s)` (without building one).
+pub fn put_str_key(out: &mut Vec<u8>, s: &str) {
+    b::put_u8(out, 5);
+    b::put_len_prefixed(out, s.as_bytes());
 }
 
 /// Read a key value.
