@@ -1116,3 +1116,157 @@ fn minute_index_counts_equal_the_scan_from(f: &Fixture, from: Option<&str>) {
         }
     }
 }
+
+/// A pivot run as map (over groups of segments), reduce (per partition of the row keys) and
+/// finish, as `logpivot.ray` runs it, with the partials through their encoded blobs.
+fn split_pivot(
+    f: &Fixture,
+    req: &PivotRequest,
+    maps: usize,
+    parts: usize,
+) -> logpivot::Result<PivotTable> {
+    use logpivot::query::partial;
+    let (segs, tf) = logpivot::query::open_segments(&f.dir)?;
+    let schema = logpivot::query::plan::Schema::from_segments(&segs, tf.as_deref());
+    let req = req.normalized();
+    let plan = logpivot::query::plan(&req, &schema)?;
+    let view = logpivot::store::shards::load_view(&f.dir)?;
+    let mut outs = Vec::new();
+    for m in 0..maps {
+        // Every `maps`-th segment: a shard holds segments of every time range.
+        let mine: Vec<_> = view
+            .segments
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % maps == m)
+            .map(|(_, e)| e.clone())
+            .collect();
+        let mine = logpivot::query::open_entries(&f.dir, &mine)?;
+        outs.push(partial::map(&plan, &schema, &mine, &req, parts)?);
+    }
+    let mut reduced = Vec::new();
+    let mut rows = 0;
+    for p in 0..parts {
+        let inputs: Vec<&[u8]> = outs.iter().map(|o| o.parts[p].as_slice()).collect();
+        let r = partial::reduce(&plan, &req, &inputs)?;
+        rows += r.rows;
+        reduced.push(r.groups);
+    }
+    let cols: Vec<&[u8]> = outs.iter().map(|o| o.col_counts.as_slice()).collect();
+    let red: Vec<&[u8]> = reduced.iter().map(Vec::as_slice).collect();
+    partial::finish(&plan, &req, &cols, &red, rows, Default::default())
+}
+
+fn batch(t: &PivotTable) -> logpivot::Result<arrow::record_batch::RecordBatch> {
+    logpivot::query::output::to_typed_record_batch(t)
+}
+
+/// Random pivots (every value function, top, cols-top, totals, key sort, count-only on the
+/// integer-key and byte-key paths, spilled maps) split over maps and reduce partitions equal
+/// the answer on one machine, cell for cell and row for row.
+#[test]
+fn split_pivots_equal_the_single_store_answer() {
+    let f = fixture();
+    let rules = top_rules(&f);
+    let mut rng = Rng(0x51ab_d00d_1234_5678);
+    let spill = tempfile::tempdir().expect("spill dir");
+    let (segs, _) = logpivot::query::open_segments(&f.dir).expect("open");
+    assert!(segs.len() >= 4, "{} segments", segs.len());
+    let mut cut = 0;
+    for qi in 0..30 {
+        let q = random_query(&mut rng, &f, &rules);
+        let mut req = request(&f, &q);
+        match qi % 6 {
+            0 => {}
+            1 => {
+                req.top = Some(1 + (rng.next() % 7) as usize);
+                req.cols_top = Some(1 + (rng.next() % 3) as usize);
+            }
+            2 => {
+                req.totals = true;
+                req.top = Some(3);
+                req.values.push("avg(EdgeResponseStatus)".into());
+                req.values.push("approx_count_distinct(ClientIP)".into());
+            }
+            3 => {
+                req.values = vec!["count".into()];
+                req.top = Some(5);
+            }
+            4 => {
+                req.values = vec!["count".into()];
+                req.many_groups = Some(0);
+                req.top = Some(4);
+                req.memory_limit = 64 << 10;
+                req.spill_dir = Some(spill.path().to_path_buf());
+            }
+            _ => {
+                req.sort = logpivot::query::SortBy::Key(req.rows[0].clone());
+                req.top = Some(6);
+                req.memory_limit = 64 << 10;
+                req.spill_dir = Some(spill.path().to_path_buf());
+            }
+        }
+        let what = format!("query {qi}: {req:?}");
+        let one = pivot(&f.dir, &req).unwrap_or_else(|e| panic!("{what}: {e}"));
+        for (maps, parts) in [(1, 1), (3, 4), (segs.len(), 7)] {
+            let split = split_pivot(&f, &req, maps, parts)
+                .unwrap_or_else(|e| panic!("{what}, {maps} maps, {parts} parts: {e}"));
+            assert_eq!(
+                split.total_rows, one.total_rows,
+                "{what}, {maps} maps, {parts} parts: total rows"
+            );
+            assert_eq!(
+                batch(&split).expect("batch"),
+                batch(&one).expect("batch"),
+                "{what}, {maps} maps, {parts} parts"
+            );
+            if req.top.is_some_and(|t| (t as u64) < one.total_rows) {
+                cut += 1;
+            }
+        }
+    }
+    assert!(cut >= 20, "only {cut} split runs had a --top cut to check");
+}
+
+/// A partial from another format version, of another query's shape, or broken, is a clear
+/// error.
+#[test]
+fn broken_partials_are_clear_errors() {
+    use logpivot::query::partial;
+    let f = fixture();
+    let req = PivotRequest {
+        rows: vec!["Action".into()],
+        cols: Some("Source".into()),
+        ..PivotRequest::default()
+    }
+    .normalized();
+    let (segs, tf) = logpivot::query::open_segments(&f.dir).expect("open");
+    let schema = logpivot::query::plan::Schema::from_segments(&segs, tf.as_deref());
+    let plan = logpivot::query::plan(&req, &schema).expect("plan");
+    let out = partial::map(&plan, &schema, &segs, &req, 2).expect("map");
+    let good = &out.parts[0];
+    assert!(partial::reduce(&plan, &req, &[good]).is_ok());
+    let mut version = good.clone();
+    version[6] = 9;
+    let mut cut = good.clone();
+    cut.truncate(good.len() - 3);
+    let mut kind = good.clone();
+    kind[8] = 2;
+    for (bad, why) in [
+        (version, "format 9"),
+        (cut, "does not decode"),
+        (kind, "kind 2"),
+        (b"hello".to_vec(), "LPPART"),
+    ] {
+        let e = partial::reduce(&plan, &req, &[&bad]).expect_err(why);
+        assert!(e.to_string().contains(why), "{e}");
+    }
+    let other = PivotRequest {
+        rows: vec!["Action".into(), "Source".into(), "ClientCountry".into()],
+        ..PivotRequest::default()
+    }
+    .normalized();
+    let other_plan = logpivot::query::plan(&other, &schema).expect("plan");
+    let e = partial::reduce(&other_plan, &other, &[good]).expect_err("shape");
+    assert!(e.to_string().contains("keys"), "{e}");
+}

@@ -17,6 +17,7 @@
 //! committed ranges and re-reads the rest.
 
 pub mod reader;
+pub mod shard;
 pub mod rejects;
 pub mod worker;
 

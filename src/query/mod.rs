@@ -22,6 +22,7 @@ pub mod filter;
 pub mod frame;
 pub mod hll;
 pub mod output;
+pub mod partial;
 pub mod pivot;
 pub mod plan;
 pub mod scan;
@@ -371,14 +372,25 @@ pub fn plan(req: &PivotRequest, schema: &Schema) -> Result<Plan> {
 /// (2 ms of a 10 ms query over 26 segments). Scanned segments are always released.
 const MANY_SEGMENTS: usize = 32;
 
-/// Open every live segment of a data directory (on two threads when there are many: opening
-/// maps the file and checks and decodes its metadata).
+/// Open every live segment of a data directory, or of every shard of a sharded root (each
+/// shard's manifest is loaded once: a snapshot per shard; see
+/// [`crate::store::shards::load_view`]), on two threads when there are many: opening maps the
+/// file and checks and decodes its metadata.
 pub fn open_segments(dir: &DataDir) -> Result<(Vec<SegmentReader>, Option<String>)> {
-    let m = dir.load_manifest()?;
+    let m = crate::store::shards::load_view(dir)?;
+    let segs = open_entries(dir, &m.segments)?;
+    Ok((segs, m.time_field))
+}
+
+/// Open listed segments of `dir` (see [`open_segments`]).
+pub fn open_entries(
+    dir: &DataDir,
+    entries: &[crate::store::SegmentEntry],
+) -> Result<Vec<SegmentReader>> {
     // Opening touches the header, trailer and metadata (and the pages the kernel maps around
     // them, some 100 KB a segment): a query over hundreds of segments drops them at once or
     // holds them all until it ends. Over a few segments the madvise costs more than it saves.
-    let release = m.segments.len() > MANY_SEGMENTS;
+    let release = entries.len() > MANY_SEGMENTS;
     let open = |entries: &[crate::store::SegmentEntry]| -> Result<Vec<SegmentReader>> {
         let mut segs = Vec::with_capacity(entries.len());
         for e in entries {
@@ -391,21 +403,18 @@ pub fn open_segments(dir: &DataDir) -> Result<(Vec<SegmentReader>, Option<String
         }
         Ok(segs)
     };
-    let entries = &m.segments;
-    let segs = if entries.len() < 8 {
-        open(entries)?
-    } else {
-        let (a, b) = entries.split_at(entries.len() / 2);
-        let (ra, rb) = std::thread::scope(|s| {
-            let hb = s.spawn(|| open(b));
-            let ra = open(a);
-            (ra, hb.join())
-        });
-        let mut segs = ra?;
-        segs.extend(rb.map_err(|_| Error::invalid("a thread opening segments panicked"))??);
-        segs
-    };
-    Ok((segs, m.time_field))
+    if entries.len() < 8 {
+        return open(entries);
+    }
+    let (a, b) = entries.split_at(entries.len() / 2);
+    let (ra, rb) = std::thread::scope(|s| {
+        let hb = s.spawn(|| open(b));
+        let ra = open(a);
+        (ra, hb.join())
+    });
+    let mut segs = ra?;
+    segs.extend(rb.map_err(|_| Error::invalid("a thread opening segments panicked"))??);
+    Ok(segs)
 }
 
 /// Run a pivot query.

@@ -326,6 +326,12 @@ impl<'a> PivotBuilder<'a> {
         }
     }
 
+    /// The row keys the finished table would hold (after `--top`), in its order.
+    pub(crate) fn kept_row_keys(mut self) -> Vec<Vec<KeyValue>> {
+        self.sort();
+        self.rows.into_iter().map(|r| r.keys).collect()
+    }
+
     /// The finished table.
     pub fn finish(mut self, stats: QueryStats) -> PivotTable {
         self.sort();

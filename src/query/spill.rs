@@ -219,7 +219,7 @@ impl Spill {
     }
 }
 
-fn read_record(
+pub(crate) fn read_record(
     r: &mut ByteReader<'_>,
 ) -> std::result::Result<(Vec<KeyValue>, Vec<AggState>), crate::codec::DecodeError> {
     let nk = r.read_varint_u64()? as usize;

@@ -83,7 +83,7 @@ fn fmt_time(t: Option<i64>) -> Option<String> {
 /// Build the report; `only` restricts the per-column part to one segment id; `verify` reads
 /// and checks every region of every segment.
 pub fn inspect(dir: &DataDir, only: Option<u64>, verify: bool) -> Result<Report> {
-    let m = dir.load_manifest()?;
+    let m = super::shards::load_view(dir)?;
     let mut columns: BTreeMap<String, ColumnReport> = BTreeMap::new();
     let mut indexes: BTreeMap<(String, String), IndexReport> = BTreeMap::new();
     let mut segments = Vec::new();

@@ -18,6 +18,7 @@
 
 pub mod inspect;
 pub mod manifest;
+pub mod shards;
 
 use std::path::{Path, PathBuf};
 

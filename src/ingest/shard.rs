@@ -1,0 +1,108 @@
+//! Which shard of a sharded root ingests each input file (see [`crate::store::shards`]).
+//!
+//! The same file always goes to the same shard, so that re-running an interrupted distributed
+//! ingest continues exactly once, as on one machine:
+//! 1. a shard whose manifest already lists the file's fingerprint (its identity: the hash of
+//!    its first 64 KiB) keeps it, whatever its path is now;
+//! 2. else a shard holding an unfinished input of the same path keeps it (a log that grew since,
+//!    whose fingerprint changed: the shard's ingest adopts it as on one machine);
+//! 3. else FNV-1a of the absolute path, modulo the shard count: a pinned hash, the same on
+//!    every machine and build.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::{expand_inputs, fingerprint, fnv64};
+use crate::error::{Error, Result};
+use crate::store::shards;
+use crate::store::DataDir;
+
+/// The files each shard ingests.
+#[derive(Clone, Debug, Default)]
+pub struct ShardPlan {
+    /// The shard count of the root.
+    pub shards: usize,
+    /// Per shard (index = shard number), its files, absolute, in input order.
+    pub files: Vec<Vec<PathBuf>>,
+    /// Files of walked directories that are not JSON logs, with the reason.
+    pub not_logs: Vec<(String, String)>,
+}
+
+/// Make `root` a sharded root of `n` shards (or check its count, see [`shards::create`]) and
+/// assign the files of `inputs` (directories walked as `ingest` walks them) to its shards.
+pub fn plan_shards(root: &Path, inputs: &[PathBuf], n: Option<usize>) -> Result<ShardPlan> {
+    if inputs.iter().any(|p| p.as_os_str() == "-") {
+        return Err(Error::invalid(
+            "stdin (`-`) cannot be ingested into a sharded store: name files or directories",
+        ));
+    }
+    let n = shards::create(root, n)?;
+    let (files, not_logs) = expand_inputs(inputs)?;
+    // Who holds what: fingerprints, and the paths of unfinished inputs.
+    let mut by_fp: HashMap<String, usize> = HashMap::new();
+    let mut by_path: HashMap<String, usize> = HashMap::new();
+    for i in 0..n {
+        let dir: DataDir = shards::shard_dir(root, i);
+        if !dir.exists() {
+            continue;
+        }
+        for e in dir.load_manifest()?.inputs {
+            if !e.complete() {
+                by_path.insert(e.path.clone(), i);
+            }
+            by_fp.insert(e.fingerprint, i);
+        }
+    }
+    let mut plan = ShardPlan {
+        shards: n,
+        files: vec![Vec::new(); n],
+        not_logs,
+    };
+    for f in files {
+        let abs = std::path::absolute(&f).map_err(|e| Error::io(&f, e))?;
+        let fp = fingerprint(&abs)?;
+        let display = abs.display().to_string();
+        let shard = match (by_fp.get(&fp), by_path.get(&display)) {
+            (Some(&s), _) | (None, Some(&s)) => s,
+            (None, None) => (fnv64(display.as_bytes()) % n as u64) as usize,
+        };
+        plan.files[shard].push(abs);
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_file_same_shard_and_committed_files_stay() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let logs = t.path().join("logs");
+        std::fs::create_dir_all(&logs).expect("mkdir");
+        for i in 0..20 {
+            std::fs::write(
+                logs.join(format!("f{i:02}.ndjson")),
+                format!("{{\"a\": {i}}}\n"),
+            )
+            .expect("write");
+        }
+        let root = t.path().join("lp");
+        let a = plan_shards(&root, std::slice::from_ref(&logs), Some(4)).expect("plan");
+        let b = plan_shards(&root, std::slice::from_ref(&logs), None).expect("plan");
+        assert_eq!(a.files, b.files);
+        assert_eq!(a.files.iter().map(Vec::len).sum::<usize>(), 20);
+        assert!(
+            a.files.iter().filter(|f| !f.is_empty()).count() > 1,
+            "{:?}",
+            a.files
+        );
+        // Another count is refused; a plain store cannot become sharded.
+        assert!(plan_shards(&root, std::slice::from_ref(&logs), Some(3)).is_err());
+        std::fs::create_dir_all(t.path().join("plain")).expect("mkdir");
+        DataDir::new(t.path().join("plain"))
+            .open_writer(false)
+            .expect("writer");
+        assert!(plan_shards(&t.path().join("plain"), &[logs], Some(2)).is_err());
+    }
+}

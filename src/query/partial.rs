@@ -1,0 +1,297 @@
+//! A pivot in three steps, for running it on many machines (`logpivot.ray`): **map** over some
+//! segments, **reduce** one hash partition of the row keys, **finish** on one machine.
+//!
+//! 1. [`map`] aggregates its segments on the usual paths (with `--top`, `--cols-top` and
+//!    `--totals` left for later: they need every shard) and splits the groups into `parts`
+//!    partitions by the pinned hash [`super::hll::hash_bytes`] of the row key's encoding, so
+//!    every group of a row key lands in the same partition on every machine and build. It
+//!    also returns the event count per column value (for `--cols-top`).
+//! 2. [`reduce`] merges one partition's partials from every map: its row keys are then
+//!    complete. With `--top N` (and no `--totals`) it keeps only the rows among its own first N
+//!    in the finished table's order (total, then key; or the `--sort` key), a superset of its
+//!    rows in the global first N, as the pivot builder would rank them.
+//! 3. [`finish`] hands every reduced partition and the summed column counts to the pivot
+//!    builder, as a query on one machine does.
+//!
+//! The states are those of the spill files ([`super::value::put_state`]): counts, sums, min,
+//! max, avg as sum and count, `count_distinct` as the set of a group's values (so a value
+//! reaches its row key's reducer once per map, as Spark's (key, value) rewrite sends it) and
+//! `approx_count_distinct` as a HyperLogLog sketch. Each blob: the magic `LPPART`, a format
+//! version (u16 LE, [`PARTIAL_FORMAT`]), a kind byte (groups or column counts), then zstd of
+//! varint record count and records (`varint key parts, keys, varint states, states`).
+
+use std::collections::HashSet;
+
+use super::exec::Plan;
+use super::pivot::{PivotBuilder, PivotTable, SortBy};
+use super::plan::Schema;
+use super::spill::{merge_into, read_record, Groups};
+use super::value::{put_key, put_state, AggState, KeyValue};
+use super::{bytegroups, fast, run_groups, ColCounts, GroupIter, PivotRequest, QueryStats};
+use crate::codec::bytes::{put_varint_u64, ByteReader};
+use crate::error::{Error, Result};
+use crate::segment::SegmentReader;
+
+/// Version of the partial-aggregate blobs; a reader refuses any other.
+pub const PARTIAL_FORMAT: u16 = 1;
+
+const MAGIC: &[u8; 6] = b"LPPART";
+const KIND_GROUPS: u8 = 1;
+const KIND_COLS: u8 = 2;
+
+/// What one map step returns.
+#[derive(Debug)]
+pub struct MapOutput {
+    /// One blob per partition (groups of the row keys that hash to it).
+    pub parts: Vec<Vec<u8>>,
+    /// Events per column value (a blob).
+    pub col_counts: Vec<u8>,
+    pub stats: QueryStats,
+}
+
+/// What one reduce step returns.
+#[derive(Debug)]
+pub struct Reduced {
+    /// The merged groups it hands on (a blob).
+    pub groups: Vec<u8>,
+    /// Row keys of its partition (all of them, before any `--top` cut).
+    pub rows: u64,
+    /// Groups after the merge (all of them).
+    pub groups_merged: u64,
+}
+
+/// The request a map step runs: what needs the whole data (top, cols-top, totals, the sort)
+/// waits for the finish.
+fn map_request(req: &PivotRequest) -> PivotRequest {
+    PivotRequest {
+        top: None,
+        cols_top: None,
+        totals: false,
+        sort: SortBy::Total,
+        ..req.clone()
+    }
+}
+
+/// The partition of a row key among `parts`.
+pub fn partition_of(row: &[KeyValue], parts: usize, scratch: &mut Vec<u8>) -> usize {
+    scratch.clear();
+    for k in row {
+        put_key(scratch, k);
+    }
+    (super::hll::hash_bytes(9, scratch) % parts.max(1) as u64) as usize
+}
+
+fn put_record(out: &mut Vec<u8>, k: &[KeyValue], states: &[AggState]) {
+    put_varint_u64(out, k.len() as u64);
+    for part in k {
+        put_key(out, part);
+    }
+    put_varint_u64(out, states.len() as u64);
+    for s in states {
+        put_state(out, s);
+    }
+}
+
+fn seal(kind: u8, records: u64, raw: &[u8]) -> Result<Vec<u8>> {
+    let mut body = Vec::with_capacity(raw.len() + 10);
+    put_varint_u64(&mut body, records);
+    body.extend_from_slice(raw);
+    let z = crate::codec::zst::compress(&body, 1)
+        .map_err(|e| Error::invalid(format!("compressing a partial aggregate: {e}")))?;
+    let mut out = Vec::with_capacity(z.len() + 17);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&PARTIAL_FORMAT.to_le_bytes());
+    out.push(kind);
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&z);
+    Ok(out)
+}
+
+fn bad(what: impl std::fmt::Display) -> Error {
+    Error::invalid(format!("a partial aggregate does not decode: {what}"))
+}
+
+/// Check a blob's header and hand each record to `f`.
+fn open_blob(
+    blob: &[u8],
+    kind: u8,
+    f: &mut dyn FnMut(Vec<KeyValue>, Vec<AggState>) -> Result<()>,
+) -> Result<()> {
+    if blob.len() < 17 || &blob[..6] != MAGIC {
+        return Err(bad("it does not start with LPPART"));
+    }
+    let version = u16::from_le_bytes([blob[6], blob[7]]);
+    if version != PARTIAL_FORMAT {
+        return Err(bad(format!(
+            "format {version}, this build reads {PARTIAL_FORMAT} (mixed logpivot versions?)"
+        )));
+    }
+    if blob[8] != kind {
+        return Err(bad(format!("kind {} where {kind} was expected", blob[8])));
+    }
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&blob[9..17]);
+    let raw_len = usize::try_from(u64::from_le_bytes(len)).map_err(bad)?;
+    // Records compress a few times over, never thousands: a larger claim is a broken header
+    // (refused before allocating it).
+    if raw_len > (blob.len() - 17).saturating_mul(4096).saturating_add(1 << 20) {
+        return Err(bad(format!(
+            "a body of {raw_len} bytes claimed for {} compressed bytes",
+            blob.len() - 17
+        )));
+    }
+    let body = crate::codec::zst::decompress(&blob[17..], raw_len).map_err(bad)?;
+    let mut r = ByteReader::new(&body);
+    let n = r.read_varint_u64().map_err(bad)?;
+    for i in 0..n {
+        let (k, s) = read_record(&mut r).map_err(|e| bad(format!("record {i}: {e}")))?;
+        f(k, s)?;
+    }
+    if r.remaining() != 0 {
+        return Err(bad(format!("{} bytes after the last record", r.remaining())));
+    }
+    Ok(())
+}
+
+/// Check that a decoded group fits the plan (the map and this step planned the same query).
+fn check(plan: &Plan, k: &[KeyValue], s: &[AggState]) -> Result<()> {
+    if k.len() != plan.keys.len() || s.len() != plan.values.len() + 1 {
+        return Err(bad(format!(
+            "a group of {} keys and {} states in a query of {} keys and {} values",
+            k.len(),
+            s.len(),
+            plan.keys.len(),
+            plan.values.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Map: aggregate `segs` and split the groups into `parts` partitions by row key.
+pub fn map(
+    plan: &Plan,
+    schema: &Schema,
+    segs: &[SegmentReader],
+    req: &PivotRequest,
+    parts: usize,
+) -> Result<MapOutput> {
+    let parts = parts.max(1);
+    let mreq = map_request(req);
+    let mut bufs: Vec<(Vec<u8>, u64)> = vec![(Vec::new(), 0); parts];
+    let mut cols: Option<ColCounts> = None;
+    let mut scratch = Vec::new();
+    let n = plan.n_row_keys;
+    let mut sink = |cc: &ColCounts, groups: &mut GroupIter<'_>| {
+        if cols.is_none() {
+            cols = Some(cc.clone());
+        }
+        for (k, s) in groups {
+            let p = partition_of(&k[..n.min(k.len())], parts, &mut scratch);
+            put_record(&mut bufs[p].0, &k, &s);
+            bufs[p].1 += 1;
+        }
+    };
+    // The paths that hand on mergeable states: counts on integer or byte keys, else the
+    // general path (the distinct paths hand on finished counts).
+    let fast = fast::eligible(plan, schema);
+    let stats = if fast && bytegroups::prefer(plan, segs, mreq.many_groups) {
+        bytegroups::run_groups(plan, schema, segs, &mreq, &mut sink)?.0
+    } else if fast {
+        fast::run_groups(plan, schema, segs, &mreq, &mut sink)?.0
+    } else {
+        run_groups(plan, schema, segs, &mreq, &mut sink)?
+    };
+    let mut col_raw = Vec::new();
+    let cols = cols.unwrap_or_default();
+    for (k, c) in &cols {
+        put_record(&mut col_raw, std::slice::from_ref(k), &[AggState::Count(*c)]);
+    }
+    Ok(MapOutput {
+        parts: bufs
+            .into_iter()
+            .map(|(raw, n)| seal(KIND_GROUPS, n, &raw))
+            .collect::<Result<_>>()?,
+        col_counts: seal(KIND_COLS, cols.len() as u64, &col_raw)?,
+        stats,
+    })
+}
+
+/// Reduce: merge one partition's blobs from every map.
+pub fn reduce(plan: &Plan, req: &PivotRequest, inputs: &[&[u8]]) -> Result<Reduced> {
+    let mut g = Groups::default();
+    for blob in inputs {
+        req.cancel.check()?;
+        open_blob(blob, KIND_GROUPS, &mut |k, s| {
+            check(plan, &k, &s)?;
+            merge_into(&mut g, k, s);
+            Ok(())
+        })?;
+    }
+    let n = plan.n_row_keys;
+    let has_col = plan.keys.len() > n;
+    let rows = if has_col {
+        g.keys().map(|k| &k[..n]).collect::<HashSet<_>>().len() as u64
+    } else {
+        g.len() as u64
+    };
+    let groups_merged = g.len() as u64;
+    // The rows this partition can place in the top N: its own first N, ranked by the pivot
+    // builder itself.
+    let keep: Option<HashSet<Vec<KeyValue>>> = match req.top {
+        Some(top) if top > 0 && !req.totals && rows > top as u64 => {
+            let mut b = PivotBuilder::new(plan, req, &ColCounts::default());
+            b.add_groups(g.iter().map(|(k, s)| (k.clone(), s.clone())));
+            Some(b.kept_row_keys().into_iter().collect())
+        }
+        _ => None,
+    };
+    let mut raw = Vec::new();
+    let mut kept = 0u64;
+    for (k, s) in &g {
+        if keep.as_ref().is_some_and(|set| !set.contains(&k[..n])) {
+            continue;
+        }
+        put_record(&mut raw, k, s);
+        kept += 1;
+    }
+    Ok(Reduced {
+        groups: seal(KIND_GROUPS, kept, &raw)?,
+        rows,
+        groups_merged,
+    })
+}
+
+/// Finish: the pivot table of every reduced partition, with the maps' column counts; `rows`
+/// is the sum of the reduces' row counts.
+pub fn finish(
+    plan: &Plan,
+    req: &PivotRequest,
+    col_counts: &[&[u8]],
+    reduced: &[&[u8]],
+    rows: u64,
+    mut stats: QueryStats,
+) -> Result<PivotTable> {
+    let mut cc = ColCounts::default();
+    for blob in col_counts {
+        open_blob(blob, KIND_COLS, &mut |mut k, s| match (k.pop(), s.first()) {
+            (Some(c), Some(AggState::Count(n))) if k.is_empty() => {
+                *cc.entry(c).or_insert(0) += n;
+                Ok(())
+            }
+            _ => Err(bad("a column count that is not (value, count)")),
+        })?;
+    }
+    let mut b = PivotBuilder::new(plan, req, &cc);
+    for blob in reduced {
+        let mut groups = Vec::new();
+        open_blob(blob, KIND_GROUPS, &mut |k, s| {
+            check(plan, &k, &s)?;
+            groups.push((k, s));
+            Ok(())
+        })?;
+        stats.groups += groups.len() as u64;
+        b.add_groups(groups);
+    }
+    b.set_total_rows(rows);
+    Ok(b.finish(stats))
+}
