@@ -4,6 +4,7 @@
 //! thread with the GIL released, and hands results to Python as pyarrow objects through the
 //! Arrow C data interface. The library knows nothing of Python.
 
+mod dist;
 mod errors;
 mod job;
 mod scan;
@@ -139,10 +140,16 @@ fn ingest<'py>(
     json_to_py(py, &text)
 }
 
-/// Open a data directory: a handle shared by every query.
+/// Open a data directory (or a sharded root): a handle shared by every query.
 #[pyfunction]
 fn open(py: Python<'_>, data: PathBuf) -> PyResult<store::Store> {
-    store::Store::open(py, data)
+    store::Store::open(py, data, None)
+}
+
+/// Open the segments a view (`Store._view()`) lists, as they were (for `logpivot.ray`).
+#[pyfunction]
+fn _open_view(py: Python<'_>, data: PathBuf, view: String) -> PyResult<store::Store> {
+    store::Store::open(py, data, Some(view))
 }
 
 /// Parse a size such as "256MiB", "16M", "1g" into bytes (the CLI's syntax).
@@ -191,6 +198,8 @@ fn _logpivot(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(ingest, m)?)?;
     m.add_function(wrap_pyfunction!(open, m)?)?;
+    m.add_function(wrap_pyfunction!(_open_view, m)?)?;
+    m.add_function(wrap_pyfunction!(dist::_plan_shards, m)?)?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
     m.add_class::<store::Store>()?;
     errors::register(m)?;

@@ -11,30 +11,39 @@ use logpivot::query::plan::Schema;
 use logpivot::query::{JoinRequest, PivotRequest, SortBy};
 use logpivot::segment::SegmentReader;
 use logpivot::stats::{ContrastRequest, ScoreRequest};
-use logpivot::store::DataDir;
+use logpivot::store::{DataDir, Manifest};
 use logpivot::Cancel;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyAny, PyTuple};
+use pyo3::types::{PyAny, PyDict, PyTuple};
 
 use crate::errors::to_py;
 use crate::{job, json_to_py, OneOrMany};
 
-/// The open segments of one generation of the data directory, and their schema.
+/// The open segments of one generation of the data directory (of each shard's, for a sharded
+/// root), the manifest view that lists them, and their schema.
 pub(crate) struct Snapshot {
     pub(crate) segs: Vec<SegmentReader>,
     pub(crate) schema: Schema,
+    pub(crate) view: Manifest,
 }
 
 impl Snapshot {
     fn open(dir: &DataDir) -> logpivot::Result<Snapshot> {
-        let (segs, time_field) = logpivot::query::open_segments(dir)?;
-        let schema = Schema::from_segments(&segs, time_field.as_deref());
+        let view = logpivot::store::shards::load_view(dir)?;
+        Snapshot::pinned(dir, view)
+    }
+
+    /// The segments a manifest view lists, as they were then (`logpivot.ray` pins one view
+    /// for every task of a query).
+    fn pinned(dir: &DataDir, view: Manifest) -> logpivot::Result<Snapshot> {
+        let segs = logpivot::query::open_entries(dir, &view.segments)?;
+        let schema = Schema::from_segments(&segs, view.time_field.as_deref());
         // Pages are released after each scanned segment, as in the CLI. Keeping them resident
         // between queries was measured (warm, in-process): less CPU (single rule at 10M events
         // 3.5 against 4.5 ms), but more wall time with two scan threads (3.1 against 2.55 ms;
         // value counts 18.2 against 12.7 ms), so it is not done.
-        Ok(Snapshot { segs, schema })
+        Ok(Snapshot { segs, schema, view })
     }
 }
 
@@ -99,7 +108,7 @@ fn list(v: Option<OneOrMany>) -> Vec<String> {
 }
 
 /// A record batch as a `pyarrow.Table` (through the Arrow C data interface).
-fn to_table(py: Python<'_>, batch: RecordBatch) -> PyResult<Bound<'_, PyAny>> {
+pub(crate) fn to_table(py: Python<'_>, batch: RecordBatch) -> PyResult<Bound<'_, PyAny>> {
     let schema = batch.schema();
     let table = Table::try_new(vec![batch], schema)
         .map_err(|e| to_py(logpivot::Error::invalid(format!("arrow: {e}"))))?;
@@ -117,10 +126,23 @@ where
 }
 
 impl Store {
-    pub fn open(py: Python<'_>, data: PathBuf) -> PyResult<Store> {
+    pub fn open(py: Python<'_>, data: PathBuf, view: Option<String>) -> PyResult<Store> {
         let dir = DataDir::new(&data);
         let d2 = dir.clone();
-        let snap = job::run(py, &Cancel::new(), move || Snapshot::open(&d2), |_| Ok(()))?;
+        let snap = job::run(
+            py,
+            &Cancel::new(),
+            move || match view {
+                None => Snapshot::open(&d2),
+                Some(text) => {
+                    let view: Manifest = serde_json::from_str(&text).map_err(|e| {
+                        logpivot::Error::invalid(format!("a pinned view that is not valid: {e}"))
+                    })?;
+                    Snapshot::pinned(&d2, view)
+                }
+            },
+            |_| Ok(()),
+        )?;
         Ok(Store {
             inner: Arc::new(Inner {
                 dir,
@@ -199,7 +221,7 @@ impl Store {
     /// A pivot table as a `pyarrow.Table`; the arguments are the flags of `logpivot pivot`.
     #[pyo3(signature = (rows, cols=None, values=None, r#where=None, time_from=None, time_to=None,
         join=None, unmatched=None, top=None, cols_top=None, totals=false, sort=None, tz=None,
-        memory_limit=None, spill_dir=None, max_spill=None, threads=None))]
+        memory_limit=None, spill_dir=None, max_spill=None, threads=None, _stage=None))]
     #[allow(clippy::too_many_arguments)]
     fn pivot<'py>(
         &self,
@@ -221,6 +243,7 @@ impl Store {
         spill_dir: Option<PathBuf>,
         max_spill: Option<String>,
         threads: Option<usize>,
+        _stage: Option<Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let engine = engine_request(
             join,
@@ -250,6 +273,9 @@ impl Store {
         }
         .normalized();
         let snap = self.snapshot();
+        if let Some(stage) = _stage {
+            return crate::dist::stage(py, &self.inner.dir, snap, req, &stage);
+        }
         let cancel = req.cancel.clone();
         table_job(py, &cancel, move || {
             let plan = logpivot::query::plan(&req, &snap.schema)?;
@@ -380,7 +406,9 @@ impl Store {
     /// `int64`, floats `float64`, booleans `bool`; a column whose type differs between segments
     /// is `float64` (ints and floats) or strings, and a segment without it gives nulls. Polars
     /// and DuckDB read the reader directly (`__arrow_c_stream__`).
-    #[pyo3(signature = (columns=None, r#where=None, time_from=None, time_to=None, batch_size=None))]
+    #[pyo3(signature = (columns=None, r#where=None, time_from=None, time_to=None, batch_size=None,
+        _segments=None))]
+    #[allow(clippy::too_many_arguments)]
     fn scan<'py>(
         &self,
         py: Python<'py>,
@@ -389,6 +417,7 @@ impl Store {
         time_from: Option<String>,
         time_to: Option<String>,
         batch_size: Option<usize>,
+        _segments: Option<Vec<usize>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let req = logpivot::query::scan::ScanRequest {
             columns: columns.map(OneOrMany::into_vec),
@@ -398,7 +427,88 @@ impl Store {
             batch_size,
             ..Default::default()
         };
-        crate::scan::reader(py, self.snapshot(), &req)
+        let snap = self.snapshot();
+        let snap = match _segments {
+            None => snap,
+            // Some of the view's segments, with the whole view's schema (so every part of a
+            // distributed read has the same Arrow schema).
+            Some(wanted) => {
+                let entries = wanted
+                    .iter()
+                    .map(|&i| snap.view.segments.get(i).cloned())
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        to_py(logpivot::Error::invalid(format!(
+                            "_segments: an index past the view's {} segments",
+                            snap.view.segments.len()
+                        )))
+                    })?;
+                let dir = self.inner.dir.clone();
+                let segs = job::run(
+                    py,
+                    &Cancel::new(),
+                    move || logpivot::query::open_entries(&dir, &entries),
+                    |_| Ok(()),
+                )?;
+                Arc::new(Snapshot {
+                    segs,
+                    schema: snap.schema.clone(),
+                    view: Manifest::default(),
+                })
+            }
+        };
+        crate::scan::reader(py, snap, &req)
+    }
+
+    /// The view's segments (index, rows, bytes) that may hold events in [time_from,
+    /// time_to) by their manifest time range (all with rows when no bound is given), for
+    /// `logpivot.ray` to plan reads and map tasks.
+    #[pyo3(signature = (time_from=None, time_to=None))]
+    fn _segments(
+        &self,
+        time_from: Option<String>,
+        time_to: Option<String>,
+    ) -> PyResult<Vec<(usize, u64, u64)>> {
+        let parse = |s: Option<String>, flag: &str| {
+            s.map(|s| logpivot::query::plan::parse_time_arg(&s, flag))
+                .transpose()
+                .map_err(to_py)
+        };
+        let from = parse(time_from, "--from")?;
+        let to = parse(time_to, "--to")?;
+        let snap = self.snapshot();
+        Ok(snap
+            .view
+            .segments
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.file.is_some() && e.rows > 0)
+            .filter(|(_, e)| {
+                let bounded = from.is_some() || to.is_some();
+                // A time range selects timed events only: a segment whose timed rows all
+                // lie outside it holds none.
+                !bounded
+                    || match (e.min_time, e.max_time) {
+                        (Some(lo), Some(hi)) => {
+                            from.is_none_or(|f| hi >= f) && to.is_none_or(|t| lo < t)
+                        }
+                        _ => false,
+                    }
+            })
+            .map(|(i, e)| (i, e.rows, e.bytes))
+            .collect())
+    }
+
+    /// The manifest view this handle reads (its segments and time field) as JSON, for
+    /// `logpivot.ray` to pin one view for every task of a query.
+    fn _view(&self) -> PyResult<String> {
+        let snap = self.snapshot();
+        let view = Manifest {
+            inputs: Vec::new(),
+            ..snap.view.clone()
+        };
+        serde_json::to_string(&view)
+            .map_err(|e| to_py(logpivot::Error::invalid(format!("view: {e}"))))
     }
 
     /// Pickled by path: unpickling opens the directory again (in the worker process).
