@@ -17,8 +17,8 @@
 //! committed ranges and re-reads the rest.
 
 pub mod reader;
-pub mod shard;
 pub mod rejects;
+pub mod shard;
 pub mod worker;
 
 use std::path::{Path, PathBuf};
@@ -64,6 +64,13 @@ pub struct IngestOptions {
     /// Stops this ingest (and only it) when cancelled: what was committed stays, the next run
     /// resumes after it.
     pub cancel: crate::Cancel,
+    /// Make the data directory a sharded root of this many shards (or check that it is one);
+    /// a sharded root is ingested shard by shard whether or not this is set (see [`shard`]).
+    pub shards: Option<usize>,
+    /// The directory is one shard of a sharded root and the inputs are the files
+    /// [`shard::plan_shards`] gave it (without this, ingesting into a shard directly is
+    /// refused: its files could belong to other shards).
+    pub as_shard: bool,
 }
 
 impl Default for IngestOptions {
@@ -82,6 +89,8 @@ impl Default for IngestOptions {
             wait_lock: false,
             records: None,
             cancel: crate::Cancel::new(),
+            shards: None,
+            as_shard: false,
         }
     }
 }
@@ -262,7 +271,29 @@ pub fn ingest(
     opts: &IngestOptions,
     progress: Arc<IngestProgress>,
 ) -> Result<IngestSummary> {
+    if opts.shards.is_some() || crate::store::shards::is_sharded(dir.root()) {
+        return shard::ingest_sharded(dir, opts, progress);
+    }
+    if !opts.as_shard {
+        if let Some(root) = crate::store::shards::root_of_shard(dir.root()) {
+            return Err(Error::invalid(format!(
+                "{} is a shard of the sharded root {}: ingest into the root (each file goes \
+                 to the shard that owns it)",
+                dir.root().display(),
+                root.display()
+            )));
+        }
+    }
     let started = Instant::now();
+    let base = [
+        &progress.events,
+        &progress.rejects,
+        &progress.repaired,
+        &progress.bytes,
+        &progress.raw_bytes,
+        &progress.segments,
+    ]
+    .map(|c| c.load(Ordering::Relaxed));
     let mut store = dir.open_writer(opts.wait_lock)?;
     let mut summary = IngestSummary {
         orphans_removed: store.orphans_removed,
@@ -319,19 +350,22 @@ pub fn ingest(
         }
     }
     store.save()?;
-    summary.events = progress.events.load(Ordering::Relaxed);
-    summary.rejects = progress.rejects.load(Ordering::Relaxed);
-    summary.repaired = progress.repaired.load(Ordering::Relaxed);
-    summary.bytes_in = progress.bytes.load(Ordering::Relaxed);
-    summary.raw_bytes_in = progress.raw_bytes.load(Ordering::Relaxed);
-    summary.segments = progress.segments.load(Ordering::Relaxed);
+    // The counters may have started above zero (the shards of a sharded root share one
+    // progress display): this run's part.
+    let since = |c: &AtomicU64, at: u64| c.load(Ordering::Relaxed).saturating_sub(at);
+    summary.events = since(&progress.events, base[0]);
+    summary.rejects = since(&progress.rejects, base[1]);
+    summary.repaired = since(&progress.repaired, base[2]);
+    summary.bytes_in = since(&progress.bytes, base[3]);
+    summary.raw_bytes_in = since(&progress.raw_bytes, base[4]);
+    summary.segments = since(&progress.segments, base[5]);
     finish_summary(&store, &mut summary);
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
 
 /// The error of an ingest that found no log among its inputs.
-fn no_logs(opts: &IngestOptions, summary: &IngestSummary) -> Error {
+pub(crate) fn no_logs(opts: &IngestOptions, summary: &IngestSummary) -> Error {
     let inputs = opts
         .inputs
         .iter()
@@ -491,7 +525,7 @@ fn plan_inputs(
             known_break,
         });
     }
-    progress.raw_total.store(raw_total, Ordering::Relaxed);
+    progress.raw_total.fetch_add(raw_total, Ordering::Relaxed);
     Ok((run, plans))
 }
 

@@ -11,8 +11,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
 
-use super::{expand_inputs, fingerprint, fnv64};
+use super::{
+    expand_inputs, fingerprint, fnv64, no_logs, IngestOptions, IngestProgress, IngestSummary,
+};
 use crate::error::{Error, Result};
 use crate::store::shards;
 use crate::store::DataDir;
@@ -69,6 +73,64 @@ pub fn plan_shards(root: &Path, inputs: &[PathBuf], n: Option<usize>) -> Result<
         plan.files[shard].push(abs);
     }
     Ok(plan)
+}
+
+impl IngestSummary {
+    /// Add another run's summary (of another shard) to this one.
+    pub fn add(&mut self, o: IngestSummary) {
+        self.events += o.events;
+        self.rejects += o.rejects;
+        self.repaired += o.repaired;
+        self.segments += o.segments;
+        self.bytes_in += o.bytes_in;
+        self.raw_bytes_in += o.raw_bytes_in;
+        self.bytes_on_disk += o.bytes_on_disk;
+        self.events_without_time += o.events_without_time;
+        self.orphans_removed += o.orphans_removed;
+        self.skipped.extend(o.skipped);
+        self.not_logs.extend(o.not_logs);
+        self.broken.extend(o.broken);
+        self.envelopes.extend(o.envelopes);
+        self.resumed.extend(o.resumed);
+    }
+}
+
+/// Ingest into a sharded root on this machine: each shard's files (see [`plan_shards`]) by
+/// one ingest after another, each with every thread. `logpivot.ray` runs the same shards as
+/// Ray tasks instead.
+pub fn ingest_sharded(
+    dir: &DataDir,
+    opts: &IngestOptions,
+    progress: Arc<IngestProgress>,
+) -> Result<IngestSummary> {
+    let started = Instant::now();
+    let plan = plan_shards(dir.root(), &opts.inputs, opts.shards)?;
+    let mut total = IngestSummary {
+        data_dir: dir.root().display().to_string(),
+        not_logs: plan.not_logs.clone(),
+        ..IngestSummary::default()
+    };
+    for (i, files) in plan.files.iter().enumerate() {
+        if files.is_empty() {
+            continue;
+        }
+        let o = IngestOptions {
+            inputs: files.clone(),
+            shards: None,
+            as_shard: true,
+            ..opts.clone()
+        };
+        total.add(super::ingest(
+            &shards::shard_dir(dir.root(), i),
+            &o,
+            progress.clone(),
+        )?);
+    }
+    total.seconds = started.elapsed().as_secs_f64();
+    if plan.files.iter().all(Vec::is_empty) {
+        return Err(no_logs(opts, &total));
+    }
+    Ok(total)
 }
 
 #[cfg(test)]

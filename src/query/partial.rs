@@ -134,7 +134,11 @@ fn open_blob(
     let raw_len = usize::try_from(u64::from_le_bytes(len)).map_err(bad)?;
     // Records compress a few times over, never thousands: a larger claim is a broken header
     // (refused before allocating it).
-    if raw_len > (blob.len() - 17).saturating_mul(4096).saturating_add(1 << 20) {
+    if raw_len
+        > (blob.len() - 17)
+            .saturating_mul(4096)
+            .saturating_add(1 << 20)
+    {
         return Err(bad(format!(
             "a body of {raw_len} bytes claimed for {} compressed bytes",
             blob.len() - 17
@@ -148,19 +152,28 @@ fn open_blob(
         f(k, s)?;
     }
     if r.remaining() != 0 {
-        return Err(bad(format!("{} bytes after the last record", r.remaining())));
+        return Err(bad(format!(
+            "{} bytes after the last record",
+            r.remaining()
+        )));
     }
     Ok(())
 }
 
 /// Check that a decoded group fits the plan (the map and this step planned the same query).
 fn check(plan: &Plan, k: &[KeyValue], s: &[AggState]) -> Result<()> {
-    if k.len() != plan.keys.len() || s.len() != plan.values.len() + 1 {
+    // With grouping sets a key is the set's number and that set's values.
+    let keys_fit = if plan.grouping_sets.is_empty() {
+        k.len() == plan.keys.len()
+    } else {
+        !k.is_empty() && k.len() <= plan.key_width()
+    };
+    if !keys_fit || s.len() != plan.values.len() + 1 {
         return Err(bad(format!(
             "a group of {} keys and {} states in a query of {} keys and {} values",
             k.len(),
             s.len(),
-            plan.keys.len(),
+            plan.key_width(),
             plan.values.len()
         )));
     }
@@ -204,7 +217,11 @@ pub fn map(
     let mut col_raw = Vec::new();
     let cols = cols.unwrap_or_default();
     for (k, c) in &cols {
-        put_record(&mut col_raw, std::slice::from_ref(k), &[AggState::Count(*c)]);
+        put_record(
+            &mut col_raw,
+            std::slice::from_ref(k),
+            &[AggState::Count(*c)],
+        );
     }
     Ok(MapOutput {
         parts: bufs
@@ -261,6 +278,17 @@ pub fn reduce(plan: &Plan, req: &PivotRequest, inputs: &[&[u8]]) -> Result<Reduc
     })
 }
 
+/// The groups of a reduced blob (every group of its row keys).
+pub fn groups(plan: &Plan, blob: &[u8]) -> Result<Vec<(Vec<KeyValue>, Vec<AggState>)>> {
+    let mut out = Vec::new();
+    open_blob(blob, KIND_GROUPS, &mut |k, s| {
+        check(plan, &k, &s)?;
+        out.push((k, s));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 /// Finish: the pivot table of every reduced partition, with the maps' column counts; `rows`
 /// is the sum of the reduces' row counts.
 pub fn finish(
@@ -273,22 +301,21 @@ pub fn finish(
 ) -> Result<PivotTable> {
     let mut cc = ColCounts::default();
     for blob in col_counts {
-        open_blob(blob, KIND_COLS, &mut |mut k, s| match (k.pop(), s.first()) {
-            (Some(c), Some(AggState::Count(n))) if k.is_empty() => {
-                *cc.entry(c).or_insert(0) += n;
-                Ok(())
-            }
-            _ => Err(bad("a column count that is not (value, count)")),
-        })?;
+        open_blob(
+            blob,
+            KIND_COLS,
+            &mut |mut k, s| match (k.pop(), s.first()) {
+                (Some(c), Some(AggState::Count(n))) if k.is_empty() => {
+                    *cc.entry(c).or_insert(0) += n;
+                    Ok(())
+                }
+                _ => Err(bad("a column count that is not (value, count)")),
+            },
+        )?;
     }
     let mut b = PivotBuilder::new(plan, req, &cc);
     for blob in reduced {
-        let mut groups = Vec::new();
-        open_blob(blob, KIND_GROUPS, &mut |k, s| {
-            check(plan, &k, &s)?;
-            groups.push((k, s));
-            Ok(())
-        })?;
+        let groups = groups(plan, blob)?;
         stats.groups += groups.len() as u64;
         b.add_groups(groups);
     }

@@ -222,6 +222,18 @@ pub(crate) fn prepare(
     query: &PivotRequest,
 ) -> Result<Prepared> {
     let (segs, time_field) = q::open_segments(dir)?;
+    prepare_on(segs, time_field, suspect, baseline, filters, query)
+}
+
+/// [`prepare`] over segments already open.
+pub(crate) fn prepare_on(
+    segs: Vec<SegmentReader>,
+    time_field: Option<String>,
+    suspect: &str,
+    baseline: Option<&str>,
+    filters: &[String],
+    query: &PivotRequest,
+) -> Result<Prepared> {
     let schema = Schema::from_segments(&segs, time_field.as_deref());
     if suspect.trim().is_empty() {
         return Err(Error::invalid(
@@ -310,9 +322,23 @@ impl Prepared {
         stats: &mut QueryStats,
         visit: &mut Visit<'_>,
     ) -> Result<(u64, u64)> {
+        self.count_by(keys, sets, query, stats, visit, &mut CountPass::Local)?
+            .ok_or_else(|| Error::invalid("a local count that did not count"))
+    }
+
+    /// [`Prepared::count`], with the pass run where `pass` says (None: only planned).
+    pub fn count_by(
+        &self,
+        keys: Vec<KeySpec>,
+        sets: &[Vec<usize>],
+        query: &PivotRequest,
+        stats: &mut QueryStats,
+        visit: &mut Visit<'_>,
+        pass: &mut CountPass<'_>,
+    ) -> Result<Option<(u64, u64)>> {
         let plan = self.plan(keys, sets, query.use_indexes);
         let (mut ns, mut nb) = (0, 0);
-        let s = q::run_groups(&plan, &self.schema, &self.segs, query, &mut |_, groups| {
+        let mut sink = |groups: &mut dyn Iterator<Item = (Vec<KeyValue>, Vec<AggState>)>| {
             for (k, st) in groups {
                 let all = count_of(st.first());
                 let sus = count_of(st.get(1)).min(all);
@@ -329,10 +355,40 @@ impl Prepared {
                     _ => {}
                 }
             }
-        })?;
+        };
+        let s = match pass {
+            CountPass::Local => {
+                q::run_groups(&plan, &self.schema, &self.segs, query, &mut |_, groups| {
+                    sink(groups)
+                })?
+            }
+            CountPass::PlanOnly(f) => {
+                f(&plan, &self.schema)?;
+                return Ok(None);
+            }
+            CountPass::Groups(f) => {
+                let (groups, s) = f(&plan)?;
+                sink(&mut groups.into_iter());
+                s
+            }
+        };
         merge_stats(stats, &s);
-        Ok((ns, nb))
+        Ok(Some((ns, nb)))
     }
+}
+
+/// Complete groups of a counting pass, and what the pass did.
+pub type CountedGroups = (Vec<(Vec<KeyValue>, Vec<AggState>)>, QueryStats);
+
+/// Where the counting pass of [`contrast_on`] runs.
+pub enum CountPass<'a> {
+    /// Over the segments, here.
+    Local,
+    /// Only planned: the plan goes to `f` and the contrast stops there (`logpivot.ray`'s map
+    /// and reduce tasks run the plan with `query::partial`).
+    PlanOnly(&'a mut dyn FnMut(&Plan, &Schema) -> Result<()>),
+    /// The counted groups come from `f` (the reduced partials of the map tasks).
+    Groups(&'a mut dyn FnMut(&Plan) -> Result<CountedGroups>),
 }
 
 /// `visit(set, values, suspect, baseline)` of [`Prepared::count`].
@@ -518,8 +574,22 @@ impl TopK {
 
 /// Run a contrast.
 pub fn contrast(dir: &DataDir, req: &ContrastRequest) -> Result<Contrast> {
-    let pre = prepare(
-        dir,
+    let (segs, time_field) = q::open_segments(dir)?;
+    contrast_on(segs, time_field, req, &mut CountPass::Local)?
+        .ok_or_else(|| Error::invalid("a local contrast that did not count"))
+}
+
+/// [`contrast`] over segments already open, its counting pass run where `pass` says (None
+/// when it was only planned).
+pub fn contrast_on(
+    segs: Vec<SegmentReader>,
+    time_field: Option<String>,
+    req: &ContrastRequest,
+    pass: &mut CountPass<'_>,
+) -> Result<Option<Contrast>> {
+    let pre = prepare_on(
+        segs,
+        time_field,
         &req.suspect,
         req.baseline.as_deref(),
         &req.filters,
@@ -542,7 +612,7 @@ pub fn contrast(dir: &DataDir, req: &ContrastRequest) -> Result<Contrast> {
     // pair), then compute their statistics.
     let mut candidates: Vec<(usize, Vec<String>, u64, u64)> = Vec::new();
     let min = req.min_count.max(1);
-    let (ns, nb) = pre.count(
+    let Some((ns, nb)) = pre.count_by(
         fields,
         &sets,
         &req.query,
@@ -558,7 +628,11 @@ pub fn contrast(dir: &DataDir, req: &ContrastRequest) -> Result<Contrast> {
                 .collect();
             candidates.push((set, texts, s, b));
         },
-    )?;
+        pass,
+    )?
+    else {
+        return Ok(None);
+    };
     if ns == 0 {
         return Err(Error::invalid(format!(
             "the suspect set is empty: no event matches `{}`{}",
@@ -588,7 +662,7 @@ pub fn contrast(dir: &DataDir, req: &ContrastRequest) -> Result<Contrast> {
     for t in &mut top.items {
         t.q = q_of(t.p);
     }
-    Ok(Contrast {
+    Ok(Some(Contrast {
         n_suspect: ns,
         n_baseline: nb,
         fields: labels,
@@ -596,7 +670,7 @@ pub fn contrast(dir: &DataDir, req: &ContrastRequest) -> Result<Contrast> {
         tokens: top.items,
         rank: req.rank,
         stats,
-    })
+    }))
 }
 
 /// Benjamini-Hochberg q-value of a p-value among `pvals` (equal p-values share a q-value).

@@ -144,6 +144,12 @@ impl DataDir {
     /// Take the writer lock, create the layout, load (or start) the manifest and delete the
     /// orphans of interrupted commits.
     pub fn open_writer(&self, wait: bool) -> Result<StoreWriter> {
+        if shards::is_sharded(&self.root) {
+            return Err(Error::invalid(format!(
+                "{} is a sharded root: its shards (shards/NNNN/) are the data directories",
+                self.root.display()
+            )));
+        }
         io::create_dir_all(&self.root)?;
         let lock = FileLock::acquire(&self.root.join("LOCK"), wait)?;
         for d in [self.segments_dir(), self.rejects_dir(), self.tmp_dir()] {

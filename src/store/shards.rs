@@ -45,6 +45,16 @@ pub fn shard_dir(root: &Path, i: usize) -> DataDir {
     DataDir::new(root.join("shards").join(format!("{i:04}")))
 }
 
+/// The sharded root that `dir` is a shard of (`ROOT/shards/NNNN`), if it is one.
+pub fn root_of_shard(dir: &Path) -> Option<PathBuf> {
+    let parent = dir.parent()?;
+    if parent.file_name()? != "shards" {
+        return None;
+    }
+    let root = parent.parent()?;
+    is_sharded(root).then(|| root.to_path_buf())
+}
+
 /// The shard count of a sharded root (None: not sharded).
 pub fn shard_count(root: &Path) -> Result<Option<usize>> {
     let path = shards_path(root);
@@ -53,7 +63,11 @@ pub fn shard_count(root: &Path) -> Result<Option<usize>> {
     }
     let bytes = io::read_file(&path)?;
     let f: ShardsFile = serde_json::from_slice(&bytes).map_err(|e| {
-        Error::corrupt(&path, e.column() as u64, format!("SHARDS is not valid: {e}"))
+        Error::corrupt(
+            &path,
+            e.column() as u64,
+            format!("SHARDS is not valid: {e}"),
+        )
     })?;
     if f.format != SHARDS_VERSION {
         return Err(Error::Version {

@@ -288,6 +288,11 @@ pub struct IngestArgs {
     /// Parser threads (default: all cores).
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,
+    /// Make the data directory a sharded root of N shards (each a complete store with its own
+    /// writer lock; a file always goes to the same shard), as `logpivot.ray.ingest` writes on a
+    /// Ray cluster. Fixed when the root is created; a sharded root is read as one store.
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
     /// Stop at the first bad line instead of writing it to rejects/.
     #[arg(long)]
     pub strict: bool,

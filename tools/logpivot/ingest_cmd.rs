@@ -19,6 +19,7 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
         max_line_bytes: parse_size(&a.max_line_bytes)? as usize,
         segment_rows: a.segment_rows,
         wait_lock: a.wait,
+        shards: a.shards,
         records: match &a.records {
             Some(p) => Some(RecordsPath::parse(p).map_err(anyhow::Error::msg)?),
             None => None,

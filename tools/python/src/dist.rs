@@ -6,8 +6,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use logpivot::query::{open_entries, partial, PivotRequest};
-use logpivot::store::DataDir;
+use logpivot::query::exec::Plan;
+use logpivot::query::plan::Schema;
+use logpivot::query::{open_entries, partial, PivotRequest, QueryStats};
+use logpivot::stats::contrast::{contrast_on, CountPass, CountedGroups};
+use logpivot::stats::ContrastRequest;
+use logpivot::store::{DataDir, SegmentEntry};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyAny, PyBytes, PyDict};
@@ -29,25 +33,27 @@ fn bytes_list<'py>(py: Python<'py>, blobs: &[Vec<u8>]) -> Vec<Bound<'py, PyBytes
     blobs.iter().map(|b| PyBytes::new(py, b)).collect()
 }
 
-/// Run one step of a distributed pivot over `snap` (a pinned view):
-/// - `{"op": "map", "parts": R, "segments": [i, ...]}` (indexes into the view's segments) ->
-///   `(column counts, [R partition blobs], stats dict)`;
-/// - `{"op": "reduce", "inputs": [blob, ...]}` (one partition from every map) ->
-///   `(blob, rows, groups)`;
-/// - `{"op": "finish", "col_counts": [blob, ...], "inputs": [blob, ...], "rows": n}` -> the
-///   `pyarrow.Table` that `Store.pivot` returns.
-pub fn stage<'py>(
-    py: Python<'py>,
-    dir: &DataDir,
-    snap: Arc<Snapshot>,
-    req: PivotRequest,
-    stage: &Bound<'py, PyDict>,
-) -> PyResult<Bound<'py, PyAny>> {
+/// One step of a distributed query, as `_stage` gives it.
+enum Step {
+    /// `{"op": "map", "parts": R, "segments": [i, ...]}` (indexes into the view's segments).
+    Map {
+        parts: usize,
+        entries: Vec<SegmentEntry>,
+    },
+    /// `{"op": "reduce", "inputs": [blob, ...]}` (one partition from every map).
+    Reduce { inputs: Vec<PyBackedBytes> },
+    /// `{"op": "finish", "col_counts": [blob, ...], "inputs": [blob, ...], "rows": n}`.
+    Finish {
+        cols: Vec<PyBackedBytes>,
+        inputs: Vec<PyBackedBytes>,
+        rows: u64,
+    },
+}
+
+fn step(snap: &Snapshot, stage: &Bound<'_, PyDict>) -> PyResult<Step> {
     let op: String = item(stage, "op")?;
-    let cancel = req.cancel.clone();
     match op.as_str() {
         "map" => {
-            let parts: usize = item(stage, "parts")?;
             let wanted: Vec<usize> = item(stage, "segments")?;
             let n = snap.view.segments.len();
             let entries = wanted
@@ -60,6 +66,62 @@ pub fn stage<'py>(
                     })
                 })
                 .collect::<PyResult<Vec<_>>>()?;
+            Ok(Step::Map {
+                parts: item(stage, "parts")?,
+                entries,
+            })
+        }
+        "reduce" => Ok(Step::Reduce {
+            inputs: item(stage, "inputs")?,
+        }),
+        "finish" => Ok(Step::Finish {
+            cols: item(stage, "col_counts")?,
+            inputs: item(stage, "inputs")?,
+            rows: item(stage, "rows")?,
+        }),
+        other => Err(to_py(logpivot::Error::invalid(format!(
+            "_stage: unknown op `{other}` (map, reduce, finish)"
+        )))),
+    }
+}
+
+fn slices(b: &[PyBackedBytes]) -> Vec<&[u8]> {
+    b.iter().map(|b| &b[..]).collect()
+}
+
+/// A map's output as Python: `(column counts, [R partition blobs], stats dict)`.
+fn map_out(py: Python<'_>, out: partial::MapOutput) -> PyResult<Bound<'_, PyAny>> {
+    let stats = serde_json::to_string(&out.stats)
+        .map_err(|e| to_py(logpivot::Error::invalid(format!("stats: {e}"))))?;
+    (
+        PyBytes::new(py, &out.col_counts),
+        bytes_list(py, &out.parts),
+        json_to_py(py, &stats)?,
+    )
+        .into_pyobject(py)
+        .map(|t| t.into_any())
+}
+
+/// A reduce's output as Python: `(blob, rows, groups)`.
+fn reduce_out(py: Python<'_>, r: partial::Reduced) -> PyResult<Bound<'_, PyAny>> {
+    (PyBytes::new(py, &r.groups), r.rows, r.groups_merged)
+        .into_pyobject(py)
+        .map(|t| t.into_any())
+}
+
+/// Run one step of a distributed pivot over `snap` (a pinned view): map -> `(column counts,
+/// [R partition blobs], stats dict)`; reduce -> `(blob, rows, groups)`; finish -> the
+/// `pyarrow.Table` that `Store.pivot` returns.
+pub fn stage<'py>(
+    py: Python<'py>,
+    dir: &DataDir,
+    snap: Arc<Snapshot>,
+    req: PivotRequest,
+    stage: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let cancel = req.cancel.clone();
+    match step(&snap, stage)? {
+        Step::Map { parts, entries } => {
             let dir = dir.clone();
             let out = job::run(
                 py,
@@ -71,53 +133,128 @@ pub fn stage<'py>(
                 },
                 |_| Ok(()),
             )?;
-            let stats = serde_json::to_string(&out.stats)
-                .map_err(|e| to_py(logpivot::Error::invalid(format!("stats: {e}"))))?;
-            (
-                PyBytes::new(py, &out.col_counts),
-                bytes_list(py, &out.parts),
-                json_to_py(py, &stats)?,
-            )
-                .into_pyobject(py)
-                .map(|t| t.into_any())
+            map_out(py, out)
         }
-        "reduce" => {
-            let inputs: Vec<PyBackedBytes> = item(stage, "inputs")?;
+        Step::Reduce { inputs } => {
             let r = job::run(
                 py,
                 &cancel,
                 move || {
                     let plan = logpivot::query::plan(&req, &snap.schema)?;
-                    let blobs: Vec<&[u8]> = inputs.iter().map(|b| &b[..]).collect();
-                    partial::reduce(&plan, &req, &blobs)
+                    partial::reduce(&plan, &req, &slices(&inputs))
                 },
                 |_| Ok(()),
             )?;
-            (PyBytes::new(py, &r.groups), r.rows, r.groups_merged)
-                .into_pyobject(py)
-                .map(|t| t.into_any())
+            reduce_out(py, r)
         }
-        "finish" => {
-            let cols: Vec<PyBackedBytes> = item(stage, "col_counts")?;
-            let inputs: Vec<PyBackedBytes> = item(stage, "inputs")?;
-            let rows: u64 = item(stage, "rows")?;
+        Step::Finish { cols, inputs, rows } => {
             let batch = job::run(
                 py,
                 &cancel,
                 move || {
                     let plan = logpivot::query::plan(&req, &snap.schema)?;
-                    let c: Vec<&[u8]> = cols.iter().map(|b| &b[..]).collect();
-                    let i: Vec<&[u8]> = inputs.iter().map(|b| &b[..]).collect();
-                    let t = partial::finish(&plan, &req, &c, &i, rows, Default::default())?;
+                    let t = partial::finish(
+                        &plan,
+                        &req,
+                        &slices(&cols),
+                        &slices(&inputs),
+                        rows,
+                        Default::default(),
+                    )?;
                     logpivot::query::output::to_typed_record_batch(&t)
                 },
                 |_| Ok(()),
             )?;
             to_table(py, batch)
         }
-        other => Err(to_py(logpivot::Error::invalid(format!(
-            "_stage: unknown op `{other}` (map, reduce, finish)"
-        )))),
+    }
+}
+
+/// One step of a distributed contrast: its counting pass is a pivot with grouping sets, run
+/// by the same map and reduce steps over a pinned view; the statistics (Benjamini-Hochberg
+/// over the complete list of p-values included) are computed once, at the finish, from the
+/// merged counts. Map -> `(column counts, [R blobs], stats)`; reduce -> `(blob, rows,
+/// groups)`; finish -> the `pyarrow.Table` that `Store.contrast` returns.
+pub fn contrast_stage<'py>(
+    py: Python<'py>,
+    dir: &DataDir,
+    snap: Arc<Snapshot>,
+    req: ContrastRequest,
+    stage: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let cancel = req.query.cancel.clone();
+    let dir = dir.clone();
+    let step = step(&snap, stage)?;
+    // Planning reads every segment of the view (its schema and the default fields).
+    let view = snap.view.clone();
+    drop(snap);
+    let planned = move |dir: &DataDir| -> logpivot::Result<_> {
+        Ok((
+            open_entries(dir, &view.segments)?,
+            view.time_field.clone(),
+        ))
+    };
+    let only_planned = || logpivot::Error::invalid("contrast: the counting pass did not run");
+    match step {
+        Step::Map { parts, entries } => {
+            let out = job::run(
+                py,
+                &cancel,
+                move || {
+                    let (segs, tf) = planned(&dir)?;
+                    let mut out = None;
+                    let mut f = |plan: &Plan, schema: &Schema| -> logpivot::Result<()> {
+                        let mine = open_entries(&dir, &entries)?;
+                        out = Some(partial::map(plan, schema, &mine, &req.query, parts)?);
+                        Ok(())
+                    };
+                    contrast_on(segs, tf, &req, &mut CountPass::PlanOnly(&mut f))?;
+                    out.ok_or_else(only_planned)
+                },
+                |_| Ok(()),
+            )?;
+            map_out(py, out)
+        }
+        Step::Reduce { inputs } => {
+            let r = job::run(
+                py,
+                &cancel,
+                move || {
+                    let (segs, tf) = planned(&dir)?;
+                    let mut out = None;
+                    let mut f = |plan: &Plan, _: &Schema| -> logpivot::Result<()> {
+                        out = Some(partial::reduce(plan, &req.query, &slices(&inputs))?);
+                        Ok(())
+                    };
+                    contrast_on(segs, tf, &req, &mut CountPass::PlanOnly(&mut f))?;
+                    out.ok_or_else(only_planned)
+                },
+                |_| Ok(()),
+            )?;
+            reduce_out(py, r)
+        }
+        Step::Finish { inputs, .. } => {
+            let batch = job::run(
+                py,
+                &cancel,
+                move || {
+                    let (segs, tf) = planned(&dir)?;
+                    let mut f = |plan: &Plan| -> logpivot::Result<CountedGroups> {
+                        let mut all = Vec::new();
+                        for b in &inputs {
+                            all.extend(partial::groups(plan, b)?);
+                        }
+                        Ok((all, QueryStats::default()))
+                    };
+                    contrast_on(segs, tf, &req, &mut CountPass::Groups(&mut f))?
+                        .ok_or_else(only_planned)?
+                        .to_frame(false)
+                        .to_record_batch()
+                },
+                |_| Ok(()),
+            )?;
+            to_table(py, batch)
+        }
     }
 }
 

@@ -80,7 +80,7 @@ fn report_progress(
 
 /// Ingest JSON logs into a data directory; returns the summary as a dict.
 #[pyfunction]
-#[pyo3(signature = (paths, data=None, time_field=None, index=None, threads=None, strict=false, records=None, progress=None))]
+#[pyo3(signature = (paths, data=None, time_field=None, index=None, threads=None, strict=false, records=None, progress=None, shards=None, _shard=false))]
 #[allow(clippy::too_many_arguments)]
 fn ingest<'py>(
     py: Python<'py>,
@@ -92,6 +92,8 @@ fn ingest<'py>(
     strict: bool,
     records: Option<String>,
     progress: Option<Py<PyAny>>,
+    shards: Option<usize>,
+    _shard: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let inputs = match paths {
         PathOrMany::One(p) => vec![p],
@@ -109,6 +111,8 @@ fn ingest<'py>(
         index_columns: index.map(OneOrMany::into_vec),
         strict,
         records,
+        shards,
+        as_shard: _shard,
         ..IngestOptions::default()
     };
     if let Some(t) = threads {

@@ -288,7 +288,7 @@ impl Store {
     /// flags of `logpivot contrast`); a `pyarrow.Table` with the CLI's CSV columns.
     #[pyo3(signature = (suspect, baseline=None, fields=None, pairs=false, min_count=5, top=30,
         sort="f", r#where=None, join=None, unmatched=None, tz=None, memory_limit=None,
-        spill_dir=None, max_spill=None, threads=None))]
+        spill_dir=None, max_spill=None, threads=None, _stage=None))]
     #[allow(clippy::too_many_arguments)]
     fn contrast<'py>(
         &self,
@@ -308,6 +308,7 @@ impl Store {
         spill_dir: Option<PathBuf>,
         max_spill: Option<String>,
         threads: Option<usize>,
+        _stage: Option<Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let req = ContrastRequest {
             suspect,
@@ -330,6 +331,9 @@ impl Store {
             .map_err(to_py)?,
             ..ContrastRequest::default()
         };
+        if let Some(stage) = _stage {
+            return crate::dist::contrast_stage(py, &self.inner.dir, self.snapshot(), req, &stage);
+        }
         let dir = self.inner.dir.clone();
         let cancel = req.query.cancel.clone();
         table_job(py, &cancel, move || {

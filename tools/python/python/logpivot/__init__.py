@@ -41,6 +41,7 @@ def ingest(
     strict: bool = False,
     records: str | None = None,
     progress: bool | _progress.Progress | None = True,
+    shards: int | None = None,
 ) -> dict[str, Any]:
     """Ingest JSON logs (files, directories walked by content, .gz, .zst, stdin as ``"-"``)
     into ``data`` (default ``logpivot-data``); returns the summary ``logpivot ingest --json``
@@ -55,6 +56,10 @@ def ingest(
     updated in place in Jupyter, a line every few seconds otherwise); a callable gets a dict of
     counters (events, rejects, bytes, raw_bytes, raw_total, segments, seconds, current, done)
     every half second; False shows nothing.
+
+    ``shards``: make ``data`` a sharded root of that many shards (fixed when it is created),
+    ingested here shard by shard; ``logpivot.ray.ingest`` writes the same layout with one Ray
+    task per shard. A sharded root opens as one store.
     """
     return _logpivot.ingest(
         paths,
@@ -65,6 +70,7 @@ def ingest(
         strict=strict,
         records=records,
         progress=_progress.make(progress),
+        shards=shards,
     )
 
 

@@ -38,6 +38,7 @@ def ingest(
     strict: bool = False,
     records: str | None = None,
     progress: bool | Callable[[dict[str, Any]], None] | None = True,
+    shards: int | None = None,
 ) -> dict[str, Any]: ...
 
 __all__ = [

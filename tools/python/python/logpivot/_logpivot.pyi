@@ -34,6 +34,8 @@ def ingest(
     strict: bool = False,
     records: str | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    shards: int | None = None,
+    _shard: bool = False,
 ) -> dict[str, Any]:
     """Ingest JSON logs (files, directories, .gz, .zst) into ``data`` (default
     ``logpivot-data``); returns the summary that ``logpivot ingest --json`` prints.
@@ -41,7 +43,17 @@ def ingest(
     (``logpivot.ingest`` wraps this and picks a display)."""
 
 def open(data: _Path) -> Store:
-    """Open a data directory; its segments are opened once and shared by every query."""
+    """Open a data directory (or a sharded root, as one store); its segments are opened once
+    and shared by every query."""
+
+def _open_view(data: _Path, view: str) -> Store:
+    """Open exactly the segments a view (``Store._view()``) lists (for ``logpivot.ray``)."""
+
+def _plan_shards(
+    paths: list[_Path], data: _Path, shards: int | None = None
+) -> tuple[int, list[list[str]], list[tuple[str, str]]]:
+    """Make ``data`` a sharded root (or check its count) and assign the files of ``paths`` to
+    its shards: (shards, files per shard, files that are not logs with the reason)."""
 
 def parse_size(text: str) -> int:
     """Bytes of a size in the CLI's syntax: ``"256MiB"``, ``"16M"``, ``"1g"``, ``"4096"``."""
@@ -57,6 +69,14 @@ class Store:
 
     def refresh(self) -> None:
         """Open the segments committed since ``open`` (or the last refresh)."""
+
+    def _view(self) -> str:
+        """The manifest view this handle reads, as JSON (for ``logpivot.ray``)."""
+
+    def _segments(
+        self, time_from: str | None = None, time_to: str | None = None
+    ) -> list[tuple[int, int, int]]:
+        """(index, rows, bytes) of the view's segments that may hold events in the range."""
 
     def info(self, segment: int | None = None, verify: bool = False) -> dict[str, Any]:
         """What ``logpivot inspect --json`` prints."""
@@ -80,6 +100,7 @@ class Store:
         spill_dir: _Path | None = None,
         max_spill: str | None = None,
         threads: int | None = None,
+        _stage: dict[str, Any] | None = None,
     ) -> pyarrow.Table:
         """A pivot table with the CSV's columns: the row keys, one column per value of
         ``cols`` (and ``Total`` with ``totals=True``). Time-bucket keys are
@@ -93,6 +114,7 @@ class Store:
         time_from: str | None = None,
         time_to: str | None = None,
         batch_size: int | None = None,
+        _segments: list[int] | None = None,
     ) -> pyarrow.RecordBatchReader:
         """Stream the selected rows of ``columns`` (default: all, by name), at most
         ``batch_size`` rows a batch (default 65,536), decoded as they are read: memory stays
@@ -120,6 +142,7 @@ class Store:
         spill_dir: _Path | None = None,
         max_spill: str | None = None,
         threads: int | None = None,
+        _stage: dict[str, Any] | None = None,
     ) -> pyarrow.Table:
         """Field values over-represented in the suspect set (``logpivot contrast``)."""
 
@@ -138,6 +161,7 @@ class Store:
         spill_dir: _Path | None = None,
         max_spill: str | None = None,
         threads: int | None = None,
+        _stage: dict[str, Any] | None = None,
     ) -> pyarrow.Table:
         """Events scored by how much they look like the suspect set (``logpivot score``)."""
 

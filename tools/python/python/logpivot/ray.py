@@ -69,9 +69,7 @@ def _shard_dir(root: str, i: int) -> str:
 
 @ray.remote(max_retries=3)
 def _ingest_shard(files: list[str], shard: str, threads: int, opts: dict) -> dict:
-    import logpivot
-
-    return logpivot.ingest(files, data=shard, threads=threads, progress=False, **opts)
+    return _logpivot.ingest(files, data=shard, threads=threads, _shard=True, **opts)
 
 
 def ingest(
@@ -179,27 +177,78 @@ def _ref(view: str):
     return ray.put(view)
 
 
-# --- pivot ----------------------------------------------------------------------------------
+# --- map, reduce, finish -------------------------------------------------------------------
 
 
 @ray.remote(max_retries=3)
-def _pivot_map(root: str, view_ref, segments: list[int], parts: int, kw: dict):
-    view = ray.get(view_ref[0])
-    store = _logpivot._open_view(root, view)
-    cols, blobs, stats = store.pivot(
+def _map(root: str, view_ref, method: str, segments: list[int], parts: int, kw: dict):
+    _failpoint("map")
+    store = _logpivot._open_view(root, ray.get(view_ref[0]))
+    cols, blobs, _stats = getattr(store, method)(
         **kw, _stage={"op": "map", "parts": parts, "segments": segments}
     )
     return (_arrow(cols), *[_arrow(b) for b in blobs])
 
 
 @ray.remote(max_retries=3)
-def _pivot_reduce(root: str, view_ref, kw: dict, *tables: pa.Table):
-    view = ray.get(view_ref[0])
-    store = _logpivot._open_view(root, view)
-    blob, rows, groups = store.pivot(
+def _reduce(root: str, view_ref, method: str, kw: dict, *tables: pa.Table):
+    store = _logpivot._open_view(root, ray.get(view_ref[0]))
+    blob, rows, _groups = getattr(store, method)(
         **kw, _stage={"op": "reduce", "inputs": [_blob(t) for t in tables]}
     )
     return _arrow(blob), rows
+
+
+def _failpoint(step: str) -> None:
+    """Fault injection for tests: with ``LOGPIVOT_RAY_FAILPOINT=STEP:FILE`` in the workers'
+    environment, the first task of STEP to remove FILE kills its own worker process (SIGKILL,
+    as a lost node would stop it); Ray retries the task."""
+    spec = os.environ.get("LOGPIVOT_RAY_FAILPOINT", "")
+    name, _, path = spec.partition(":")
+    if name != step or not path:
+        return
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        return
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _distributed(method: str, data, kw: dict, cpus_per_task: int, map_tasks: int | None,
+                 reducers: int | None, time_from: str | None = None, time_to: str | None = None):
+    """Run ``Store.<method>`` as map tasks over groups of segments of one pinned view, reduce
+    tasks over hash partitions of the row keys, and the finish here."""
+    cpus = max(1, int(cpus_per_task))
+    root, _store, view, groups = _plan(data, map_tasks, cpus, time_from, time_to)
+    pinned = _logpivot._open_view(root, view)
+    finish = getattr(pinned, method)
+    if not groups:
+        # Nothing to read: the one-machine answer over no segments.
+        return finish(**kw, _stage={"op": "finish", "col_counts": [], "inputs": [], "rows": 0})
+    parts = max(1, min(reducers or len(groups), MAX_REDUCERS))
+    vref = [_ref(view)]
+    mkw = dict(kw, threads=cpus)
+    maps = [
+        _map.options(num_cpus=cpus, num_returns=parts + 1).remote(root, vref, method, g, parts, mkw)
+        for g in groups
+    ]
+    reds = [
+        _reduce.options(num_cpus=cpus).remote(root, vref, method, mkw, *[m[p + 1] for m in maps])
+        for p in range(parts)
+    ]
+    col_tables = ray.get([m[0] for m in maps])
+    reduced = ray.get(reds)
+    return finish(
+        **kw,
+        _stage={
+            "op": "finish",
+            "col_counts": [_blob(t) for t in col_tables],
+            "inputs": [_blob(t) for t, _ in reduced],
+            "rows": sum(r for _, r in reduced),
+        },
+    )
 
 
 def pivot(
@@ -238,34 +287,41 @@ def pivot(
         "top": top, "cols_top": cols_top, "totals": totals, "sort": sort, "tz": tz,
         "memory_limit": memory_limit, "spill_dir": spill_dir, "max_spill": max_spill,
     }
-    cpus = max(1, int(cpus_per_task))
-    root, store, view, groups = _plan(data, map_tasks, cpus, time_from, time_to)
-    pinned = _logpivot._open_view(root, view)
-    if not groups:
-        # Nothing to read: the one-machine answer over no segments.
-        return pinned.pivot(**kw, _stage={"op": "finish", "col_counts": [], "inputs": [], "rows": 0})
-    parts = max(1, min(reducers or len(groups), MAX_REDUCERS))
-    vref = [_ref(view)]
-    mkw = dict(kw, threads=cpus)
-    maps = [
-        _pivot_map.options(num_cpus=cpus, num_returns=parts + 1).remote(root, vref, g, parts, mkw)
-        for g in groups
-    ]
-    reds = [
-        _pivot_reduce.options(num_cpus=cpus).remote(root, vref, mkw, *[m[p + 1] for m in maps])
-        for p in range(parts)
-    ]
-    col_tables = ray.get([m[0] for m in maps])
-    reduced = ray.get(reds)
-    return pinned.pivot(
-        **kw,
-        _stage={
-            "op": "finish",
-            "col_counts": [_blob(t) for t in col_tables],
-            "inputs": [_blob(t) for t, _ in reduced],
-            "rows": sum(r for _, r in reduced),
-        },
-    )
+    return _distributed("pivot", data, kw, cpus_per_task, map_tasks, reducers, time_from, time_to)
+
+
+def contrast(
+    data: str | PathLike[str],
+    suspect: str,
+    baseline: str | None = None,
+    fields: str | list[str] | None = None,
+    pairs: bool = False,
+    min_count: int = 5,
+    top: int = 30,
+    sort: str = "f",
+    where: str | list[str] | None = None,
+    join: str | list[str] | None = None,
+    unmatched: str | list[str] | None = None,
+    tz: str | None = None,
+    memory_limit: str | None = None,
+    spill_dir: str | None = None,
+    max_spill: str | None = None,
+    cpus_per_task: int = 1,
+    map_tasks: int | None = None,
+    reducers: int | None = None,
+) -> pa.Table:
+    """``Store.contrast`` over a store on Ray, same arguments and result: the counts of every
+    field value in the suspect and baseline sets come from map tasks over the segments,
+    merged by reduce tasks; the statistics (the smoothed probability, G, JLH and
+    Benjamini-Hochberg q-values over the complete list of p-values) are computed once, here.
+    """
+    kw = {
+        "suspect": suspect, "baseline": baseline, "fields": fields, "pairs": pairs,
+        "min_count": min_count, "top": top, "sort": sort, "where": where, "join": join,
+        "unmatched": unmatched, "tz": tz, "memory_limit": memory_limit,
+        "spill_dir": spill_dir, "max_spill": max_spill,
+    }
+    return _distributed("contrast", data, kw, cpus_per_task, map_tasks, reducers)
 
 
 # --- Ray Data source ------------------------------------------------------------------------
@@ -391,4 +447,4 @@ def read_logpivot(
     )
 
 
-__all__ = ["LogpivotDatasource", "ingest", "pivot", "read_logpivot"]
+__all__ = ["LogpivotDatasource", "contrast", "ingest", "pivot", "read_logpivot"]
