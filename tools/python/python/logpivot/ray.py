@@ -22,8 +22,9 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from os import PathLike
-from typing import Any, Sequence
+from typing import Any
 
 import pyarrow as pa
 import ray
@@ -146,8 +147,13 @@ def _blob(t: pa.Table) -> bytes:
 # --- planning -------------------------------------------------------------------------------
 
 
-def _plan(data: str | PathLike[str], tasks: int | None, cpus: int,
-          time_from: str | None = None, time_to: str | None = None):
+def _plan(
+    data: str | PathLike[str],
+    tasks: int | None,
+    cpus: int,
+    time_from: str | None = None,
+    time_to: str | None = None,
+):
     """Pin one view of the store (every shard's manifest, read once) and split its segments
     into map tasks: by shard, and within a shard into runs of about equal rows."""
     root = _path(data)
@@ -216,8 +222,16 @@ def _failpoint(step: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _distributed(method: str, data, kw: dict, cpus_per_task: int, map_tasks: int | None,
-                 reducers: int | None, time_from: str | None = None, time_to: str | None = None):
+def _distributed(
+    method: str,
+    data,
+    kw: dict,
+    cpus_per_task: int,
+    map_tasks: int | None,
+    reducers: int | None,
+    time_from: str | None = None,
+    time_to: str | None = None,
+):
     """Run ``Store.<method>`` as map tasks over groups of segments of one pinned view, reduce
     tasks over hash partitions of the row keys, and the finish here."""
     cpus = max(1, int(cpus_per_task))
@@ -282,10 +296,22 @@ def pivot(
     path on every node.
     """
     kw = {
-        "rows": rows, "cols": cols, "values": values, "where": where,
-        "time_from": time_from, "time_to": time_to, "join": join, "unmatched": unmatched,
-        "top": top, "cols_top": cols_top, "totals": totals, "sort": sort, "tz": tz,
-        "memory_limit": memory_limit, "spill_dir": spill_dir, "max_spill": max_spill,
+        "rows": rows,
+        "cols": cols,
+        "values": values,
+        "where": where,
+        "time_from": time_from,
+        "time_to": time_to,
+        "join": join,
+        "unmatched": unmatched,
+        "top": top,
+        "cols_top": cols_top,
+        "totals": totals,
+        "sort": sort,
+        "tz": tz,
+        "memory_limit": memory_limit,
+        "spill_dir": spill_dir,
+        "max_spill": max_spill,
     }
     return _distributed("pivot", data, kw, cpus_per_task, map_tasks, reducers, time_from, time_to)
 
@@ -316,10 +342,20 @@ def contrast(
     Benjamini-Hochberg q-values over the complete list of p-values) are computed once, here.
     """
     kw = {
-        "suspect": suspect, "baseline": baseline, "fields": fields, "pairs": pairs,
-        "min_count": min_count, "top": top, "sort": sort, "where": where, "join": join,
-        "unmatched": unmatched, "tz": tz, "memory_limit": memory_limit,
-        "spill_dir": spill_dir, "max_spill": max_spill,
+        "suspect": suspect,
+        "baseline": baseline,
+        "fields": fields,
+        "pairs": pairs,
+        "min_count": min_count,
+        "top": top,
+        "sort": sort,
+        "where": where,
+        "join": join,
+        "unmatched": unmatched,
+        "tz": tz,
+        "memory_limit": memory_limit,
+        "spill_dir": spill_dir,
+        "max_spill": max_spill,
     }
     return _distributed("contrast", data, kw, cpus_per_task, map_tasks, reducers)
 
@@ -356,8 +392,11 @@ class LogpivotDatasource(ray.data.Datasource):
         self._view = store._view()
         self._segs = store._segments(time_from, time_to)
         self._scan_kw = {
-            "columns": columns, "where": where, "time_from": time_from,
-            "time_to": time_to, "batch_size": batch_size,
+            "columns": columns,
+            "where": where,
+            "time_from": time_from,
+            "time_to": time_to,
+            "batch_size": batch_size,
         }
         # The Arrow schema, from a scan that reads no segment.
         self._schema = store.scan(**self._scan_kw, _segments=[]).schema
@@ -370,7 +409,13 @@ class LogpivotDatasource(ray.data.Datasource):
         width = 0
         for f in self._schema:
             t = f.type
-            width += 4 + 8 if pa.types.is_dictionary(t) else 8 if t.bit_width is None else t.bit_width // 8
+            width += (
+                4 + 8
+                if pa.types.is_dictionary(t)
+                else 8
+                if t.bit_width is None
+                else t.bit_width // 8
+            )
         return rows * max(width, 1)
 
     def get_read_tasks(self, parallelism: int, *args, **kwargs) -> list:
@@ -408,9 +453,12 @@ class LogpivotDatasource(ray.data.Datasource):
         for g in groups:
             idx = [s[0] for s in g]
             rows = sum(s[1] for s in g)
-            md_kw = {"num_rows": None if self._scan_kw["where"] else rows,
-                     "size_bytes": int(size * rows / max(total, 1)),
-                     "input_files": None, "exec_stats": None}
+            md_kw = {
+                "num_rows": None if self._scan_kw["where"] else rows,
+                "size_bytes": int(size * rows / max(total, 1)),
+                "input_files": None,
+                "exec_stats": None,
+            }
             md = BlockMetadata(**{k: v for k, v in md_kw.items() if k in md_params})
             root, vref, kw = self._root, self._vref, self._scan_kw
 
@@ -437,7 +485,7 @@ def read_logpivot(
     time_to: str | None = None,
     batch_size: int | None = None,
     **read_args: Any,
-) -> "ray.data.Dataset":
+) -> ray.data.Dataset:
     """The selected rows of a store (or sharded root) as a ``ray.data.Dataset`` of Arrow
     blocks: the arguments of ``Store.scan``; ``read_args`` go to
     ``ray.data.read_datasource`` (``override_num_blocks``, ``ray_remote_args``, ...).
