@@ -495,3 +495,159 @@ fn contrast_on_real_windows_events() {
     assert!(!d.fields.iter().any(|f| f == "UtcTime"), "{:?}", d.fields);
     assert!(d.fields.iter().any(|f| f == "Image"), "{:?}", d.fields);
 }
+
+/// Contrast and score as `logpivot.ray` runs them (the counting pass as map steps over
+/// groups of segments and reduce steps over partitions, the token table learned once and
+/// shared, each group of segments scored on its own and the tops merged) equal the
+/// one-machine answers.
+#[test]
+fn split_contrast_and_score_equal_the_local_answers() {
+    use logpivot::query::{open_entries, partial};
+    use logpivot::stats::contrast::{contrast_on, CountPass};
+    use logpivot::stats::score::{limit_of, Top};
+
+    let f = fixture();
+    let view = logpivot::store::shards::load_view(&f.dir).expect("view");
+    let open_all = || open_entries(&f.dir, &view.segments).expect("open");
+    let n = view.segments.len();
+    assert!(n >= 4, "{n} segments");
+    let groups: Vec<Vec<usize>> = (0..3).map(|g| (g..n).step_by(3).collect()).collect();
+    let parts = 4;
+    // The counting pass of `plan_for` over the groups: map, reduce, then the merged groups.
+    type Planned<'a> = dyn FnMut(&mut CountPass<'_>) + 'a;
+    let split_groups = |plan_for: &mut Planned<'_>, query: &PivotRequest| {
+        let mut maps = Vec::new();
+        for g in &groups {
+            let entries: Vec<_> = g.iter().map(|&i| view.segments[i].clone()).collect();
+            let mut out = None;
+            let mut pl = |plan: &logpivot::query::exec::Plan,
+                          schema: &logpivot::query::plan::Schema|
+             -> logpivot::Result<()> {
+                let mine = open_entries(&f.dir, &entries)?;
+                out = Some(partial::map(plan, schema, &mine, query, parts)?);
+                Ok(())
+            };
+            plan_for(&mut CountPass::PlanOnly(&mut pl));
+            maps.push(out.expect("map ran"));
+        }
+        let mut reduced = Vec::new();
+        for p in 0..parts {
+            let inputs: Vec<&[u8]> = maps.iter().map(|m| m.parts[p].as_slice()).collect();
+            let mut out = None;
+            let mut pl = |plan: &logpivot::query::exec::Plan,
+                          _: &logpivot::query::plan::Schema|
+             -> logpivot::Result<()> {
+                out = Some(partial::reduce(plan, query, &inputs)?);
+                Ok(())
+            };
+            plan_for(&mut CountPass::PlanOnly(&mut pl));
+            reduced.push(out.expect("reduce ran").groups);
+        }
+        reduced
+    };
+
+    for (fields, pairs) in [
+        (vec!["ClientASN", "ClientRequestUserAgent", "Action"], true),
+        (vec![], false),
+    ] {
+        let mut req = request(f, &fields);
+        req.pairs = pairs;
+        let local = contrast(&f.dir, &req).expect("contrast");
+        let reduced = split_groups(
+            &mut |pass| {
+                assert!(contrast_on(open_all(), view.time_field.clone(), &req, pass)
+                    .expect("plan")
+                    .is_none());
+            },
+            &req.query,
+        );
+        let mut from = |plan: &logpivot::query::exec::Plan| {
+            let mut all = Vec::new();
+            for b in &reduced {
+                all.extend(partial::groups(plan, b)?);
+            }
+            Ok((all, Default::default()))
+        };
+        let split = contrast_on(
+            open_all(),
+            view.time_field.clone(),
+            &req,
+            &mut CountPass::Groups(&mut from),
+        )
+        .expect("finish")
+        .expect("counted");
+        assert_eq!(split.n_suspect, local.n_suspect);
+        assert_eq!(split.tested, local.tested);
+        assert_eq!(split.tokens, local.tokens, "fields {fields:?}");
+    }
+
+    let req = ScoreRequest {
+        suspect: f.suspect.clone(),
+        fields: vec![
+            "ClientRequestUserAgent".into(),
+            "ClientASN".into(),
+            "ClientCountry".into(),
+        ],
+        top: Some(40),
+        query: PivotRequest {
+            threads: 2,
+            ..PivotRequest::default()
+        },
+        ..ScoreRequest::default()
+    };
+    let local = logpivot::stats::score(&f.dir, &req).expect("score");
+    let reduced = split_groups(
+        &mut |pass| {
+            assert!(
+                Scorer::new_on(open_all(), view.time_field.clone(), &req, pass)
+                    .expect("plan")
+                    .is_none()
+            );
+        },
+        &req.query,
+    );
+    let mut from = |plan: &logpivot::query::exec::Plan| {
+        let mut all = Vec::new();
+        for b in &reduced {
+            all.extend(partial::groups(plan, b)?);
+        }
+        Ok((all, Default::default()))
+    };
+    let learned = Scorer::new_on(
+        open_all(),
+        view.time_field.clone(),
+        &req,
+        &mut CountPass::Groups(&mut from),
+    )
+    .expect("learn")
+    .expect("counted");
+    let table = learned.table();
+    let tops: Vec<Top> = groups
+        .iter()
+        .map(|g| {
+            Scorer::with_table(open_all(), view.time_field.clone(), &req, &table)
+                .expect("scorer")
+                .top(&req, Some(g))
+                .expect("top")
+        })
+        .collect();
+    let top = Top::merge(tops, limit_of(&req));
+    let split = learned.result(&req, top).expect("result");
+    assert_eq!(split.scored, local.scored);
+    assert_eq!(split.events.len(), local.events.len());
+    for (a, b) in split.events.iter().zip(&local.events) {
+        assert_eq!(
+            (a.rank, a.combined, &a.drivers, &a.fields),
+            (b.rank, b.combined, &b.drivers, &b.fields)
+        );
+    }
+    // A table of another field list is refused.
+    let other = ScoreRequest {
+        fields: vec!["Action".into()],
+        ..req.clone()
+    };
+    let e = Scorer::with_table(open_all(), view.time_field.clone(), &other, &table)
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("token table"), "{e}");
+}

@@ -214,18 +214,7 @@ pub(crate) struct Prepared {
     pub tz: crate::query::tz::Tz,
 }
 
-pub(crate) fn prepare(
-    dir: &DataDir,
-    suspect: &str,
-    baseline: Option<&str>,
-    filters: &[String],
-    query: &PivotRequest,
-) -> Result<Prepared> {
-    let (segs, time_field) = q::open_segments(dir)?;
-    prepare_on(segs, time_field, suspect, baseline, filters, query)
-}
-
-/// [`prepare`] over segments already open.
+/// Segments, schema and the parsed sets of a contrast or score over open segments.
 pub(crate) fn prepare_on(
     segs: Vec<SegmentReader>,
     time_field: Option<String>,
@@ -313,20 +302,7 @@ impl Prepared {
 
     /// Count every grouping set of `keys` in one pass: `visit(set, values, suspect,
     /// baseline)` once per group (values has the set's width); returns the sizes of the
-    /// suspect and baseline sets.
-    pub fn count(
-        &self,
-        keys: Vec<KeySpec>,
-        sets: &[Vec<usize>],
-        query: &PivotRequest,
-        stats: &mut QueryStats,
-        visit: &mut Visit<'_>,
-    ) -> Result<(u64, u64)> {
-        self.count_by(keys, sets, query, stats, visit, &mut CountPass::Local)?
-            .ok_or_else(|| Error::invalid("a local count that did not count"))
-    }
-
-    /// [`Prepared::count`], with the pass run where `pass` says (None: only planned).
+    /// suspect and baseline sets (None when `pass` only planned it).
     pub fn count_by(
         &self,
         keys: Vec<KeySpec>,
@@ -391,7 +367,7 @@ pub enum CountPass<'a> {
     Groups(&'a mut dyn FnMut(&Plan) -> Result<CountedGroups>),
 }
 
-/// `visit(set, values, suspect, baseline)` of [`Prepared::count`].
+/// `visit(set, values, suspect, baseline)` of [`Prepared::count_by`].
 pub(crate) type Visit<'a> = dyn FnMut(usize, &[KeyValue], u64, u64) + 'a;
 
 /// A field's values and their smoothed probabilities.
@@ -694,10 +670,11 @@ pub(crate) fn probabilities(
     query: &PivotRequest,
     sm: Smoothing,
     stats: &mut QueryStats,
-) -> Result<(u64, u64, Vec<ValueProbs>)> {
+    pass: &mut CountPass<'_>,
+) -> Result<Option<(u64, u64, Vec<ValueProbs>)>> {
     let sets: Vec<Vec<usize>> = (0..fields.len()).map(|i| vec![i]).collect();
     let mut counts: Vec<Vec<(KeyValue, u64, u64)>> = vec![Vec::new(); fields.len()];
-    let (ns, nb) = pre.count(
+    let Some((ns, nb)) = pre.count_by(
         fields.to_vec(),
         &sets,
         query,
@@ -707,7 +684,11 @@ pub(crate) fn probabilities(
                 c.push((v.clone(), s, b));
             }
         },
-    )?;
+        pass,
+    )?
+    else {
+        return Ok(None);
+    };
     let out = counts
         .into_iter()
         .map(|c| {
@@ -716,7 +697,7 @@ pub(crate) fn probabilities(
                 .collect()
         })
         .collect();
-    Ok((ns, nb, out))
+    Ok(Some((ns, nb, out)))
 }
 
 #[cfg(test)]

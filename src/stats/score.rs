@@ -20,10 +20,10 @@ use crate::query::pivot::{format_of, key_text};
 use crate::query::plan::KeySpec;
 use crate::query::value::KeyValue;
 use crate::query::{PivotRequest, QueryStats};
-use crate::segment::Cell;
+use crate::segment::{Cell, SegmentReader};
 use crate::store::DataDir;
 
-use super::contrast::{merge_stats, prepare, probabilities, Prepared, Smoothing};
+use super::contrast::{merge_stats, prepare_on, probabilities, CountPass, Prepared, Smoothing};
 use super::math::{self, Combined};
 
 /// Tokens whose probability is within this distance of 0.5 are ignored (SpamBayes'
@@ -121,10 +121,65 @@ pub struct Scorer {
 impl Scorer {
     /// Learn the probabilities of the chosen fields' values.
     pub fn new(dir: &DataDir, req: &ScoreRequest) -> Result<Scorer> {
-        let pre = prepare(dir, &req.suspect, req.baseline.as_deref(), &[], &req.query)?;
+        let (segs, time_field) = crate::query::open_segments(dir)?;
+        Scorer::new_on(segs, time_field, req, &mut CountPass::Local)?
+            .ok_or_else(|| Error::invalid("a local score that did not count"))
+    }
+
+    /// [`Scorer::new`] over segments already open, its counting pass run where `pass` says
+    /// (None when it was only planned: `logpivot.ray`'s map and reduce steps).
+    pub fn new_on(
+        segs: Vec<SegmentReader>,
+        time_field: Option<String>,
+        req: &ScoreRequest,
+        pass: &mut CountPass<'_>,
+    ) -> Result<Option<Scorer>> {
+        let pre = prepare_on(
+            segs,
+            time_field,
+            &req.suspect,
+            req.baseline.as_deref(),
+            &[],
+            &req.query,
+        )?;
         let fields: Vec<KeySpec> = pre.fields(&req.fields)?;
         let mut stats = QueryStats::default();
-        let (ns, nb, probs) = probabilities(&pre, &fields, &req.query, req.smoothing, &mut stats)?;
+        let Some((ns, nb, probs)) =
+            probabilities(&pre, &fields, &req.query, req.smoothing, &mut stats, pass)?
+        else {
+            return Ok(None);
+        };
+        Scorer::with_probs(pre, fields, req, (ns, nb, probs), stats).map(Some)
+    }
+
+    /// A scorer over `segs` with the token table of another ([`Scorer::table`]): no counting
+    /// pass (`logpivot.ray` learns the table once and shares it with every task).
+    pub fn with_table(
+        segs: Vec<SegmentReader>,
+        time_field: Option<String>,
+        req: &ScoreRequest,
+        table: &[u8],
+    ) -> Result<Scorer> {
+        let pre = prepare_on(
+            segs,
+            time_field,
+            &req.suspect,
+            req.baseline.as_deref(),
+            &[],
+            &req.query,
+        )?;
+        let fields: Vec<KeySpec> = pre.fields(&req.fields)?;
+        let learned = read_table(table, fields.len())?;
+        Scorer::with_probs(pre, fields, req, learned, QueryStats::default())
+    }
+
+    fn with_probs(
+        pre: Prepared,
+        fields: Vec<KeySpec>,
+        req: &ScoreRequest,
+        (ns, nb, probs): (u64, u64, Vec<HashMap<KeyValue, f64>>),
+        stats: QueryStats,
+    ) -> Result<Scorer> {
         if ns == 0 {
             return Err(Error::invalid(format!(
                 "the suspect set is empty: no event matches `{}`",
@@ -157,6 +212,24 @@ impl Scorer {
             threads: req.query.threads.max(1),
             cancel: req.query.cancel.clone(),
         })
+    }
+
+    /// The learned token table (set sizes and every field value's probability), encoded: a
+    /// version byte, varint suspect and baseline sizes, then per field a varint count of
+    /// (value key, f64 LE probability) entries.
+    pub fn table(&self) -> Vec<u8> {
+        use crate::codec::bytes::{put_f64_le, put_varint_u64};
+        let mut out = vec![TABLE_FORMAT];
+        put_varint_u64(&mut out, self.n_suspect);
+        put_varint_u64(&mut out, self.n_baseline);
+        for m in &self.probs {
+            put_varint_u64(&mut out, m.len() as u64);
+            for (k, p) in m {
+                crate::query::value::put_key(&mut out, k);
+                put_f64_le(&mut out, *p);
+            }
+        }
+        out
     }
 
     /// The field labels.
@@ -200,20 +273,46 @@ impl Scorer {
 
     /// Score every selected event, in parallel over segments: `visit(segment, row, score)`.
     pub fn for_each(&self, visit: &(dyn Fn(usize, usize, Combined) + Sync)) -> Result<QueryStats> {
+        self.for_each_of(None, visit)
+    }
+
+    /// [`Scorer::for_each`] over the segments `only` lists (all when None).
+    fn for_each_of(
+        &self,
+        only: Option<&[usize]>,
+        visit: &(dyn Fn(usize, usize, Combined) + Sync),
+    ) -> Result<QueryStats> {
+        let all: Vec<usize>;
+        let which: &[usize] = match only {
+            Some(w) => w,
+            None => {
+                all = (0..self.pre.segs.len()).collect();
+                &all
+            }
+        };
         let segs = &self.pre.segs;
         let next = AtomicUsize::new(0);
         let stats = Mutex::new(QueryStats {
-            segments: segs.len() as u64,
+            segments: which.len() as u64,
             ..QueryStats::default()
         });
         let failed: Mutex<Option<Error>> = Mutex::new(None);
         std::thread::scope(|s| {
-            for _ in 0..self.threads.clamp(1, segs.len().max(1)) {
+            for _ in 0..self.threads.clamp(1, which.len().max(1)) {
                 s.spawn(|| {
                     let mut probs = Vec::new();
                     loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(seg) = segs.get(i) else { break };
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&i) = which.get(n) else { break };
+                        let Some(seg) = segs.get(i) else {
+                            if let Ok(mut f) = failed.lock() {
+                                f.get_or_insert(Error::invalid(format!(
+                                    "score: segment {i} of {}",
+                                    segs.len()
+                                )));
+                            }
+                            break;
+                        };
                         let r = self.scan_segment(i, seg, &mut probs, visit);
                         seg.release_read_pages();
                         match r {
@@ -303,78 +402,172 @@ impl Scorer {
 /// Run `score`.
 pub fn score(dir: &DataDir, req: &ScoreRequest) -> Result<ScoreResult> {
     let scorer = Scorer::new(dir, req)?;
-    // `--top 0` lists every event that qualifies (as contrast's `--top 0` lists every value).
-    let limit = match (req.top, req.threshold) {
+    let top = scorer.top(req, None)?;
+    scorer.result(req, top)
+}
+
+/// The best events of a scan: (score, segment index, row), best first; events scored and
+/// those at or above the threshold; what the scan did.
+#[derive(Clone, Debug, Default)]
+pub struct Top {
+    pub best: Vec<(Combined, usize, usize)>,
+    pub scored: u64,
+    pub above: u64,
+    pub stats: QueryStats,
+}
+
+impl Top {
+    /// Merge the tops of scans of other segments, keeping the best `limit` (the order of one
+    /// scan: score, then segment, then row).
+    pub fn merge(parts: Vec<Top>, limit: usize) -> Top {
+        let mut best = Best::new(limit);
+        let mut out = Top::default();
+        for p in parts {
+            out.scored += p.scored;
+            out.above += p.above;
+            merge_stats(&mut out.stats, &p.stats);
+            out.stats.segments += p.stats.segments;
+            for (c, seg, row) in p.best {
+                best.offer(c, seg, row);
+            }
+        }
+        best.cut();
+        out.best = best.items;
+        out
+    }
+}
+
+/// How many events a request lists (`--top 0` or a threshold alone: every one that
+/// qualifies).
+pub fn limit_of(req: &ScoreRequest) -> usize {
+    match (req.top, req.threshold) {
         (Some(0), _) | (None, Some(_)) => usize::MAX,
         (Some(n), _) => n,
         (None, None) => 20,
-    };
-    let threshold = req.threshold.unwrap_or(f64::NEG_INFINITY);
-    let scored = AtomicU64::new(0);
-    let above = AtomicU64::new(0);
-    // Per-thread buffers would avoid the lock; one short critical section per event that
-    // passes the current cut keeps this simple, and most events do not.
-    let best: Mutex<Best> = Mutex::new(Best::new(limit));
-    let scan = scorer.for_each(&|seg, row, c| {
-        scored.fetch_add(1, Ordering::Relaxed);
-        if c.score < threshold {
-            return;
-        }
-        above.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut b) = best.lock() {
-            b.offer(c, seg, row);
-        }
-    })?;
-    let mut best = best
-        .into_inner()
-        .map_err(|_| Error::invalid("score: poisoned"))?;
-    best.cut();
-    let mut stats = scorer.stats.clone();
-    merge_stats(&mut stats, &scan);
-    // Read the listed events in full, segment by segment.
-    let mut events: Vec<Option<ScoredEvent>> = vec![None; best.items.len()];
-    let mut by_seg: HashMap<usize, Vec<(usize, usize)>> = HashMap::new();
-    for (pos, &(_, seg, row)) in best.items.iter().enumerate() {
-        by_seg.entry(seg).or_default().push((pos, row));
     }
-    for (seg, list) in by_seg {
-        let rows: Vec<usize> = list.iter().map(|x| x.1).collect();
-        let s = &scorer.pre.segs[seg];
-        let cells = s.row_cells(&rows)?;
-        let drivers = scorer.drivers(seg, &rows)?;
-        for (((pos, _), cells), drivers) in list.into_iter().zip(cells).zip(drivers) {
-            let names = &s.meta().columns;
-            let fields: Vec<(String, Cell)> = cells
-                .into_iter()
-                .filter_map(|(ci, c)| names.get(ci).map(|m| (m.name.clone(), c)))
-                .collect();
-            let file = fields
-                .iter()
-                .find(|f| f.0 == "_file")
-                .map(|f| f.1.to_text());
-            let line = fields.iter().find_map(|f| match (&f.0[..], &f.1) {
-                ("_line", Cell::Int(n)) => Some(*n),
-                _ => None,
-            });
-            events[pos] = Some(ScoredEvent {
-                rank: pos + 1,
-                combined: best.items[pos].0,
-                file,
-                line,
-                drivers,
-                fields,
-            });
-        }
+}
+
+impl Scorer {
+    /// Score the selected events of the segments `only` lists (indexes into
+    /// [`Scorer::segments`]; all when None) and keep the best.
+    pub fn top(&self, req: &ScoreRequest, only: Option<&[usize]>) -> Result<Top> {
+        let limit = limit_of(req);
+        let threshold = req.threshold.unwrap_or(f64::NEG_INFINITY);
+        let scored = AtomicU64::new(0);
+        let above = AtomicU64::new(0);
+        // Per-thread buffers would avoid the lock; one short critical section per event that
+        // passes the current cut keeps this simple, and most events do not.
+        let best: Mutex<Best> = Mutex::new(Best::new(limit));
+        let stats = self.for_each_of(only, &|seg, row, c| {
+            scored.fetch_add(1, Ordering::Relaxed);
+            if c.score < threshold {
+                return;
+            }
+            above.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut b) = best.lock() {
+                b.offer(c, seg, row);
+            }
+        })?;
+        let mut best = best
+            .into_inner()
+            .map_err(|_| Error::invalid("score: poisoned"))?;
+        best.cut();
+        Ok(Top {
+            best: best.items,
+            scored: scored.into_inner(),
+            above: above.into_inner(),
+            stats,
+        })
     }
-    Ok(ScoreResult {
-        n_suspect: scorer.n_suspect,
-        n_baseline: scorer.n_baseline,
-        fields: scorer.fields(),
-        scored: scored.into_inner(),
-        above_threshold: req.threshold.map(|_| above.into_inner()),
-        events: events.into_iter().flatten().collect(),
-        stats,
-    })
+
+    /// The listed events of `top`, read in full, segment by segment.
+    pub fn result(&self, req: &ScoreRequest, top: Top) -> Result<ScoreResult> {
+        let mut stats = self.stats.clone();
+        merge_stats(&mut stats, &top.stats);
+        let mut events: Vec<Option<ScoredEvent>> = vec![None; top.best.len()];
+        let mut by_seg: HashMap<usize, Vec<(usize, usize)>> = HashMap::new();
+        for (pos, &(_, seg, row)) in top.best.iter().enumerate() {
+            by_seg.entry(seg).or_default().push((pos, row));
+        }
+        for (seg, list) in by_seg {
+            let rows: Vec<usize> = list.iter().map(|x| x.1).collect();
+            let Some(s) = self.pre.segs.get(seg) else {
+                return Err(Error::invalid(format!(
+                    "score: segment {seg} of {}",
+                    self.pre.segs.len()
+                )));
+            };
+            let cells = s.row_cells(&rows)?;
+            let drivers = self.drivers(seg, &rows)?;
+            for (((pos, _), cells), drivers) in list.into_iter().zip(cells).zip(drivers) {
+                let names = &s.meta().columns;
+                let fields: Vec<(String, Cell)> = cells
+                    .into_iter()
+                    .filter_map(|(ci, c)| names.get(ci).map(|m| (m.name.clone(), c)))
+                    .collect();
+                let file = fields
+                    .iter()
+                    .find(|f| f.0 == "_file")
+                    .map(|f| f.1.to_text());
+                let line = fields.iter().find_map(|f| match (&f.0[..], &f.1) {
+                    ("_line", Cell::Int(n)) => Some(*n),
+                    _ => None,
+                });
+                events[pos] = Some(ScoredEvent {
+                    rank: pos + 1,
+                    combined: top.best[pos].0,
+                    file,
+                    line,
+                    drivers,
+                    fields,
+                });
+            }
+        }
+        Ok(ScoreResult {
+            n_suspect: self.n_suspect,
+            n_baseline: self.n_baseline,
+            fields: self.fields(),
+            scored: top.scored,
+            above_threshold: req.threshold.map(|_| top.above),
+            events: events.into_iter().flatten().collect(),
+            stats,
+        })
+    }
+}
+
+/// Version of [`Scorer::table`]'s encoding.
+const TABLE_FORMAT: u8 = 1;
+
+fn read_table(table: &[u8], fields: usize) -> Result<(u64, u64, Vec<HashMap<KeyValue, f64>>)> {
+    let bad =
+        |e: &dyn std::fmt::Display| Error::invalid(format!("a token table does not decode: {e}"));
+    let mut r = crate::codec::bytes::ByteReader::new(table);
+    let version = r.read_u8().map_err(|e| bad(&e))?;
+    if version != TABLE_FORMAT {
+        return Err(bad(&format!(
+            "format {version}, this build reads {TABLE_FORMAT}"
+        )));
+    }
+    let ns = r.read_varint_u64().map_err(|e| bad(&e))?;
+    let nb = r.read_varint_u64().map_err(|e| bad(&e))?;
+    let mut probs = Vec::with_capacity(fields.min(1024));
+    for _ in 0..fields {
+        let n = r.read_varint_u64().map_err(|e| bad(&e))?;
+        let mut m = HashMap::with_capacity((n as usize).min(r.remaining() / 9 + 1));
+        for _ in 0..n {
+            let k = crate::query::value::get_key(&mut r).map_err(|e| bad(&e))?;
+            let p = r.read_f64_le().map_err(|e| bad(&e))?;
+            m.insert(k, p);
+        }
+        probs.push(m);
+    }
+    if r.remaining() != 0 {
+        return Err(bad(&format!(
+            "{} bytes left: a table of another field list",
+            r.remaining()
+        )));
+    }
+    Ok((ns, nb, probs))
 }
 
 /// The best events so far: (score, segment, row), best first after `cut`.
