@@ -10,7 +10,9 @@ use logpivot::query::exec::Plan;
 use logpivot::query::plan::Schema;
 use logpivot::query::{open_entries, partial, PivotRequest, QueryStats};
 use logpivot::stats::contrast::{contrast_on, CountPass, CountedGroups};
-use logpivot::stats::ContrastRequest;
+use logpivot::stats::math::Combined;
+use logpivot::stats::score::{limit_of, Top};
+use logpivot::stats::{ContrastRequest, ScoreRequest, Scorer};
 use logpivot::store::{DataDir, SegmentEntry};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -255,6 +257,149 @@ pub fn contrast_stage<'py>(
             )?;
             to_table(py, batch)
         }
+    }
+}
+
+/// One step of a distributed score. Its counting pass runs as the map and reduce steps of a
+/// contrast; then:
+/// - `{"op": "finish", "inputs": [blob, ...]}` learns the token table from the merged counts
+///   -> `bytes` (shared with every scoring task, once);
+/// - `{"op": "score", "table": bytes, "segments": [i, ...]}` scores those segments' events ->
+///   `[(score, s, h, segment, row), ...]` (its best, in order), events scored, events at or
+///   above the threshold;
+/// - `{"op": "list", "table": bytes, "parts": [score's results, ...]}` merges the parts' best
+///   and reads the listed events in full -> the `pyarrow.Table` that `Store.score` returns.
+pub fn score_stage<'py>(
+    py: Python<'py>,
+    dir: &DataDir,
+    snap: Arc<Snapshot>,
+    req: ScoreRequest,
+    stage: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let cancel = req.query.cancel.clone();
+    let dir = dir.clone();
+    let op: String = item(stage, "op")?;
+    let view = snap.view.clone();
+    let planned = move |dir: &DataDir| -> logpivot::Result<_> {
+        Ok((
+            open_entries(dir, &view.segments)?,
+            view.time_field.clone(),
+        ))
+    };
+    let only_planned = || logpivot::Error::invalid("score: the counting pass did not run");
+    match op.as_str() {
+        "map" | "reduce" => {
+            let step = step(&snap, stage)?;
+            drop(snap);
+            let out = job::run(
+                py,
+                &cancel,
+                move || {
+                    let (segs, tf) = planned(&dir)?;
+                    let mut out = None;
+                    let mut f = |plan: &Plan, schema: &Schema| -> logpivot::Result<()> {
+                        out = Some(match &step {
+                            Step::Map { parts, entries } => {
+                                let mine = open_entries(&dir, entries)?;
+                                Ok(partial::map(plan, schema, &mine, &req.query, *parts)?)
+                            }
+                            Step::Reduce { inputs } => {
+                                Err(partial::reduce(plan, &req.query, &slices(inputs))?)
+                            }
+                            Step::Finish { .. } => return Err(only_planned()),
+                        });
+                        Ok(())
+                    };
+                    Scorer::new_on(segs, tf, &req, &mut CountPass::PlanOnly(&mut f))?;
+                    out.ok_or_else(only_planned)
+                },
+                |_| Ok(()),
+            )?;
+            match out {
+                Ok(m) => map_out(py, m),
+                Err(r) => reduce_out(py, r),
+            }
+        }
+        "finish" => {
+            drop(snap);
+            let inputs: Vec<PyBackedBytes> = item(stage, "inputs")?;
+            let table = job::run(
+                py,
+                &cancel,
+                move || {
+                    let (segs, tf) = planned(&dir)?;
+                    let mut f = |plan: &Plan| -> logpivot::Result<CountedGroups> {
+                        let mut all = Vec::new();
+                        for b in &inputs {
+                            all.extend(partial::groups(plan, b)?);
+                        }
+                        Ok((all, QueryStats::default()))
+                    };
+                    Ok(Scorer::new_on(segs, tf, &req, &mut CountPass::Groups(&mut f))?
+                        .ok_or_else(only_planned)?
+                        .table())
+                },
+                |_| Ok(()),
+            )?;
+            Ok(PyBytes::new(py, &table).into_any())
+        }
+        "score" => {
+            let table: PyBackedBytes = item(stage, "table")?;
+            let wanted: Vec<usize> = item(stage, "segments")?;
+            drop(snap);
+            let top = job::run(
+                py,
+                &cancel,
+                move || {
+                    let (segs, tf) = planned(&dir)?;
+                    Scorer::with_table(segs, tf, &req, &table)?.top(&req, Some(&wanted))
+                },
+                |_| Ok(()),
+            )?;
+            let best: Vec<(f64, f64, f64, usize, usize)> = top
+                .best
+                .iter()
+                .map(|(c, seg, row)| (c.score, c.s, c.h, *seg, *row))
+                .collect();
+            (best, top.scored, top.above)
+                .into_pyobject(py)
+                .map(|t| t.into_any())
+        }
+        "list" => {
+            let table: PyBackedBytes = item(stage, "table")?;
+            type Part = (Vec<(f64, f64, f64, usize, usize)>, u64, u64);
+            let parts: Vec<Part> = item(stage, "parts")?;
+            drop(snap);
+            let batch = job::run(
+                py,
+                &cancel,
+                move || {
+                    let (segs, tf) = planned(&dir)?;
+                    let scorer = Scorer::with_table(segs, tf, &req, &table)?;
+                    let tops = parts
+                        .into_iter()
+                        .map(|(best, scored, above)| Top {
+                            best: best
+                                .into_iter()
+                                .map(|(score, s, h, seg, row)| {
+                                    (Combined { score, s, h }, seg, row)
+                                })
+                                .collect(),
+                            scored,
+                            above,
+                            stats: QueryStats::default(),
+                        })
+                        .collect();
+                    let top = Top::merge(tops, limit_of(&req));
+                    scorer.result(&req, top)?.to_frame().to_record_batch()
+                },
+                |_| Ok(()),
+            )?;
+            to_table(py, batch)
+        }
+        other => Err(to_py(logpivot::Error::invalid(format!(
+            "_stage: unknown op `{other}` (map, reduce, finish, score, list)"
+        )))),
     }
 }
 

@@ -347,7 +347,7 @@ impl Store {
     /// `logpivot score`); a `pyarrow.Table` with the CLI's CSV columns.
     #[pyo3(signature = (suspect, baseline=None, fields=None, r#where=None, top=None,
         threshold=None, join=None, unmatched=None, tz=None, memory_limit=None, spill_dir=None,
-        max_spill=None, threads=None))]
+        max_spill=None, threads=None, _stage=None))]
     #[allow(clippy::too_many_arguments)]
     fn score<'py>(
         &self,
@@ -365,6 +365,7 @@ impl Store {
         spill_dir: Option<PathBuf>,
         max_spill: Option<String>,
         threads: Option<usize>,
+        _stage: Option<Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         if let Some(t) = threshold {
             if !(0.0..=1.0).contains(&t) {
@@ -392,6 +393,9 @@ impl Store {
             .map_err(to_py)?,
             ..ScoreRequest::default()
         };
+        if let Some(stage) = _stage {
+            return crate::dist::score_stage(py, &self.inner.dir, self.snapshot(), req, &stage);
+        }
         let dir = self.inner.dir.clone();
         let cancel = req.query.cancel.clone();
         table_job(py, &cancel, move || {

@@ -271,6 +271,24 @@ def test_contrast_equals_the_single_process_answer(stores):
     assert lpray.contrast(lp, **kw).equals(logpivot.open(lp).contrast(**kw))
 
 
+def test_score_equals_the_single_process_answer(stores):
+    lp = stores["lp"]
+    suspect = "Datetime >= 2024-06-05T19:00:00Z and Datetime < 2024-06-05T21:00:00Z"
+    for kw in [
+        {"fields": ["ClientRequestUserAgent", "ClientASN", "ClientCountry"], "top": 30},
+        {"fields": ["ClientASN", "Action"], "where": "Source = waf", "threshold": 0.9},
+    ]:
+        # Equal scores are listed in the order of their segments and rows, which differ
+        # between the sharded store and the one-directory store: cell for cell against the
+        # sharded store opened here, and the scores against the one-directory store.
+        want = logpivot.open(lp).score(suspect, **kw)
+        got = lpray.score(lp, suspect, **kw, reducers=2)
+        assert got.equals(want), (kw, got.slice(0, 3).to_pylist(), want.slice(0, 3).to_pylist())
+        assert want.num_rows > 0
+        one = stores["one"].score(suspect, **kw)
+        assert got.column("score").equals(one.column("score"))
+
+
 def test_read_logpivot_matches_the_scan(stores):
     one, lp = stores["one"], stores["lp"]
     ds = lpray.read_logpivot(lp, columns=["Datetime", "ClientIP"], where="Action = block")

@@ -222,6 +222,37 @@ def _failpoint(step: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _counts(
+    method: str,
+    root: str,
+    view: str,
+    groups: list[list[int]],
+    kw: dict,
+    cpus: int,
+    reducers: int | None,
+):
+    """The map and reduce tasks of a counting pass over one pinned view: (the maps'
+    column-count blobs, the reduced blobs, the rows of the result)."""
+    parts = max(1, min(reducers or len(groups), MAX_REDUCERS))
+    vref = [_ref(view)]
+    mkw = dict(kw, threads=cpus)
+    maps = [
+        _map.options(num_cpus=cpus, num_returns=parts + 1).remote(root, vref, method, g, parts, mkw)
+        for g in groups
+    ]
+    reds = [
+        _reduce.options(num_cpus=cpus).remote(root, vref, method, mkw, *[m[p + 1] for m in maps])
+        for p in range(parts)
+    ]
+    col_tables = ray.get([m[0] for m in maps])
+    reduced = ray.get(reds)
+    return (
+        [_blob(t) for t in col_tables],
+        [_blob(t) for t, _ in reduced],
+        sum(r for _, r in reduced),
+    )
+
+
 def _distributed(
     method: str,
     data,
@@ -236,32 +267,13 @@ def _distributed(
     tasks over hash partitions of the row keys, and the finish here."""
     cpus = max(1, int(cpus_per_task))
     root, _store, view, groups = _plan(data, map_tasks, cpus, time_from, time_to)
-    pinned = _logpivot._open_view(root, view)
-    finish = getattr(pinned, method)
+    finish = getattr(_logpivot._open_view(root, view), method)
     if not groups:
         # Nothing to read: the one-machine answer over no segments.
         return finish(**kw, _stage={"op": "finish", "col_counts": [], "inputs": [], "rows": 0})
-    parts = max(1, min(reducers or len(groups), MAX_REDUCERS))
-    vref = [_ref(view)]
-    mkw = dict(kw, threads=cpus)
-    maps = [
-        _map.options(num_cpus=cpus, num_returns=parts + 1).remote(root, vref, method, g, parts, mkw)
-        for g in groups
-    ]
-    reds = [
-        _reduce.options(num_cpus=cpus).remote(root, vref, method, mkw, *[m[p + 1] for m in maps])
-        for p in range(parts)
-    ]
-    col_tables = ray.get([m[0] for m in maps])
-    reduced = ray.get(reds)
+    cols, reduced, rows = _counts(method, root, view, groups, kw, cpus, reducers)
     return finish(
-        **kw,
-        _stage={
-            "op": "finish",
-            "col_counts": [_blob(t) for t in col_tables],
-            "inputs": [_blob(t) for t, _ in reduced],
-            "rows": sum(r for _, r in reduced),
-        },
+        **kw, _stage={"op": "finish", "col_counts": cols, "inputs": reduced, "rows": rows}
     )
 
 
@@ -358,6 +370,64 @@ def contrast(
         "max_spill": max_spill,
     }
     return _distributed("contrast", data, kw, cpus_per_task, map_tasks, reducers)
+
+
+@ray.remote(max_retries=3)
+def _score_part(root: str, view_ref, table_ref, segments: list[int], kw: dict):
+    store = _logpivot._open_view(root, ray.get(view_ref[0]))
+    table = ray.get(table_ref[0])
+    return store.score(**kw, _stage={"op": "score", "table": table, "segments": segments})
+
+
+def score(
+    data: str | PathLike[str],
+    suspect: str,
+    baseline: str | None = None,
+    fields: str | list[str] | None = None,
+    where: str | list[str] | None = None,
+    top: int | None = None,
+    threshold: float | None = None,
+    join: str | list[str] | None = None,
+    unmatched: str | list[str] | None = None,
+    tz: str | None = None,
+    memory_limit: str | None = None,
+    spill_dir: str | None = None,
+    max_spill: str | None = None,
+    cpus_per_task: int = 1,
+    map_tasks: int | None = None,
+    reducers: int | None = None,
+) -> pa.Table:
+    """``Store.score`` over a store on Ray, same arguments and result: the value counts come
+    from map and reduce tasks, the token table is learned once here and shared with the
+    scoring tasks as one object (``ray.put``); each task scores its segments' events and
+    returns its best; the best of all are merged and read in full here."""
+    kw = {
+        "suspect": suspect,
+        "baseline": baseline,
+        "fields": fields,
+        "where": where,
+        "top": top,
+        "threshold": threshold,
+        "join": join,
+        "unmatched": unmatched,
+        "tz": tz,
+        "memory_limit": memory_limit,
+        "spill_dir": spill_dir,
+        "max_spill": max_spill,
+    }
+    cpus = max(1, int(cpus_per_task))
+    root, _store, view, groups = _plan(data, map_tasks, cpus)
+    pinned = _logpivot._open_view(root, view)
+    _cols, reduced, _rows = (
+        _counts("score", root, view, groups, kw, cpus, reducers) if groups else ([], [], 0)
+    )
+    table = pinned.score(**kw, _stage={"op": "finish", "inputs": reduced})
+    vref, tref = [_ref(view)], [ray.put(table)]
+    mkw = dict(kw, threads=cpus)
+    parts = ray.get(
+        [_score_part.options(num_cpus=cpus).remote(root, vref, tref, g, mkw) for g in groups]
+    )
+    return pinned.score(**kw, _stage={"op": "list", "table": table, "parts": parts})
 
 
 # --- Ray Data source ------------------------------------------------------------------------
@@ -495,4 +565,4 @@ def read_logpivot(
     )
 
 
-__all__ = ["LogpivotDatasource", "contrast", "ingest", "pivot", "read_logpivot"]
+__all__ = ["LogpivotDatasource", "contrast", "ingest", "pivot", "read_logpivot", "score"]
