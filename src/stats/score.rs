@@ -177,7 +177,7 @@ impl Scorer {
         pre: Prepared,
         fields: Vec<KeySpec>,
         req: &ScoreRequest,
-        (ns, nb, probs): (u64, u64, Vec<HashMap<KeyValue, f64>>),
+        (ns, nb, probs): Learned,
         stats: QueryStats,
     ) -> Result<Scorer> {
         if ns == 0 {
@@ -535,10 +535,13 @@ impl Scorer {
     }
 }
 
+/// Sizes of the suspect and baseline sets, and per field its values' probabilities.
+type Learned = (u64, u64, Vec<HashMap<KeyValue, f64>>);
+
 /// Version of [`Scorer::table`]'s encoding.
 const TABLE_FORMAT: u8 = 1;
 
-fn read_table(table: &[u8], fields: usize) -> Result<(u64, u64, Vec<HashMap<KeyValue, f64>>)> {
+fn read_table(table: &[u8], fields: usize) -> Result<Learned> {
     let bad =
         |e: &dyn std::fmt::Display| Error::invalid(format!("a token table does not decode: {e}"));
     let mut r = crate::codec::bytes::ByteReader::new(table);

@@ -403,6 +403,9 @@ pub fn score_stage<'py>(
     }
 }
 
+/// The shard count, the files of each shard, and the files that are not logs (with why).
+type ShardFiles = (usize, Vec<Vec<String>>, Vec<(String, String)>);
+
 /// Make `data` a sharded root (or check its shard count) and assign the files of `paths` to
 /// its shards: `(shards, [[file, ...] per shard], [(file, why it is not a log), ...])`.
 #[pyfunction]
@@ -412,7 +415,7 @@ pub fn _plan_shards(
     paths: Vec<PathBuf>,
     data: PathBuf,
     shards: Option<usize>,
-) -> PyResult<(usize, Vec<Vec<String>>, Vec<(String, String)>)> {
+) -> PyResult<ShardFiles> {
     let plan = job::run(
         py,
         &logpivot::Cancel::new(),
