@@ -134,15 +134,7 @@ impl Scorer {
         req: &ScoreRequest,
         pass: &mut CountPass<'_>,
     ) -> Result<Option<Scorer>> {
-        let pre = prepare_on(
-            segs,
-            time_field,
-            &req.suspect,
-            req.baseline.as_deref(),
-            &[],
-            &req.query,
-        )?;
-        let fields: Vec<KeySpec> = pre.fields(&req.fields)?;
+        let (pre, fields) = prepare_score(segs, time_field, req)?;
         let mut stats = QueryStats::default();
         let Some((ns, nb, probs)) =
             probabilities(&pre, &fields, &req.query, req.smoothing, &mut stats, pass)?
@@ -160,15 +152,7 @@ impl Scorer {
         req: &ScoreRequest,
         table: &[u8],
     ) -> Result<Scorer> {
-        let pre = prepare_on(
-            segs,
-            time_field,
-            &req.suspect,
-            req.baseline.as_deref(),
-            &[],
-            &req.query,
-        )?;
-        let fields: Vec<KeySpec> = pre.fields(&req.fields)?;
+        let (pre, fields) = prepare_score(segs, time_field, req)?;
         let learned = read_table(table, fields.len())?;
         Scorer::with_probs(pre, fields, req, learned, QueryStats::default())
     }
@@ -537,6 +521,24 @@ impl Scorer {
 
 /// Sizes of the suspect and baseline sets, and per field its values' probabilities.
 type Learned = (u64, u64, Vec<HashMap<KeyValue, f64>>);
+
+/// The sets of a score over open segments, and its fields.
+fn prepare_score(
+    segs: Vec<SegmentReader>,
+    time_field: Option<String>,
+    req: &ScoreRequest,
+) -> Result<(Prepared, Vec<KeySpec>)> {
+    let pre = prepare_on(
+        segs,
+        time_field,
+        &req.suspect,
+        req.baseline.as_deref(),
+        &[],
+        &req.query,
+    )?;
+    let fields = pre.fields(&req.fields)?;
+    Ok((pre, fields))
+}
 
 /// Version of [`Scorer::table`]'s encoding.
 const TABLE_FORMAT: u8 = 1;

@@ -13,7 +13,8 @@ use logpivot::stats::contrast::{contrast_on, CountPass, CountedGroups};
 use logpivot::stats::math::Combined;
 use logpivot::stats::score::{limit_of, Top};
 use logpivot::stats::{ContrastRequest, ScoreRequest, Scorer};
-use logpivot::store::{DataDir, SegmentEntry};
+use logpivot::segment::SegmentReader;
+use logpivot::store::{DataDir, Manifest, SegmentEntry};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyAny, PyBytes, PyDict};
@@ -172,6 +173,65 @@ pub fn stage<'py>(
     }
 }
 
+/// A map or reduce step of a counting pass (a contrast's or a score's), over the segments of
+/// a pinned view: `plan` plans the pass on every segment of the view (its schema and default
+/// fields) with the given [`CountPass`], which runs the step.
+fn count_step<'py, P>(
+    py: Python<'py>,
+    dir: DataDir,
+    view: Manifest,
+    step: Step,
+    query: PivotRequest,
+    plan: P,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    P: FnOnce(Vec<SegmentReader>, Option<String>, &mut CountPass<'_>) -> logpivot::Result<()>
+        + Send,
+{
+    let cancel = query.cancel.clone();
+    let out = job::run(
+        py,
+        &cancel,
+        move || {
+            let segs = open_entries(&dir, &view.segments)?;
+            let mut out = None;
+            let mut f = |p: &Plan, schema: &Schema| -> logpivot::Result<()> {
+                out = Some(match &step {
+                    Step::Map { parts, entries } => {
+                        let mine = open_entries(&dir, entries)?;
+                        Ok(partial::map(p, schema, &mine, &query, *parts)?)
+                    }
+                    Step::Reduce { inputs } => {
+                        Err(partial::reduce(p, &query, &slices(inputs))?)
+                    }
+                    Step::Finish { .. } => return Err(not_counted()),
+                });
+                Ok(())
+            };
+            plan(segs, view.time_field.clone(), &mut CountPass::PlanOnly(&mut f))?;
+            out.ok_or_else(not_counted)
+        },
+        |_| Ok(()),
+    )?;
+    match out {
+        Ok(m) => map_out(py, m),
+        Err(r) => reduce_out(py, r),
+    }
+}
+
+fn not_counted() -> logpivot::Error {
+    logpivot::Error::invalid("the counting pass did not run")
+}
+
+/// The counted groups of reduced blobs, for [`CountPass::Groups`].
+fn merged(inputs: &[PyBackedBytes], plan: &Plan) -> logpivot::Result<CountedGroups> {
+    let mut all = Vec::new();
+    for b in inputs {
+        all.extend(partial::groups(plan, b)?);
+    }
+    Ok((all, QueryStats::default()))
+}
+
 /// One step of a distributed contrast: its counting pass is a pivot with grouping sets, run
 /// by the same map and reduce steps over a pinned view; the statistics (Benjamini-Hochberg
 /// over the complete list of p-values included) are computed once, at the finish, from the
@@ -184,80 +244,31 @@ pub fn contrast_stage<'py>(
     req: ContrastRequest,
     stage: &Bound<'py, PyDict>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let cancel = req.query.cancel.clone();
     let dir = dir.clone();
     let step = step(&snap, stage)?;
-    // Planning reads every segment of the view (its schema and the default fields).
     let view = snap.view.clone();
     drop(snap);
-    let planned = move |dir: &DataDir| -> logpivot::Result<_> {
-        Ok((
-            open_entries(dir, &view.segments)?,
-            view.time_field.clone(),
-        ))
+    let Step::Finish { inputs, .. } = step else {
+        let query = req.query.clone();
+        return count_step(py, dir, view, step, query, move |segs, tf, pass| {
+            contrast_on(segs, tf, &req, pass).map(drop)
+        });
     };
-    let only_planned = || logpivot::Error::invalid("contrast: the counting pass did not run");
-    match step {
-        Step::Map { parts, entries } => {
-            let out = job::run(
-                py,
-                &cancel,
-                move || {
-                    let (segs, tf) = planned(&dir)?;
-                    let mut out = None;
-                    let mut f = |plan: &Plan, schema: &Schema| -> logpivot::Result<()> {
-                        let mine = open_entries(&dir, &entries)?;
-                        out = Some(partial::map(plan, schema, &mine, &req.query, parts)?);
-                        Ok(())
-                    };
-                    contrast_on(segs, tf, &req, &mut CountPass::PlanOnly(&mut f))?;
-                    out.ok_or_else(only_planned)
-                },
-                |_| Ok(()),
-            )?;
-            map_out(py, out)
-        }
-        Step::Reduce { inputs } => {
-            let r = job::run(
-                py,
-                &cancel,
-                move || {
-                    let (segs, tf) = planned(&dir)?;
-                    let mut out = None;
-                    let mut f = |plan: &Plan, _: &Schema| -> logpivot::Result<()> {
-                        out = Some(partial::reduce(plan, &req.query, &slices(&inputs))?);
-                        Ok(())
-                    };
-                    contrast_on(segs, tf, &req, &mut CountPass::PlanOnly(&mut f))?;
-                    out.ok_or_else(only_planned)
-                },
-                |_| Ok(()),
-            )?;
-            reduce_out(py, r)
-        }
-        Step::Finish { inputs, .. } => {
-            let batch = job::run(
-                py,
-                &cancel,
-                move || {
-                    let (segs, tf) = planned(&dir)?;
-                    let mut f = |plan: &Plan| -> logpivot::Result<CountedGroups> {
-                        let mut all = Vec::new();
-                        for b in &inputs {
-                            all.extend(partial::groups(plan, b)?);
-                        }
-                        Ok((all, QueryStats::default()))
-                    };
-                    contrast_on(segs, tf, &req, &mut CountPass::Groups(&mut f))?
-                        .ok_or_else(only_planned)?
-                        .to_frame(false)
-                        .to_record_batch()
-                },
-                |_| Ok(()),
-            )?;
-            to_table(py, batch)
-        }
-    }
+    let cancel = req.query.cancel.clone();
+    let batch = job::run(
+        py,
+        &cancel,
+        move || {
+            let segs = open_entries(&dir, &view.segments)?;
+            let mut f = |plan: &Plan| merged(&inputs, plan);
+            contrast_on(segs, view.time_field, &req, &mut CountPass::Groups(&mut f))?
+                .ok_or_else(not_counted)?
+                .to_frame(false)
+                .to_record_batch()
+        },
+        |_| Ok(()),
+    )?;
+    to_table(py, batch)
 }
 
 /// One step of a distributed score. Its counting pass runs as the map and reduce steps of a
@@ -280,45 +291,20 @@ pub fn score_stage<'py>(
     let dir = dir.clone();
     let op: String = item(stage, "op")?;
     let view = snap.view.clone();
-    let planned = move |dir: &DataDir| -> logpivot::Result<_> {
+    let planned = |dir: &DataDir, view: &Manifest| -> logpivot::Result<_> {
         Ok((
             open_entries(dir, &view.segments)?,
             view.time_field.clone(),
         ))
     };
-    let only_planned = || logpivot::Error::invalid("score: the counting pass did not run");
     match op.as_str() {
         "map" | "reduce" => {
             let step = step(&snap, stage)?;
             drop(snap);
-            let out = job::run(
-                py,
-                &cancel,
-                move || {
-                    let (segs, tf) = planned(&dir)?;
-                    let mut out = None;
-                    let mut f = |plan: &Plan, schema: &Schema| -> logpivot::Result<()> {
-                        out = Some(match &step {
-                            Step::Map { parts, entries } => {
-                                let mine = open_entries(&dir, entries)?;
-                                Ok(partial::map(plan, schema, &mine, &req.query, *parts)?)
-                            }
-                            Step::Reduce { inputs } => {
-                                Err(partial::reduce(plan, &req.query, &slices(inputs))?)
-                            }
-                            Step::Finish { .. } => return Err(only_planned()),
-                        });
-                        Ok(())
-                    };
-                    Scorer::new_on(segs, tf, &req, &mut CountPass::PlanOnly(&mut f))?;
-                    out.ok_or_else(only_planned)
-                },
-                |_| Ok(()),
-            )?;
-            match out {
-                Ok(m) => map_out(py, m),
-                Err(r) => reduce_out(py, r),
-            }
+            let query = req.query.clone();
+            count_step(py, dir, view, step, query, move |segs, tf, pass| {
+                Scorer::new_on(segs, tf, &req, pass).map(drop)
+            })
         }
         "finish" => {
             drop(snap);
@@ -327,16 +313,10 @@ pub fn score_stage<'py>(
                 py,
                 &cancel,
                 move || {
-                    let (segs, tf) = planned(&dir)?;
-                    let mut f = |plan: &Plan| -> logpivot::Result<CountedGroups> {
-                        let mut all = Vec::new();
-                        for b in &inputs {
-                            all.extend(partial::groups(plan, b)?);
-                        }
-                        Ok((all, QueryStats::default()))
-                    };
+                    let (segs, tf) = planned(&dir, &view)?;
+                    let mut f = |plan: &Plan| merged(&inputs, plan);
                     Ok(Scorer::new_on(segs, tf, &req, &mut CountPass::Groups(&mut f))?
-                        .ok_or_else(only_planned)?
+                        .ok_or_else(not_counted)?
                         .table())
                 },
                 |_| Ok(()),
@@ -351,7 +331,7 @@ pub fn score_stage<'py>(
                 py,
                 &cancel,
                 move || {
-                    let (segs, tf) = planned(&dir)?;
+                    let (segs, tf) = planned(&dir, &view)?;
                     Scorer::with_table(segs, tf, &req, &table)?.top(&req, Some(&wanted))
                 },
                 |_| Ok(()),
@@ -374,7 +354,7 @@ pub fn score_stage<'py>(
                 py,
                 &cancel,
                 move || {
-                    let (segs, tf) = planned(&dir)?;
+                    let (segs, tf) = planned(&dir, &view)?;
                     let scorer = Scorer::with_table(segs, tf, &req, &table)?;
                     let tops = parts
                         .into_iter()
