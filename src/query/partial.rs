@@ -20,10 +20,10 @@
 //! version (u16 LE, [`PARTIAL_FORMAT`]), a kind byte (groups or column counts), then zstd of
 //! varint record count and records (`varint key parts, keys, varint states, states`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::exec::Plan;
-use super::pivot::{PivotBuilder, PivotTable, SortBy};
+use super::pivot::{row_order, PivotBuilder, PivotTable, SortBy};
 use super::plan::Schema;
 use super::spill::{merge_into, read_record, Groups};
 use super::value::{put_key, put_state, AggState, KeyValue};
@@ -34,6 +34,9 @@ use crate::segment::SegmentReader;
 
 /// Version of the partial-aggregate blobs; a reader refuses any other.
 pub const PARTIAL_FORMAT: u16 = 1;
+
+/// Row key -> the row's total states.
+type Totals<'a> = HashMap<&'a [KeyValue], Vec<AggState>, ahash::RandomState>;
 
 const MAGIC: &[u8; 6] = b"LPPART";
 const KIND_GROUPS: u8 = 1;
@@ -245,20 +248,39 @@ pub fn reduce(plan: &Plan, req: &PivotRequest, inputs: &[&[u8]]) -> Result<Reduc
         })?;
     }
     let n = plan.n_row_keys;
-    let has_col = plan.keys.len() > n;
-    let rows = if has_col {
-        g.keys().map(|k| &k[..n]).collect::<HashSet<_>>().len() as u64
-    } else {
-        g.len() as u64
-    };
     let groups_merged = g.len() as u64;
-    // The rows this partition can place in the top N: its own first N, ranked by the pivot
-    // builder itself.
-    let keep: Option<HashSet<Vec<KeyValue>>> = match req.top {
-        Some(top) if top > 0 && !req.totals && rows > top as u64 => {
-            let mut b = PivotBuilder::new(plan, req, &ColCounts::default());
-            b.add_groups(g.iter().map(|(k, s)| (k.clone(), s.clone())));
-            Some(b.kept_row_keys().into_iter().collect())
+    let cut = req.top.filter(|&t| t > 0 && !req.totals);
+    // Each row's total over its groups (as the pivot builder sums a row's cells), when a
+    // `--top` cut needs them or the rows must be counted.
+    let has_col = plan.keys.len() > n;
+    let mut totals: Totals<'_> = Totals::default();
+    if has_col || cut.is_some() {
+        totals.reserve(g.len());
+        for (k, s) in &g {
+            let t = totals.entry(&k[..n]).or_insert_with(|| plan.new_states());
+            if cut.is_some() {
+                for (a, b) in t.iter_mut().zip(s) {
+                    a.merge_ref(b);
+                }
+            }
+        }
+    }
+    let rows = if has_col {
+        totals.len() as u64
+    } else {
+        groups_merged
+    };
+    // The rows this partition can place in the top N: its own first N, in the finished
+    // table's order.
+    let keep: Option<HashSet<&[KeyValue], ahash::RandomState>> = match cut {
+        Some(top) if rows > top as u64 => {
+            let mut ranked: Vec<(&[KeyValue], Vec<AggState>)> = totals.into_iter().collect();
+            let order = |a: &(&[KeyValue], Vec<AggState>), b: &(&[KeyValue], Vec<AggState>)| {
+                row_order(plan, &req.sort, (a.0, &a.1), (b.0, &b.1))
+            };
+            ranked.select_nth_unstable_by(top - 1, order);
+            ranked.truncate(top);
+            Some(ranked.into_iter().map(|r| r.0).collect())
         }
         _ => None,
     };

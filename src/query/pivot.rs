@@ -138,6 +138,36 @@ pub struct PivotBuilder<'a> {
     total_rows: u64,
 }
 
+/// The order of two rows (row keys, total states) in a finished table: by the `--sort` key,
+/// else by the total of the first value, descending; ties by key.
+pub(crate) fn row_order(
+    plan: &Plan,
+    sort: &SortBy,
+    (a_keys, a_total): (&[KeyValue], &[AggState]),
+    (b_keys, b_total): (&[KeyValue], &[AggState]),
+) -> std::cmp::Ordering {
+    let key_pos = match sort {
+        SortBy::Key(label) => plan.keys.iter().position(|k| &k.label == label),
+        SortBy::Total => None,
+    };
+    match key_pos {
+        Some(p) => a_keys
+            .get(p)
+            .cmp(&b_keys.get(p))
+            .then_with(|| a_keys.cmp(b_keys)),
+        None => {
+            let value = |t: &[AggState]| {
+                t.get(1)
+                    .and_then(AggState::result)
+                    .unwrap_or(f64::NEG_INFINITY)
+            };
+            value(b_total)
+                .total_cmp(&value(a_total))
+                .then_with(|| a_keys.cmp(b_keys))
+        }
+    }
+}
+
 impl<'a> PivotBuilder<'a> {
     /// A builder; `col_counts` are the event counts per column value (for `--cols-top`).
     pub fn new(
@@ -279,30 +309,12 @@ impl<'a> PivotBuilder<'a> {
     }
 
     fn compare(&self, a: &RowAcc, b: &RowAcc) -> std::cmp::Ordering {
-        let key_pos = match &self.req.sort {
-            SortBy::Key(label) => self.plan.keys.iter().position(|k| &k.label == label),
-            SortBy::Total => None,
-        };
-        match key_pos {
-            Some(p) => a
-                .keys
-                .get(p)
-                .cmp(&b.keys.get(p))
-                .then_with(|| a.keys.cmp(&b.keys)),
-            None => {
-                let va = a
-                    .total
-                    .get(1)
-                    .and_then(AggState::result)
-                    .unwrap_or(f64::NEG_INFINITY);
-                let vb = b
-                    .total
-                    .get(1)
-                    .and_then(AggState::result)
-                    .unwrap_or(f64::NEG_INFINITY);
-                vb.total_cmp(&va).then_with(|| a.keys.cmp(&b.keys))
-            }
-        }
+        row_order(
+            self.plan,
+            &self.req.sort,
+            (&a.keys, &a.total),
+            (&b.keys, &b.total),
+        )
     }
 
     fn sort(&mut self) {
@@ -324,12 +336,6 @@ impl<'a> PivotBuilder<'a> {
                 self.sort();
             }
         }
-    }
-
-    /// The row keys the finished table would hold (after `--top`), in its order.
-    pub(crate) fn kept_row_keys(mut self) -> Vec<Vec<KeyValue>> {
-        self.sort();
-        self.rows.into_iter().map(|r| r.keys).collect()
     }
 
     /// The finished table.

@@ -2523,6 +2523,143 @@ def cmd_all(a) -> int:
 
 
 # ============================================================================================
+# ============================================================================================
+# Ray: logpivot.ray on a two-node cluster on loopback against one process (raybench.py)
+# ============================================================================================
+RAYBENCH_PY = HERE / "raybench.py"
+
+
+def cmd_ray(a) -> int:
+    out = a.out
+    N = a.events
+    lp_bin = a.bin / "logpivot"
+    py = a.python or Path(sys.executable)
+    start_load = loadavg()
+    date = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    ds = ensure_dataset(a.bin, out, N, a.seed, a.regen)
+    raw = REPO / ds["file"] if not Path(ds["file"]).is_absolute() else Path(ds["file"])
+    work = out / f"ray-{N}"
+    inputs = work / "inputs"
+    # The events as FILES files (whole lines), as a day of log batches would arrive: the
+    # unit of work of a distributed ingest is a file.
+    have = sorted(inputs.glob("part-*")) if inputs.exists() else []
+    if len(have) != a.files:
+        shutil.rmtree(inputs, ignore_errors=True)
+        inputs.mkdir(parents=True)
+        log(f"ray: splitting {rel(raw)} into {a.files} files")
+        subprocess.run(["split", "-n", f"l/{a.files}", "-d", "-a", "3", str(raw),
+                        str(inputs / "part-")], check=True)
+        have = sorted(inputs.glob("part-*"))
+    qdir = work / "queries"
+    qdir.mkdir(parents=True, exist_ok=True)
+    rules = qdir / "rules.csv"
+    shutil.copyfile(REPO / ds["rules"] if not Path(ds["rules"]).is_absolute() else ds["rules"], rules)
+    spill_dir = a.spill_dir or (out / "spill")
+    spill_dir.mkdir(parents=True, exist_ok=True)
+    lp_dir = out / f"lp-{N}"
+    if not (lp_dir / "MANIFEST").exists():
+        raise BenchError(f"{rel(lp_dir)} is missing: run `bench.py query --events {N}` first "
+                         "(the single rule of query 3 is picked from it)")
+    rule = pick_rule(lp_bin, lp_dir)
+    queries = build_queries(rules, a.day, rule["id"], a.memory_limit, spill_dir)
+    if a.queries:
+        want = {int(x) for x in a.queries.split(",") if x.strip()}
+        queries = [q for q in queries if q.num in want]
+    spec = {"work": str(work), "files": [str(f) for f in have], "shards": a.shards,
+            "runs": a.runs, "queries": [inproc_spec(q) for q in queries]}
+    spec_path = work / "spec.json"
+    spec_path.write_text(json.dumps(spec, indent=2) + "\n")
+    res_path = work / "result.json"
+    log(f"ray: {py} {rel(RAYBENCH_PY)} {rel(spec_path)}")
+    subprocess.run([str(py), str(RAYBENCH_PY), str(spec_path), str(res_path)], check=True,
+                   cwd=REPO, timeout=a.timeout)
+    res = json.loads(res_path.read_text())
+    res.update(events=N, date=date, commit=git_commit(), load_start=start_load, load_end=loadavg(),
+               machine=machine_info(), argv=" ".join(sys.argv[1:]), queries=spec["queries"])
+    (out / f"ray-{N}.json").write_text(json.dumps(res, indent=2) + "\n")
+    md = render_ray_md(res)
+    (out / f"ray-{N}.md").write_text(md)
+    print(md)
+    if a.update_docs:
+        update_docs(f"ray-{N}", md)
+    bad = [q["num"] for c in res["configs"] for q in c["queries"] if q.get("agree") is False]
+    return 1 if bad else 0
+
+
+def render_ray_md(res: dict) -> str:
+    confs = res["configs"]
+    titles = {q["num"]: q["title"] for q in res["queries"]}
+    calls = {q["num"]: q["lp_kwargs"] for q in res["queries"]}
+    one1 = next(c for c in confs if c["kind"] == "process" and c["cpus"] == 1)
+    r1 = next(c for c in confs if c["kind"] == "ray" and c["cpus"] == 1)
+    r2 = next(c for c in confs if c["kind"] == "ray" and c["cpus"] == 2)
+    L = [f"Measured {res['date']} at logpivot commit `{res['commit']}` by `python3 tools/bench/bench.py "
+         f"{res['argv']}`; do not edit these numbers by hand.", ""]
+    L.append(f"{res['events']:,} events in {res['files']} input files; the Ray store has "
+             f"{res['shards']} shards. Every process and every Ray node runs on this one 2-core "
+             "machine: a node is given 1 CPU, so `2 nodes` is the most this machine can show "
+             "(two workers on two cores); `one process, 2 threads` uses the same two cores in one "
+             "process. Ray times are the driver's wall time, from the call to the pyarrow.Table "
+             "(the Ray figures include its scheduling and object transfers); the process figures "
+             "are `Store.pivot` on an open handle (in-process, warm).")
+    L.append("")
+    L.append("| ingest | wall s | events/s | speed-up vs 1 CPU |")
+    L.append("|---|---|---|---|")
+    for c in confs:
+        base = one1 if c["kind"] == "process" else r1
+        ing = c["ingest"]
+        L.append(f"| {c['name']} | {ing['wall_s']:.1f} | {ing['events'] / ing['wall_s']:,.0f} | "
+                 f"{base['ingest']['wall_s'] / ing['wall_s']:.2f}x |")
+    L.append("")
+    L.append("| query | " + " | ".join(c["name"] + " (s)" for c in confs)
+             + " | Ray 2 nodes vs 1 node | Ray 1 node vs one process, 1 thread "
+               "| Ray 2 nodes: map / reduce / finish s | results |")
+    L.append("|---|" + "---|" * (len(confs) + 4))
+    for i, q in enumerate(one1["queries"]):
+        n = q["num"]
+        cells = [f"{c['queries'][i]['wall_s']:.3f}" for c in confs]
+        a, b = r1["queries"][i], r2["queries"][i]
+        agree = all(c["queries"][i].get("agree", True) for c in confs)
+        L.append(f"| {titles[n]} | " + " | ".join(cells)
+                 + f" | {a['wall_s'] / b['wall_s']:.2f}x | {a['wall_s'] / q['wall_s']:.2f}x "
+                   f"| {b['map_s']:.3f} / {b['reduce_s']:.3f} / {b['finish_s']:.3f} "
+                   f"| {'AGREE' if agree else 'DIFFER'} |")
+    L.append("")
+    L.append("Model of N nodes (on paper, from the 2-node phases): a query's time is about "
+             "`map(1 node) / N + reduce + finish + overhead`, where map is the slowest map task (the "
+             "shards' segments split evenly), reduce merges one partition per reduce task in "
+             "parallel (its work per task shrinks as 1/N, its inputs grow with the map count N) and "
+             "finish runs on the driver (fixed: the result's rows). Predicted seconds:")
+    L.append("")
+    Ns = (1, 2, 4, 8, 16)
+    L.append("| query | " + " | ".join(f"N={n}" for n in Ns) + " |")
+    L.append("|---|" + "---|" * len(Ns))
+    for i, _ in enumerate(one1["queries"]):
+        a, b = r1["queries"][i], r2["queries"][i]
+        n = a["num"]
+        map1 = a["map_s"]
+        fixed = b["finish_s"]
+        red2 = b["reduce_s"]
+        over = max(0.0, b["wall_s"] - b["map_s"] - b["reduce_s"] - b["finish_s"])
+        preds = [map1 / k + red2 * 2 / k + fixed + over for k in Ns]
+        L.append(f"| {titles[n]} | " + " | ".join(f"{p:.3f}" for p in preds) + " |")
+    L.append("")
+    L.append("- Phases (logpivot.ray.LAST, medians): map = from submitting the tasks until every "
+             "map task's output exists; reduce = from then until every reduce task is done; finish "
+             "= the driver builds the table. The rest of the wall time is planning (opening the "
+             "pinned view) and Ray's scheduling.")
+    L.append(f"- Machine: {res['machine'].get('nproc')} cores, load average {res['load_start']} at "
+             f"the start, {res['load_end']} at the end (a shared machine: expect noise).")
+    L.append("")
+    L.append("The calls (`lpray.pivot(root, ...)` and `store.pivot(...)` with these arguments):")
+    L.append("")
+    L.append("```")
+    for n, kw in calls.items():
+        L.append(f"{n}: " + ", ".join(f"{k}={v!r}" for k, v in kw.items()))
+    L.append("```")
+    return "\n".join(L) + "\n"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="bench.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -2610,6 +2747,17 @@ def main(argv=None) -> int:
     s.add_argument("--ingest-runs", type=int, default=1,
                    help="ingests per size, each into a fresh data directory; the figures are the "
                         "median-wall run's, with the range beside them (default 1)")
+
+    s = sub.add_parser("ray", help="logpivot.ray on a two-node Ray cluster on loopback against "
+                       "one process: ingest and the query set")
+    common(s, cache_default="warm")
+    query_opts(s)
+    s.set_defaults(fn=cmd_ray, runs=3)
+    s.add_argument("--files", type=int, default=8, help="input files the events are split into "
+                   "(default 8)")
+    s.add_argument("--shards", type=int, default=2, help="shards of the Ray store (default 2)")
+    s.add_argument("--python", type=Path, default=None,
+                   help="the python that imports logpivot, ray and pyarrow (default: this one)")
 
     a = p.parse_args(argv)
     if a.runs < 1 or a.events < 1 or getattr(a, "ingest_runs", 1) < 1:

@@ -39,6 +39,11 @@ PARTIAL_FORMAT = b"1"
 # Most reduce partitions a query uses by default.
 MAX_REDUCERS = 64
 
+# The phases of the last pivot or contrast this process ran (seconds, on the driver's clock):
+# map_s until every map task's column counts arrived, reduce_s until every reduce task
+# finished after that, finish_s for the table built here; with the task counts.
+LAST: dict[str, float] = {}
+
 _SUM_FIELDS = (
     "events",
     "rejects",
@@ -233,6 +238,7 @@ def _counts(
 ):
     """The map and reduce tasks of a counting pass over one pinned view: (the maps'
     column-count blobs, the reduced blobs, the rows of the result)."""
+    t0 = time.monotonic()
     parts = max(1, min(reducers or len(groups), MAX_REDUCERS))
     vref = [_ref(view)]
     mkw = dict(kw, threads=cpus)
@@ -245,7 +251,9 @@ def _counts(
         for p in range(parts)
     ]
     col_tables = ray.get([m[0] for m in maps])
+    t1 = time.monotonic()
     reduced = ray.get(reds)
+    LAST.update(maps=len(groups), reducers=parts, map_s=t1 - t0, reduce_s=time.monotonic() - t1)
     return (
         [_blob(t) for t in col_tables],
         [_blob(t) for t, _ in reduced],
@@ -272,9 +280,10 @@ def _distributed(
         # Nothing to read: the one-machine answer over no segments.
         return finish(**kw, _stage={"op": "finish", "col_counts": [], "inputs": [], "rows": 0})
     cols, reduced, rows = _counts(method, root, view, groups, kw, cpus, reducers)
-    return finish(
-        **kw, _stage={"op": "finish", "col_counts": cols, "inputs": reduced, "rows": rows}
-    )
+    t = time.monotonic()
+    out = finish(**kw, _stage={"op": "finish", "col_counts": cols, "inputs": reduced, "rows": rows})
+    LAST["finish_s"] = time.monotonic() - t
+    return out
 
 
 def pivot(
