@@ -644,3 +644,92 @@ fn golden_answers_as_when_written(version: &str, extra: &[(Vec<String>, &str)]) 
         }
     }
 }
+
+/// A sharded root (`ingest --shards 3`) of the real Zeek logs (one file per log type) reads as
+/// one store: pivots equal the one-directory answers; a rerun adds nothing, nor does a renamed
+/// copy of an ingested file (it belongs to the shard that holds its content); misuses are
+/// refused with a clear error and change nothing.
+#[test]
+fn a_sharded_root_reads_as_one_store() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let zeek = common::fixtures().join("zeek_wrccdc");
+    let zeek = zeek.to_str().expect("utf8");
+    let root = tmp.path().join("root");
+    let one = tmp.path().join("one");
+    let (r, o) = (root.to_str().expect("utf8"), one.to_str().expect("utf8"));
+    ok(&logpivot(&[
+        "ingest", "-q", "--shards", "3", "--data", r, zeek,
+    ]));
+    ok(&logpivot(&["ingest", "-q", "--data", o, zeek]));
+    let used = std::fs::read_dir(root.join("shards"))
+        .expect("shards")
+        .count();
+    assert!(used >= 2, "{used} shards written");
+    for q in [
+        vec!["--rows", "_file"],
+        vec![
+            "--rows",
+            "id\\.orig_h",
+            "--cols",
+            "_file",
+            "--cols-top",
+            "3",
+            "--top",
+            "10",
+        ],
+        vec!["--rows", "ts:1h", "--value", "count_distinct(id\\.resp_h)"],
+        vec!["--rows", "proto", "--totals"],
+    ] {
+        let mut a = vec!["pivot", "--format", "csv", "--data", r];
+        a.extend(&q);
+        let mut b = vec!["pivot", "--format", "csv", "--data", o];
+        b.extend(&q);
+        let (x, y) = (ok(&logpivot(&a)), ok(&logpivot(&b)));
+        assert_eq!(x, y, "{q:?}");
+        assert!(x.lines().count() > 2, "{q:?}: {x}");
+    }
+    let again = ok(&logpivot(&["ingest", "--json", "--data", r, zeek]));
+    let again: serde_json::Value = serde_json::from_str(&again).expect("json");
+    assert_eq!(again["events"], 0, "{again}");
+    let moved = tmp.path().join("moved");
+    std::fs::create_dir_all(&moved).expect("mkdir");
+    std::fs::copy(
+        common::fixtures().join("zeek_wrccdc/dns.json.gz"),
+        moved.join("renamed.json.gz"),
+    )
+    .expect("copy");
+    let renamed = ok(&logpivot(&[
+        "ingest",
+        "--json",
+        "--data",
+        r,
+        moved.to_str().expect("utf8"),
+    ]));
+    let renamed: serde_json::Value = serde_json::from_str(&renamed).expect("json");
+    assert_eq!(renamed["events"], 0, "{renamed}");
+    let shard0 = root.join("shards/0000");
+    for (args, says) in [
+        (
+            vec!["ingest", "--shards", "2", "--data", r, zeek],
+            "has 3 shards",
+        ),
+        (
+            vec!["ingest", "--data", shard0.to_str().expect("utf8"), zeek],
+            "is a shard of the sharded root",
+        ),
+        (
+            vec!["ingest", "--shards", "2", "--data", o, zeek],
+            "a data directory of one shard",
+        ),
+    ] {
+        let out = logpivot(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let inspect = ok(&logpivot(&["inspect", "--json", "--data", r]));
+    let inspect: serde_json::Value = serde_json::from_str(&inspect).expect("json");
+    let plain = ok(&logpivot(&["inspect", "--json", "--data", o]));
+    let plain: serde_json::Value = serde_json::from_str(&plain).expect("json");
+    assert_eq!(inspect["rows"], plain["rows"]);
+}

@@ -24,9 +24,10 @@ use std::collections::{HashMap, HashSet};
 
 use super::exec::Plan;
 use super::pivot::{row_order, PivotBuilder, PivotTable, SortBy};
+use super::plan::AggFn;
 use super::plan::Schema;
 use super::spill::{merge_into, read_record, Groups};
-use super::value::{put_key, put_state, AggState, KeyValue};
+use super::value::{get_key, put_key, put_state, skip_key, AggState, KeyValue};
 use super::{bytegroups, fast, run_groups, ColCounts, GroupIter, PivotRequest, QueryStats};
 use crate::codec::bytes::{put_varint_u64, ByteReader};
 use crate::error::{Error, Result};
@@ -120,6 +121,24 @@ fn open_blob(
     kind: u8,
     f: &mut dyn FnMut(Vec<KeyValue>, Vec<AggState>) -> Result<()>,
 ) -> Result<()> {
+    let body = body_of(blob, kind)?;
+    let mut r = ByteReader::new(&body);
+    let n = r.read_varint_u64().map_err(bad)?;
+    for i in 0..n {
+        let (k, s) = read_record(&mut r).map_err(|e| bad(format!("record {i}: {e}")))?;
+        f(k, s)?;
+    }
+    if r.remaining() != 0 {
+        return Err(bad(format!(
+            "{} bytes after the last record",
+            r.remaining()
+        )));
+    }
+    Ok(())
+}
+
+/// Check a blob's header and decompress its body (record count, records).
+fn body_of(blob: &[u8], kind: u8) -> Result<Vec<u8>> {
     if blob.len() < 17 || &blob[..6] != MAGIC {
         return Err(bad("it does not start with LPPART"));
     }
@@ -147,20 +166,7 @@ fn open_blob(
             blob.len() - 17
         )));
     }
-    let body = crate::codec::zst::decompress(&blob[17..], raw_len).map_err(bad)?;
-    let mut r = ByteReader::new(&body);
-    let n = r.read_varint_u64().map_err(bad)?;
-    for i in 0..n {
-        let (k, s) = read_record(&mut r).map_err(|e| bad(format!("record {i}: {e}")))?;
-        f(k, s)?;
-    }
-    if r.remaining() != 0 {
-        return Err(bad(format!(
-            "{} bytes after the last record",
-            r.remaining()
-        )));
-    }
-    Ok(())
+    crate::codec::zst::decompress(&blob[17..], raw_len).map_err(bad)
 }
 
 /// Check that a decoded group fits the plan (the map and this step planned the same query).
@@ -236,8 +242,176 @@ pub fn map(
     })
 }
 
+/// Are all of the plan's states counts (the hidden event count and `count` values)? Such
+/// partials merge on their encoded key bytes ([`reduce_counts`]).
+fn counts_only(plan: &Plan) -> bool {
+    plan.grouping_sets.is_empty()
+        && !plan.values.is_empty()
+        && plan.values.iter().all(|v| v.func == AggFn::Count)
+}
+
 /// Reduce: merge one partition's blobs from every map.
 pub fn reduce(plan: &Plan, req: &PivotRequest, inputs: &[&[u8]]) -> Result<Reduced> {
+    if counts_only(plan) && matches!(req.sort, SortBy::Total) {
+        return reduce_counts(plan, req, inputs);
+    }
+    reduce_groups(plan, req, inputs)
+}
+
+/// One group of [`reduce_counts`]: its encoded keys (the record's prefix) and where the row
+/// key's bytes lie in them.
+struct ByteGroup<'a> {
+    key: &'a [u8],
+    row: std::ops::Range<usize>,
+}
+
+impl<'a> ByteGroup<'a> {
+    /// The row key's encoded bytes.
+    fn row(&self) -> &'a [u8] {
+        &self.key[self.row.clone()]
+    }
+}
+
+/// [`reduce`] of count-only partials: groups merge on their encoded key bytes (a key value has
+/// one encoding) and counts, with nothing decoded; only the rows tied at a `--top` cut are
+/// decoded, to be ordered by key as the pivot builder orders them. A high-cardinality pivot's
+/// reduce then costs a hash of its key bytes per group, not an allocation per key part.
+fn reduce_counts(plan: &Plan, req: &PivotRequest, inputs: &[&[u8]]) -> Result<Reduced> {
+    let k = plan.values.len() + 1;
+    let n = plan.n_row_keys;
+    let bodies = inputs
+        .iter()
+        .map(|b| body_of(b, KIND_GROUPS))
+        .collect::<Result<Vec<_>>>()?;
+    let hasher = ahash::RandomState::with_seeds(7, 11, 13, 17);
+    let mut table: hashbrown::HashTable<u32> = hashbrown::HashTable::new();
+    let mut groups: Vec<ByteGroup<'_>> = Vec::new();
+    let mut counts: Vec<u64> = Vec::new();
+    for body in &bodies {
+        req.cancel.check()?;
+        let mut r = ByteReader::new(body);
+        let records = r.read_varint_u64().map_err(bad)?;
+        let more = usize::try_from(records.min(body.len() as u64)).unwrap_or(0);
+        table.reserve(more, |&i| hasher.hash_one(groups[i as usize].key));
+        groups.reserve(more);
+        for i in 0..records {
+            let at = |e| bad(format!("record {i}: {e}"));
+            let start = r.pos();
+            let nk = r.read_varint_u64().map_err(at)? as usize;
+            let keys_at = r.pos();
+            let mut row_end = keys_at;
+            for j in 0..nk {
+                skip_key(&mut r).map_err(at)?;
+                if j + 1 == n {
+                    row_end = r.pos();
+                }
+            }
+            let key = &body[start..r.pos()];
+            let ns = r.read_varint_u64().map_err(at)? as usize;
+            if nk != plan.keys.len() || ns != k {
+                return Err(bad(format!(
+                    "a group of {nk} keys and {ns} states in a query of {} keys and {} values",
+                    plan.keys.len(),
+                    plan.values.len()
+                )));
+            }
+            let h = hasher.hash_one(key);
+            let slot = match table.find(h, |&g| groups[g as usize].key == key) {
+                Some(&g) => g as usize,
+                None => {
+                    let g = groups.len();
+                    let id = u32::try_from(g).map_err(|_| bad("more than 2^32 groups"))?;
+                    table.insert_unique(h, id, |&x| hasher.hash_one(groups[x as usize].key));
+                    groups.push(ByteGroup {
+                        key,
+                        row: keys_at - start..row_end - start,
+                    });
+                    counts.resize(counts.len() + k, 0);
+                    g
+                }
+            };
+            for c in &mut counts[slot * k..slot * k + k] {
+                if r.read_u8().map_err(at)? != 0 {
+                    return Err(bad(format!("record {i}: a state that is not a count")));
+                }
+                *c += r.read_varint_u64().map_err(at)?;
+            }
+        }
+        if r.remaining() != 0 {
+            return Err(bad(format!(
+                "{} bytes after the last record",
+                r.remaining()
+            )));
+        }
+    }
+    // Row totals of the first value (what the builder ranks by), per distinct row key.
+    let mut rows: HashMap<&[u8], u64, ahash::RandomState> = HashMap::default();
+    rows.reserve(groups.len());
+    let first = usize::from(k > 1);
+    for (g, grp) in groups.iter().enumerate() {
+        *rows.entry(grp.row()).or_insert(0) += counts[g * k + first];
+    }
+    let n_rows = rows.len() as u64;
+    let keep: Option<HashSet<&[u8], ahash::RandomState>> = match req.top {
+        Some(top) if top > 0 && !req.totals && n_rows > top as u64 => {
+            let mut totals: Vec<u64> = rows.values().copied().collect();
+            totals.select_nth_unstable_by(top - 1, |a, b| b.cmp(a));
+            let floor = totals[top - 1];
+            let above: Vec<&[u8]> = rows
+                .iter()
+                .filter(|(_, &t)| t > floor)
+                .map(|(r, _)| *r)
+                .collect();
+            let need = top - above.len();
+            // Rows tied at the floor: the first `need` in key order, decoded to compare.
+            let mut tied: Vec<(Vec<KeyValue>, &[u8])> = Vec::new();
+            for (r, _) in rows.iter().filter(|(_, &t)| t == floor) {
+                let mut br = ByteReader::new(r);
+                let mut key = Vec::with_capacity(n);
+                for _ in 0..n {
+                    key.push(get_key(&mut br).map_err(bad)?);
+                }
+                tied.push((key, r));
+            }
+            if tied.len() > need && need > 0 {
+                tied.select_nth_unstable_by(need - 1, |a, b| a.0.cmp(&b.0));
+            }
+            tied.truncate(need);
+            Some(
+                above
+                    .into_iter()
+                    .chain(tied.into_iter().map(|t| t.1))
+                    .collect(),
+            )
+        }
+        _ => None,
+    };
+    let mut raw = Vec::new();
+    let mut kept = 0u64;
+    for (g, grp) in groups.iter().enumerate() {
+        if keep.as_ref().is_some_and(|set| !set.contains(grp.row())) {
+            continue;
+        }
+        raw.extend_from_slice(grp.key);
+        put_varint_u64(&mut raw, k as u64);
+        for &c in &counts[g * k..g * k + k] {
+            put_state(&mut raw, &AggState::Count(c));
+        }
+        kept += 1;
+    }
+    Ok(Reduced {
+        groups: seal(KIND_GROUPS, kept, &raw)?,
+        rows: if plan.keys.len() > n {
+            n_rows
+        } else {
+            groups.len() as u64
+        },
+        groups_merged: groups.len() as u64,
+    })
+}
+
+/// [`reduce`] of any states: groups decoded and merged as values.
+fn reduce_groups(plan: &Plan, req: &PivotRequest, inputs: &[&[u8]]) -> Result<Reduced> {
     let mut g = Groups::default();
     for blob in inputs {
         req.cancel.check()?;

@@ -215,6 +215,31 @@ pub fn get_key(r: &mut ByteReader<'_>) -> Result<KeyValue, DecodeError> {
     })
 }
 
+/// Step over one key value written by [`put_key`] without building it.
+pub fn skip_key(r: &mut ByteReader<'_>) -> Result<(), DecodeError> {
+    let at = r.pos();
+    match r.read_u8()? {
+        0 => {}
+        1 => {
+            r.read_u8()?;
+        }
+        2..=4 => {
+            r.read_bytes(8)?;
+        }
+        5 => {
+            r.read_len_prefixed()?;
+        }
+        id => {
+            return Err(DecodeError::UnknownCodec {
+                offset: at,
+                kind: "key value",
+                id,
+            })
+        }
+    }
+    Ok(())
+}
+
 /// Append an aggregate state.
 pub fn put_state(out: &mut Vec<u8>, s: &AggState) {
     let opt_f = |out: &mut Vec<u8>, v: &Option<f64>| match v {

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Sequence
 from os import PathLike
@@ -87,9 +88,11 @@ def ingest(
     index: str | list[str] | None = None,
     strict: bool = False,
     records: str | None = None,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Ingest JSON logs into the shards of the sharded store ``data``, one Ray task per shard
-    that has files to read, each with ``cpus_per_task`` CPUs (its ingest threads).
+    that has files to read, each with ``cpus_per_task`` CPUs (its ingest threads). With
+    ``progress``, a line on stderr as each shard's task ends.
 
     ``shards`` is fixed when the store is created (default: the cluster's CPU count); later
     runs keep it. A file always goes to the same shard (the shard that already holds its
@@ -118,7 +121,20 @@ def ingest(
         for i, fs in enumerate(files)
         if fs
     ]
-    summaries = ray.get(refs)
+    shard_of = {ref: i for ref, i in zip(refs, [i for i, fs in enumerate(files) if fs])}
+    pending, summaries = list(refs), []
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        s = ray.get(done[0])
+        summaries.append(s)
+        if progress:
+            print(
+                f"logpivot.ray.ingest: shard {shard_of[done[0]]:04d}: {s['events']:,} events, "
+                f"{s['rejects']:,} rejects in {s['seconds']:.1f} s "
+                f"({len(summaries)} of {len(refs)} shards, {time.monotonic() - started:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
     out: dict[str, Any] = {k: sum(s.get(k, 0) for s in summaries) for k in _SUM_FIELDS}
     for k in _LIST_FIELDS:
         out[k] = [x for s in summaries for x in s.get(k, [])]
