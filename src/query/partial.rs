@@ -111,6 +111,14 @@ fn seal(kind: u8, records: u64, raw: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// A groups blob around `body` (a varint record count, then records), as a map step seals
+/// its partitions: for tools that build partials themselves (tests, the fuzz targets).
+pub fn groups_blob(body: &[u8]) -> Result<Vec<u8>> {
+    let mut r = ByteReader::new(body);
+    let n = r.read_varint_u64().map_err(bad)?;
+    seal(KIND_GROUPS, n, r.rest())
+}
+
 fn bad(what: impl std::fmt::Display) -> Error {
     Error::invalid(format!("a partial aggregate does not decode: {what}"))
 }
