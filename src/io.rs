@@ -146,10 +146,65 @@ pub fn walk_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Storage faults on purpose, for tests: `LOGPIVOT_FAULT=OP:N[:ERR]` makes the N-th `OP` of
+/// the process fail with `ERR` (`ENOSPC`, the default, or `EIO`), as a full or failing disk
+/// would. `OP` is `write` (a file's bytes written), `fsync` (a file or a directory synced) or
+/// `rename`. Every durable write of the library goes through this module, so a test can fail
+/// each step of the commit protocol in turn (tests/faults.rs).
+pub mod fault {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+
+    /// An operation that can be made to fail.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Op {
+        Write = 0,
+        Fsync = 1,
+        Rename = 2,
+    }
+
+    fn spec() -> Option<(Op, u64, i32)> {
+        static SPEC: OnceLock<Option<(Op, u64, i32)>> = OnceLock::new();
+        *SPEC.get_or_init(|| {
+            let v = std::env::var("LOGPIVOT_FAULT").ok()?;
+            let mut parts = v.split(':');
+            let op = match parts.next()? {
+                "write" => Op::Write,
+                "fsync" => Op::Fsync,
+                "rename" => Op::Rename,
+                _ => return None,
+            };
+            let n: u64 = parts.next()?.parse().ok()?;
+            let errno = match parts.next().unwrap_or("ENOSPC") {
+                "EIO" => libc::EIO,
+                _ => libc::ENOSPC,
+            };
+            Some((op, n, errno))
+        })
+    }
+
+    /// Count one `op`; the error to fail it with when it is the chosen one.
+    pub(crate) fn check(op: Op) -> std::io::Result<()> {
+        static COUNTS: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+        let Some((want, n, errno)) = spec() else {
+            return Ok(());
+        };
+        if want == op && COUNTS[op as usize].fetch_add(1, Ordering::SeqCst) + 1 == n {
+            return Err(std::io::Error::from_raw_os_error(errno));
+        }
+        Ok(())
+    }
+}
+
+fn sync_file(f: &File, path: &Path) -> Result<()> {
+    fault::check(fault::Op::Fsync).at(path)?;
+    f.sync_all().at(path)
+}
+
 /// fsync a directory so a rename or create inside it is durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     let f = File::open(dir).at(dir)?;
-    f.sync_all().at(dir)
+    sync_file(&f, dir)
 }
 
 /// Write `bytes` to a fresh file at `path` and fsync it (not the directory).
@@ -160,12 +215,14 @@ pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
         .truncate(true)
         .open(path)
         .at(path)?;
+    fault::check(fault::Op::Write).at(path)?;
     f.write_all(bytes).at(path)?;
-    f.sync_all().at(path)
+    sync_file(&f, path)
 }
 
 /// Rename `from` to `to` and fsync the directory of `to`.
 pub fn rename_synced(from: &Path, to: &Path) -> Result<()> {
+    fault::check(fault::Op::Rename).map_err(|e| Error::io(to, e))?;
     fs::rename(from, to).map_err(|e| Error::io(to, e))?;
     if let Some(dir) = to.parent() {
         sync_dir(dir)?;
@@ -474,6 +531,7 @@ impl SyncedWriter {
 
     /// Append bytes.
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+        fault::check(fault::Op::Write).at(&self.path)?;
         self.file.write_all(bytes).at(&self.path)
     }
 
@@ -484,7 +542,7 @@ impl SyncedWriter {
             .file
             .into_inner()
             .map_err(|e| Error::io(&path, e.into_error()))?;
-        f.sync_all().at(&path)
+        sync_file(&f, &path)
     }
 }
 

@@ -174,3 +174,69 @@ fn second_writer_is_refused_with_a_clear_message() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("writer lock"), "{err}");
 }
+
+/// Storage faults on purpose (`LOGPIVOT_FAULT`, `io::fault`): the N-th write, fsync or rename
+/// of the run fails with ENOSPC or EIO, for N from the first operation to past the last (every
+/// one of the first ten, then doubling), so every step of the commit protocol fails in turn.
+/// Each time the ingest exits with an error naming the cause and a path; the directory opens
+/// and verifies (`inspect --verify`) and holds no line twice; and the same command without the
+/// fault then stores every line exactly once.
+#[test]
+fn a_failed_write_fsync_or_rename_at_any_step_is_a_clear_error_and_a_rerun_completes() {
+    let (tmp, input, _, good, bad) = setup();
+    let mut failed = 0;
+    for (op, err, says) in [
+        ("write", "ENOSPC", "No space left on device"),
+        ("fsync", "EIO", "Input/output error"),
+        ("rename", "ENOSPC", "No space left on device"),
+    ] {
+        let mut n = 1u64;
+        loop {
+            let data = tmp.path().join(format!("{op}-{n}"));
+            let out = ingest_cmd(&data, &input)
+                .env("LOGPIVOT_FAULT", format!("{op}:{n}:{err}"))
+                .output()
+                .expect("spawn");
+            if out.status.success() {
+                // Past the run's last such operation.
+                check_exact(&data, good, bad);
+                break;
+            }
+            failed += 1;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(says) && stderr.contains(&*tmp.path().to_string_lossy()),
+                "{op}:{n}: {stderr}"
+            );
+            if data.join("MANIFEST").exists() {
+                let v = logpivot()
+                    .args(["inspect", "--verify", "--data"])
+                    .arg(&data)
+                    .output()
+                    .expect("spawn");
+                assert!(
+                    v.status.success(),
+                    "{op}:{n}: inspect --verify: {}",
+                    String::from_utf8_lossy(&v.stderr)
+                );
+                let ids: Vec<String> = common::stored_rows(&data)
+                    .iter()
+                    .map(|r| r["id"].clone())
+                    .collect();
+                let unique: BTreeSet<&String> = ids.iter().collect();
+                assert_eq!(unique.len(), ids.len(), "{op}:{n}: a row stored twice");
+            }
+            let out = ingest_cmd(&data, &input).output().expect("spawn");
+            assert!(
+                out.status.success(),
+                "{op}:{n}: the re-run: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            check_exact(&data, good, bad);
+            let _ = std::fs::remove_dir_all(&data);
+            n = if n < 10 { n + 1 } else { n * 2 };
+            assert!(n < 1 << 20, "{op}: the run never got past the fault");
+        }
+    }
+    assert!(failed >= 30, "only {failed} runs met their fault");
+}
