@@ -434,9 +434,24 @@ struct Group<'a> {
     row_index: u32,
 }
 
+/// Partial-aggregate records per destination partition, with their record counts.
+pub(crate) type RawParts = Vec<(Vec<u8>, u64)>;
+
+/// How a merged partition is handed on: rows cut to a partition's own top N, distinct counts
+/// of the pairs path, or partial-aggregate records for `parts` partitions (a map step).
+#[derive(Clone, Copy)]
+struct Handoff<'a> {
+    cut: Option<usize>,
+    distinct: Option<&'a DistinctCounts>,
+    raw_parts: Option<usize>,
+}
+
 /// What merging one partition hands on.
 struct Merged {
     groups: Vec<(Vec<KeyValue>, Vec<AggState>)>,
+    /// With `raw_parts`: the groups as partial-aggregate records, per destination partition
+    /// (`query::partial`), instead of `groups`.
+    raw: RawParts,
     distinct_groups: u64,
     distinct_rows: u64,
     bytes_read: u64,
@@ -449,9 +464,13 @@ fn merge_partition(
     mem: &[&[u8]],
     mem_records: u64,
     p: usize,
-    cut: Option<usize>,
-    distinct: Option<&DistinctCounts>,
+    how: &Handoff<'_>,
 ) -> Result<Merged> {
+    let Handoff {
+        cut,
+        distinct,
+        raw_parts,
+    } = *how;
     let (frames, spilled_records, bytes_read) = match spill {
         Some(s) => s.read_raw(p)?,
         None => (Vec::new(), 0, 0),
@@ -610,7 +629,36 @@ fn merge_partition(
         }
         return Ok(Merged {
             groups: out,
+            raw: Vec::new(),
             distinct_groups: rows.len() as u64,
+            distinct_rows: rows.len() as u64,
+            bytes_read,
+        });
+    }
+    if let Some(parts) = raw_parts {
+        // Partial-aggregate records as they are: the keys are already `put_key` encodings.
+        let mut raw: RawParts = vec![(Vec::new(), 0); parts.max(1)];
+        let nkeys = plan.keys.len() as u64;
+        for g in &groups {
+            let ri = g.row_index as usize;
+            if rows[ri].2 < threshold || cut_out[ri] {
+                continue;
+            }
+            let (buf, n) = &mut raw[super::partial::partition_of_bytes(g.row, parts)];
+            b::put_varint_u64(buf, nkeys);
+            buf.extend_from_slice(g.row);
+            buf.extend_from_slice(g.col);
+            b::put_varint_u64(buf, states as u64);
+            for _ in 0..states {
+                b::put_u8(buf, 0);
+                b::put_varint_u64(buf, g.count);
+            }
+            *n += 1;
+        }
+        return Ok(Merged {
+            groups: Vec::new(),
+            raw,
+            distinct_groups: groups.len() as u64,
             distinct_rows: rows.len() as u64,
             bytes_read,
         });
@@ -636,6 +684,7 @@ fn merge_partition(
     }
     Ok(Merged {
         groups: out,
+        raw: Vec::new(),
         distinct_groups: groups.len() as u64,
         distinct_rows: rows.len() as u64,
         bytes_read,
@@ -650,7 +699,21 @@ pub(crate) fn run_groups(
     req: &PivotRequest,
     sink: &mut Sink<'_>,
 ) -> Result<(QueryStats, Option<u64>)> {
-    run(plan, schema, segs, req, sink, None)
+    run(plan, schema, segs, req, sink, None, None).map(|(st, n, _)| (st, n))
+}
+
+/// [`run_groups`] for a map step of `query::partial`: the groups as partial-aggregate records
+/// in `parts` partitions (each `(records, count)`), never decoded; `sink` gets only the column
+/// counts (with no groups).
+pub(crate) fn run_partial(
+    plan: &Plan,
+    schema: &Schema,
+    segs: &[SegmentReader],
+    req: &PivotRequest,
+    sink: &mut Sink<'_>,
+    parts: usize,
+) -> Result<(QueryStats, RawParts)> {
+    run(plan, schema, segs, req, sink, None, Some(parts)).map(|(st, _, raw)| (st, raw))
 }
 
 /// `count_distinct(V)` by row keys over many groups (Spark's rewrite): the pairs (row key,
@@ -727,7 +790,7 @@ pub(crate) fn run_distinct(
     req: &PivotRequest,
     sink: &mut Sink<'_>,
 ) -> Result<(QueryStats, Option<u64>)> {
-    run(rewritten, schema, segs, req, sink, Some(d))
+    run(rewritten, schema, segs, req, sink, Some(d), None).map(|(st, n, _)| (st, n))
 }
 
 fn run(
@@ -737,7 +800,8 @@ fn run(
     req: &PivotRequest,
     sink: &mut Sink<'_>,
     distinct: Option<&DistinctCounts>,
-) -> Result<(QueryStats, Option<u64>)> {
+    raw_parts: Option<usize>,
+) -> Result<(QueryStats, Option<u64>, RawParts)> {
     let mut stats = QueryStats {
         segments: segs.len() as u64,
         ..QueryStats::default()
@@ -807,6 +871,12 @@ fn run(
         _ => None,
     };
     let threads = req.threads.clamp(1, PARTITIONS);
+    let mut raw: RawParts = vec![(Vec::new(), 0); raw_parts.unwrap_or(0)];
+    let how = Handoff {
+        cut,
+        distinct,
+        raw_parts,
+    };
     let next = AtomicUsize::new(0);
     let (tx, rx) = crossbeam_channel::bounded::<Result<Merged>>(threads);
     let mut distinct_rows = 0u64;
@@ -823,7 +893,7 @@ fn run(
                 }
                 let mem: Vec<&[u8]> = held_ref.iter().map(|g| g.part(p)).collect();
                 let n: u64 = held_ref.iter().map(|g| u64::from(g.records[p])).sum();
-                let r = merge_partition(plan, spill_ref, &mem, n, p, cut, distinct);
+                let r = merge_partition(plan, spill_ref, &mem, n, p, &how);
                 let stop = r.is_err();
                 if tx.send(r).is_err() || stop {
                     break;
@@ -836,6 +906,10 @@ fn run(
             stats.groups += m.distinct_groups;
             stats.spill_bytes_read += m.bytes_read;
             distinct_rows += m.distinct_rows;
+            for (acc, (buf, n)) in raw.iter_mut().zip(m.raw) {
+                acc.0.extend_from_slice(&buf);
+                acc.1 += n;
+            }
             if !m.groups.is_empty() {
                 sink(&col_counts, &mut m.groups.into_iter());
             }
@@ -850,5 +924,9 @@ fn run(
         stats.spill_bytes_written = sp.bytes_written;
         stats.spill_dir = Some(sp.path().display().to_string());
     }
-    Ok((stats, cut.map(|_| distinct_rows)))
+    if raw_parts.is_some() {
+        // The column counts for the map step (its groups went to `raw`).
+        sink(&col_counts, &mut std::iter::empty());
+    }
+    Ok((stats, cut.map(|_| distinct_rows), raw))
 }

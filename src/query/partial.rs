@@ -82,7 +82,12 @@ pub fn partition_of(row: &[KeyValue], parts: usize, scratch: &mut Vec<u8>) -> us
     for k in row {
         put_key(scratch, k);
     }
-    (super::hll::hash_bytes(9, scratch) % parts.max(1) as u64) as usize
+    partition_of_bytes(scratch, parts)
+}
+
+/// [`partition_of`] of a row key already encoded (its parts' `put_key` bytes, concatenated).
+pub fn partition_of_bytes(row: &[u8], parts: usize) -> usize {
+    (super::hll::hash_bytes(9, row) % parts.max(1) as u64) as usize
 }
 
 fn put_record(out: &mut Vec<u8>, k: &[KeyValue], states: &[AggState]) {
@@ -225,7 +230,13 @@ pub fn map(
     // general path (the distinct paths hand on finished counts).
     let fast = fast::eligible(plan, schema);
     let stats = if fast && bytegroups::prefer(plan, segs, mreq.many_groups) {
-        bytegroups::run_groups(plan, schema, segs, &mreq, &mut sink)?.0
+        // Many groups: records straight from the byte-key path, nothing decoded.
+        let (st, raw) = bytegroups::run_partial(plan, schema, segs, &mreq, &mut sink, parts)?;
+        for (acc, (buf, n)) in bufs.iter_mut().zip(raw) {
+            acc.0.extend_from_slice(&buf);
+            acc.1 += n;
+        }
+        st
     } else if fast {
         fast::run_groups(plan, schema, segs, &mreq, &mut sink)?.0
     } else {
