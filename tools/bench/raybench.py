@@ -125,7 +125,8 @@ def main(argv) -> int:
         shutil.rmtree(d, ignore_errors=True)
         log(f"one process, {threads} thread(s): ingest")
         summary, walls, cpus = timed(
-            lambda: logpivot.ingest(files, data=d, threads=threads, progress=False), 1)
+            lambda d=d, threads=threads: logpivot.ingest(files, data=d, threads=threads,
+                                                         progress=False), 1)
         store = logpivot.open(d)
         conf = {"name": f"one process, {threads} thread{'s' if threads > 1 else ''}",
                 "kind": "process", "cpus": threads,
@@ -133,11 +134,10 @@ def main(argv) -> int:
         for q in queries:
             kw = dict(q["lp_kwargs"], threads=threads)
             store.pivot(**kw)  # warm
-            _, w, c = timed(lambda kw=kw: store.pivot(**kw), runs)
+            _, w, c = timed(lambda kw=kw, store=store: store.pivot(**kw), runs)
             conf["queries"].append({"num": q["num"], "wall_s": statistics.median(w), "walls": w})
             log(f"  q{q['num']}: {statistics.median(w):.3f} s")
         result["configs"].append(conf)
-        del store
 
     # Ray, 1 node and 2 nodes.
     for nodes in (1, 2):
@@ -152,7 +152,7 @@ def main(argv) -> int:
             shutil.rmtree(d, ignore_errors=True)
             log(f"Ray, {nodes} node(s): ingest")
             summary, walls, _ = timed(
-                lambda: lpray.ingest(files, data=d, shards=spec["shards"], cpus_per_task=1), 1)
+                lambda d=d: lpray.ingest(files, data=d, shards=spec["shards"], cpus_per_task=1), 1)
             local = logpivot.open(d)
             conf = {"name": f"Ray, {nodes} node{'s' if nodes > 1 else ''} of 1 CPU",
                     "kind": "ray", "cpus": nodes, "cluster_up_s": up,
@@ -163,7 +163,7 @@ def main(argv) -> int:
                 lpray.pivot(d, **kw)  # warm: workers started, pages cached
                 phases = []
 
-                def call(kw=kw):
+                def call(kw=kw, d=d, phases=phases):
                     t = lpray.pivot(d, **kw)
                     phases.append(dict(lpray.LAST))
                     return t
