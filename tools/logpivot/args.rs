@@ -242,6 +242,7 @@ pub struct DataArg {
   logpivot ingest --time-field transaction.time modsec_audit.json.log
   logpivot ingest --data ct AWSLogs/                                       # CloudTrail {\"Records\": [...]}
   logpivot ingest --records data.events export.json                        # events in an envelope
+  logpivot ingest --data /shared/lp --shards 8 logs/                        # a sharded root of 8 stores
 
 Inputs: NDJSON, a JSON array of events, or JSON objects that hold the events in an array
 (an envelope), each plain, gzip or zstd (detected from the bytes, not the name). A directory is
