@@ -240,3 +240,71 @@ fn a_failed_write_fsync_or_rename_at_any_step_is_a_clear_error_and_a_rerun_compl
     }
     assert!(failed >= 30, "only {failed} runs met their fault");
 }
+
+/// A real full disk: the data directory on a 96 KiB tmpfs (the store needs about 190 KB). Mounting one needs root on Linux;
+/// where this process cannot, the test says so and passes (the fault-injection test above
+/// fails the same steps on purpose). The ingest stops with ENOSPC naming a file on it, the
+/// directory verifies with no row twice, and once the tmpfs is grown the same command stores
+/// every line exactly once.
+#[test]
+fn a_full_disk_is_a_clear_error_and_a_rerun_after_freeing_space_completes() {
+    struct Mount(PathBuf);
+    impl Drop for Mount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let (tmp, input, _, good, bad) = setup();
+    let mnt = tmp.path().join("small");
+    std::fs::create_dir_all(&mnt).expect("mkdir");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=96k", "tmpfs"])
+        .arg(&mnt)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: this process cannot mount a tmpfs (root on Linux is needed)");
+        return;
+    }
+    let _unmount = Mount(mnt.clone());
+    let data = mnt.join("data");
+    let out = ingest_cmd(&data, &input).output().expect("spawn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the ingest fit in 96 KiB: {stderr}");
+    assert!(
+        stderr.contains("No space left on device") && stderr.contains(&*mnt.to_string_lossy()),
+        "{stderr}"
+    );
+    if data.join("MANIFEST").exists() {
+        let v = logpivot()
+            .args(["inspect", "--verify", "--data"])
+            .arg(&data)
+            .output()
+            .expect("spawn");
+        assert!(
+            v.status.success(),
+            "inspect --verify on the full disk: {}",
+            String::from_utf8_lossy(&v.stderr)
+        );
+        let ids: Vec<String> = common::stored_rows(&data)
+            .iter()
+            .map(|r| r["id"].clone())
+            .collect();
+        let unique: BTreeSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "a row stored twice");
+    }
+    let grown = Command::new("mount")
+        .args(["-o", "remount,size=256m"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(grown, "remount the tmpfs larger");
+    let out = ingest_cmd(&data, &input).output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "the re-run after freeing space: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check_exact(&data, good, bad);
+}
