@@ -98,6 +98,29 @@ fn check_exact(data: &Path, good: u64, bad: u64) {
     assert_eq!(std::fs::read_dir(data.join("tmp")).expect("tmp").count(), 0);
 }
 
+/// After a failed ingest: the directory (if it got a manifest) verifies and holds no row twice.
+fn check_after_failure(data: &Path, what: &str) {
+    if !data.join("MANIFEST").exists() {
+        return;
+    }
+    let v = logpivot()
+        .args(["inspect", "--verify", "--data"])
+        .arg(data)
+        .output()
+        .expect("spawn");
+    assert!(
+        v.status.success(),
+        "{what}: inspect --verify: {}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+    let ids: Vec<String> = common::stored_rows(data)
+        .iter()
+        .map(|r| r["id"].clone())
+        .collect();
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "{what}: a row stored twice");
+}
+
 fn setup() -> (tempfile::TempDir, PathBuf, PathBuf, u64, u64) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let input = tmp.path().join("events.ndjson");
@@ -208,24 +231,7 @@ fn a_failed_write_fsync_or_rename_at_any_step_is_a_clear_error_and_a_rerun_compl
                 stderr.contains(says) && stderr.contains(&*tmp.path().to_string_lossy()),
                 "{op}:{n}: {stderr}"
             );
-            if data.join("MANIFEST").exists() {
-                let v = logpivot()
-                    .args(["inspect", "--verify", "--data"])
-                    .arg(&data)
-                    .output()
-                    .expect("spawn");
-                assert!(
-                    v.status.success(),
-                    "{op}:{n}: inspect --verify: {}",
-                    String::from_utf8_lossy(&v.stderr)
-                );
-                let ids: Vec<String> = common::stored_rows(&data)
-                    .iter()
-                    .map(|r| r["id"].clone())
-                    .collect();
-                let unique: BTreeSet<&String> = ids.iter().collect();
-                assert_eq!(unique.len(), ids.len(), "{op}:{n}: a row stored twice");
-            }
+            check_after_failure(&data, &format!("{op}:{n}"));
             let out = ingest_cmd(&data, &input).output().expect("spawn");
             assert!(
                 out.status.success(),
@@ -276,24 +282,7 @@ fn a_full_disk_is_a_clear_error_and_a_rerun_after_freeing_space_completes() {
         stderr.contains("No space left on device") && stderr.contains(&*mnt.to_string_lossy()),
         "{stderr}"
     );
-    if data.join("MANIFEST").exists() {
-        let v = logpivot()
-            .args(["inspect", "--verify", "--data"])
-            .arg(&data)
-            .output()
-            .expect("spawn");
-        assert!(
-            v.status.success(),
-            "inspect --verify on the full disk: {}",
-            String::from_utf8_lossy(&v.stderr)
-        );
-        let ids: Vec<String> = common::stored_rows(&data)
-            .iter()
-            .map(|r| r["id"].clone())
-            .collect();
-        let unique: BTreeSet<&String> = ids.iter().collect();
-        assert_eq!(unique.len(), ids.len(), "a row stored twice");
-    }
+    check_after_failure(&data, "full disk");
     let grown = Command::new("mount")
         .args(["-o", "remount,size=256m"])
         .arg(&mnt)

@@ -496,6 +496,18 @@ fn contrast_on_real_windows_events() {
     assert!(d.fields.iter().any(|f| f == "Image"), "{:?}", d.fields);
 }
 
+/// The counted groups of reduced partials, as a finishing step takes them.
+fn merged(
+    plan: &logpivot::query::exec::Plan,
+    reduced: &[Vec<u8>],
+) -> logpivot::Result<logpivot::stats::contrast::CountedGroups> {
+    let mut all = Vec::new();
+    for b in reduced {
+        all.extend(logpivot::query::partial::groups(plan, b)?);
+    }
+    Ok((all, Default::default()))
+}
+
 /// Contrast and score as `logpivot.ray` runs them (the counting pass as map steps over
 /// groups of segments and reduce steps over partitions, the token table learned once and
 /// shared, each group of segments scored on its own and the tops merged) equal the
@@ -561,13 +573,7 @@ fn split_contrast_and_score_equal_the_local_answers() {
             },
             &req.query,
         );
-        let mut from = |plan: &logpivot::query::exec::Plan| {
-            let mut all = Vec::new();
-            for b in &reduced {
-                all.extend(partial::groups(plan, b)?);
-            }
-            Ok((all, Default::default()))
-        };
+        let mut from = |plan: &logpivot::query::exec::Plan| merged(plan, &reduced);
         let split = contrast_on(
             open_all(),
             view.time_field.clone(),
@@ -606,13 +612,7 @@ fn split_contrast_and_score_equal_the_local_answers() {
         },
         &req.query,
     );
-    let mut from = |plan: &logpivot::query::exec::Plan| {
-        let mut all = Vec::new();
-        for b in &reduced {
-            all.extend(partial::groups(plan, b)?);
-        }
-        Ok((all, Default::default()))
-    };
+    let mut from = |plan: &logpivot::query::exec::Plan| merged(plan, &reduced);
     let learned = Scorer::new_on(
         open_all(),
         view.time_field.clone(),
