@@ -291,6 +291,71 @@ impl FileLock {
     }
 }
 
+/// A small file held under an exclusive advisory lock by its creator for as long as it lives
+/// (a reader's lease, `store::lease`). It is written and locked under a temporary name and then
+/// renamed into place, so whoever lists the directory never sees it unlocked while its holder
+/// lives. Dropping it removes the file.
+pub struct HeldFile {
+    _file: File,
+    path: PathBuf,
+}
+
+impl HeldFile {
+    /// Create `path` holding `content`, locked.
+    pub fn create(path: &Path, content: &[u8]) -> Result<HeldFile> {
+        let tmp = tmp_sibling(path);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .at(&tmp)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Error::io(
+                    &tmp,
+                    io::Error::new(io::ErrorKind::WouldBlock, "locked by another process"),
+                ))
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&tmp, e)),
+        }
+        file.write_all(content).at(&tmp)?;
+        fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+        Ok(HeldFile {
+            _file: file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for HeldFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Is the file at `path` held (locked) by a live process? False when it can be locked (its
+/// holder is gone) or no longer exists.
+pub fn is_held(path: &Path) -> Result<bool> {
+    let file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(false),
+        Err(fs::TryLockError::WouldBlock) => Ok(true),
+        Err(fs::TryLockError::Error(e)) => Err(Error::io(path, e)),
+    }
+}
+
 /// How an input's bytes are compressed, detected from its first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

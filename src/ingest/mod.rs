@@ -71,6 +71,9 @@ pub struct IngestOptions {
     /// [`shard::plan_shards`] gave it (without this, ingesting into a shard directly is
     /// refused: its files could belong to other shards).
     pub as_shard: bool,
+    /// After the run, merge small segments by the tiered policy
+    /// ([`crate::store::compact::Policy::Tiered`]).
+    pub compact: bool,
 }
 
 impl Default for IngestOptions {
@@ -91,6 +94,7 @@ impl Default for IngestOptions {
             cancel: crate::Cancel::new(),
             shards: None,
             as_shard: false,
+            compact: false,
         }
     }
 }
@@ -141,6 +145,10 @@ pub struct IngestSummary {
     pub resumed: Vec<String>,
     pub orphans_removed: usize,
     pub data_dir: String,
+    /// Segments of the store under `segment_rows` rows after the run.
+    pub small_segments: usize,
+    /// What `compact` merged after the run.
+    pub compaction: Option<crate::store::compact::CompactSummary>,
 }
 
 /// Settings shared by the workers.
@@ -304,6 +312,7 @@ pub fn ingest(
     let (run, plans) = plan_inputs(&mut store, opts, &mut summary, &progress)?;
     store.save()?;
     if run.is_empty() {
+        after_run(&mut store, opts, &mut summary)?;
         summary.seconds = started.elapsed().as_secs_f64();
         if summary.skipped.is_empty() {
             return Err(no_logs(opts, &summary));
@@ -360,8 +369,40 @@ pub fn ingest(
     summary.raw_bytes_in = since(&progress.raw_bytes, base[4]);
     summary.segments = since(&progress.segments, base[5]);
     finish_summary(&store, &mut summary);
+    after_run(&mut store, opts, &mut summary)?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// Compact by the tiered policy when asked, and count the small segments left.
+fn after_run(
+    store: &mut StoreWriter,
+    opts: &IngestOptions,
+    summary: &mut IngestSummary,
+) -> Result<()> {
+    let target = opts.segment_rows.max(1) as u64;
+    if opts.compact {
+        let c = crate::store::compact::CompactOptions {
+            target_rows: target,
+            max_input_bytes: opts.segment_bytes.max(1 << 20) as u64,
+            policy: crate::store::compact::Policy::Tiered,
+            zstd_level: opts.zstd_level,
+            cancel: opts.cancel.clone(),
+            ..Default::default()
+        };
+        summary.compaction = Some(crate::store::compact::compact_open(
+            store,
+            &c,
+            &|_, _, _| {},
+        )?);
+    }
+    summary.small_segments = store
+        .manifest()
+        .segments
+        .iter()
+        .filter(|e| e.file.is_some() && e.rows < target)
+        .count();
+    Ok(())
 }
 
 /// The error of an ingest that found no log among its inputs.
@@ -675,7 +716,10 @@ fn work(
         }
     }
     if !w.is_empty() && !abort.load(Ordering::Relaxed) {
-        let _ = tx.send(w.flush());
+        let _ = tx.send(w.flush().map(|mut f| {
+            f.last = true;
+            f
+        }));
     }
 }
 
@@ -685,6 +729,8 @@ fn commit_loop(
     rx: &crossbeam_channel::Receiver<Result<Flushed>>,
     abort: &AtomicBool,
 ) -> Result<()> {
+    // The workers' last (partial) flushes, merged once every worker is done.
+    let mut last = Vec::new();
     loop {
         let msg = match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(m) => m,
@@ -693,7 +739,7 @@ fn commit_loop(
                 return if abort.load(Ordering::Relaxed) {
                     Err(Error::Interrupted)
                 } else {
-                    Ok(())
+                    commit_last(store, shared, last)
                 };
             }
         };
@@ -703,22 +749,87 @@ fn commit_loop(
         if abort.load(Ordering::Relaxed) {
             continue;
         }
-        let has_segment = f.segment.is_some();
-        let batch = Batch {
-            segment: f.segment,
-            rejects: &f.rejects,
-            reject_count: f.reject_count,
-            ranges: f
-                .ranges
-                .into_iter()
-                .map(|(i, r, rows, rej, rep)| {
-                    (shared.inputs[i].fingerprint.clone(), r, rows, rej, rep)
-                })
-                .collect(),
-        };
-        store.commit(batch)?;
-        if has_segment {
-            shared.progress.segments.fetch_add(1, Ordering::Relaxed);
+        if f.last {
+            last.push(f);
+            continue;
         }
+        commit_flushed(store, shared, f)?;
     }
+}
+
+fn commit_flushed(store: &mut StoreWriter, shared: &Shared, f: Flushed) -> Result<()> {
+    let has_segment = f.segment.is_some();
+    let ranges = f
+        .ranges
+        .into_iter()
+        .map(|(i, r, rows, rej, rep)| (shared.inputs[i].fingerprint.clone(), r, rows, rej, rep))
+        .collect();
+    store.commit(Batch::ingest(f.segment, &f.rejects, f.reject_count, ranges))?;
+    if has_segment {
+        shared.progress.segments.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Commit the workers' last flushes. Their partial segments are merged (rows in event-time
+/// order) into as few segments as `segment_rows` and `segment_bytes` allow, so a run leaves at
+/// most one partial segment however many workers it had; all of them in one commit with every
+/// range they cover.
+fn commit_last(store: &mut StoreWriter, shared: &Shared, last: Vec<Flushed>) -> Result<()> {
+    if last.iter().filter(|f| f.segment.is_some()).count() < 2 {
+        for f in last {
+            commit_flushed(store, shared, f)?;
+        }
+        return Ok(());
+    }
+    let tmps: Vec<PathBuf> = last
+        .iter()
+        .filter_map(|f| f.segment.as_ref().map(|s| s.0.clone()))
+        .collect();
+    let readers = tmps
+        .iter()
+        .map(|p| crate::store::compact::open_unlisted(p))
+        .collect::<Result<Vec<_>>>()?;
+    let sources: Vec<&crate::segment::SegmentReader> = readers.iter().collect();
+    let order = crate::segment::merge::time_order(&sources, |_| true)?;
+    let rows = order.len() as u64;
+    let input: u64 = last
+        .iter()
+        .flat_map(|f| f.ranges.iter().map(|r| r.1.end - r.1.start))
+        .sum();
+    // Rows per merged segment: `segment_rows`, fewer when the input behind them would exceed
+    // `segment_bytes` (the builder's memory grows with it).
+    let by_bytes = (rows as u128 * shared.segment_bytes as u128 / input.max(1) as u128) as u64;
+    let cap = (shared.segment_rows as u64).min(by_bytes.max(1));
+    let wopts = crate::segment::WriteOptions {
+        zstd_level: shared.zstd_level,
+        index_columns: shared.index_columns.clone(),
+    };
+    let segments =
+        crate::store::compact::write_merged(&shared.tmp_dir, &sources, &order, cap, &wopts, "m")?;
+    drop(sources);
+    drop(readers);
+    for t in &tmps {
+        io::remove_file(t)?;
+    }
+    let mut rejects = Vec::new();
+    let mut reject_count = 0;
+    let mut ranges = Vec::new();
+    for f in last {
+        rejects.extend_from_slice(&f.rejects);
+        reject_count += f.reject_count;
+        ranges.extend(f.ranges.into_iter().map(|(i, r, rows, rej, rep)| {
+            (shared.inputs[i].fingerprint.clone(), r, rows, rej, rep)
+        }));
+    }
+    let n = segments.len() as u64;
+    store.commit(Batch {
+        segments,
+        rejects: &rejects,
+        reject_count,
+        ranges,
+        replaces: Vec::new(),
+    })?;
+    shared.progress.segments.fetch_add(n, Ordering::Relaxed);
+    Ok(())
 }

@@ -92,6 +92,12 @@ impl IngestSummary {
         self.broken.extend(o.broken);
         self.envelopes.extend(o.envelopes);
         self.resumed.extend(o.resumed);
+        self.small_segments += o.small_segments;
+        match (&mut self.compaction, o.compaction) {
+            (Some(a), Some(b)) => a.add(b),
+            (a @ None, b) => *a = b,
+            (Some(_), None) => {}
+        }
     }
 }
 

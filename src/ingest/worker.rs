@@ -31,6 +31,8 @@ pub struct Flushed {
     pub reject_count: u64,
     /// (input index, range, rows, rejects, repaired)
     pub ranges: Vec<(usize, Range, u64, u64, u64)>,
+    /// The worker's last flush of the run (a partial segment): the committer merges these.
+    pub last: bool,
 }
 
 /// How the event time is chosen.
@@ -411,6 +413,7 @@ impl<'a> Worker<'a> {
             rejects: std::mem::take(&mut self.rejects),
             reject_count: std::mem::take(&mut self.reject_count),
             ranges: std::mem::take(&mut self.ranges),
+            last: false,
         })
     }
 

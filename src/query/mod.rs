@@ -377,8 +377,7 @@ const MANY_SEGMENTS: usize = 32;
 /// [`crate::store::shards::load_view`]), on two threads when there are many: opening maps the
 /// file and checks and decodes its metadata.
 pub fn open_segments(dir: &DataDir) -> Result<(Vec<SegmentReader>, Option<String>)> {
-    let m = crate::store::shards::load_view(dir)?;
-    let segs = open_entries(dir, &m.segments)?;
+    let (m, segs) = crate::store::shards::open_view(dir, |m| open_entries(dir, &m.segments))?;
     Ok((segs, m.time_field))
 }
 

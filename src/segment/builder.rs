@@ -517,7 +517,7 @@ pub struct ColumnBuilder {
 const MAX_EXACT_INT: i64 = 1 << 53;
 
 impl ColumnBuilder {
-    fn new(rows: usize, time: bool) -> ColumnBuilder {
+    pub(crate) fn new(rows: usize, time: bool) -> ColumnBuilder {
         let base = rows - rows % 64;
         let mut c = ColumnBuilder {
             data: if time {

@@ -12,6 +12,7 @@
 pub mod block;
 pub mod builder;
 pub mod footer;
+pub mod merge;
 pub mod reader;
 pub mod writer;
 

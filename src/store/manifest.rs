@@ -111,6 +111,19 @@ pub struct Manifest {
     pub index_columns: Vec<String>,
     pub segments: Vec<SegmentEntry>,
     pub inputs: Vec<InputEntry>,
+    /// Files that compaction or retention replaced and that a reader holding an older
+    /// generation may still open; deleted once no lease protects them (docs/FORMAT.md 10.6).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<Retired>,
+}
+
+/// A file no longer listed by the manifest, kept until no reader can still need it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retired {
+    /// Relative to the data directory.
+    pub file: String,
+    /// The first manifest generation that does not list it.
+    pub generation: u64,
 }
 
 impl Default for Manifest {
@@ -123,6 +136,7 @@ impl Default for Manifest {
             index_columns: vec!["RuleID".to_string()],
             segments: Vec::new(),
             inputs: Vec::new(),
+            retired: Vec::new(),
         }
     }
 }

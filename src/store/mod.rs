@@ -16,7 +16,9 @@
 //! Readers load the manifest once and see only what it lists. Files not listed are orphans of
 //! an interrupted commit and are deleted when the next writer opens the directory.
 
+pub mod compact;
 pub mod inspect;
+pub mod lease;
 pub mod manifest;
 pub mod shards;
 
@@ -26,12 +28,12 @@ use crate::error::{Error, Result};
 use crate::io::{self, FileLock, MappedFile};
 use crate::segment::SegmentReader;
 
-pub use manifest::{InputEntry, Manifest, Range, SegmentEntry, MANIFEST_VERSION};
+pub use manifest::{InputEntry, Manifest, Range, Retired, SegmentEntry, MANIFEST_VERSION};
 
 /// Crash injection for tests: `LOGPIVOT_FAILPOINT=NAME:N` aborts the process (as a power cut
 /// or `kill -9` would stop it) the N-th time the commit protocol reaches point NAME. Points:
 /// `commit:before-rename`, `commit:after-rename`, `commit:after-rejects`, `commit:after-manifest`.
-fn failpoint(name: &str) {
+pub(crate) fn failpoint(name: &str) {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::OnceLock;
     static SPEC: OnceLock<Option<(String, u64)>> = OnceLock::new();
@@ -168,8 +170,10 @@ impl DataDir {
             manifest,
             _lock: lock,
             orphans_removed: 0,
+            retired_removed: 0,
         };
         w.remove_orphans()?;
+        w.retired_removed = w.sweep_retired()?;
         Ok(w)
     }
 }
@@ -181,15 +185,38 @@ fn write_manifest(path: &Path, m: &Manifest) -> Result<()> {
     io::write_atomic(path, &bytes)
 }
 
-/// A batch ready to commit.
+/// A change ready to commit: an ingest batch, or a compaction's or retention's replacement.
 pub struct Batch<'a> {
-    /// A fsynced segment file in `tmp/` and its summary, when the batch has rows.
-    pub segment: Option<(PathBuf, SegmentEntry)>,
+    /// Fsynced segment files in `tmp/` and their summaries, in the order they are listed (an
+    /// ingest batch has at most one; the end of a run, compaction and retention may have
+    /// several). The first also gets the rejects and the input bytes of `ranges`.
+    pub segments: Vec<(PathBuf, SegmentEntry)>,
     /// NDJSON of the batch's rejects.
     pub rejects: &'a [u8],
     pub reject_count: u64,
     /// Per input (by fingerprint): the ranges this batch covers and its rows/rejects/repaired.
     pub ranges: Vec<(String, Range, u64, u64, u64)>,
+    /// Ids of live entries this change replaces: they leave the manifest in the same commit
+    /// (the new entries take the place of the first of them) and their files are retired.
+    pub replaces: Vec<u64>,
+}
+
+impl Batch<'_> {
+    /// A batch of one segment (or none), as an ingest worker flushes it.
+    pub fn ingest(
+        segment: Option<(PathBuf, SegmentEntry)>,
+        rejects: &[u8],
+        reject_count: u64,
+        ranges: Vec<(String, Range, u64, u64, u64)>,
+    ) -> Batch<'_> {
+        Batch {
+            segments: segment.into_iter().collect(),
+            rejects,
+            reject_count,
+            ranges,
+            replaces: Vec::new(),
+        }
+    }
 }
 
 /// The single writer of a data directory (holds the lock).
@@ -199,6 +226,8 @@ pub struct StoreWriter {
     _lock: FileLock,
     /// Orphan files deleted at open.
     pub orphans_removed: usize,
+    /// Retired files (of an earlier compaction or retention) deleted at open.
+    pub retired_removed: usize,
 }
 
 impl StoreWriter {
@@ -224,6 +253,7 @@ impl StoreWriter {
             .segments
             .iter()
             .flat_map(|s| s.file.iter().chain(s.rejects_file.iter()).cloned())
+            .chain(self.manifest.retired.iter().map(|r| r.file.clone()))
             .collect();
         for (sub, dir) in [
             ("segments", self.dir.segments_dir()),
@@ -263,39 +293,54 @@ impl StoreWriter {
         write_manifest(&self.dir.manifest_path(), &self.manifest)
     }
 
-    /// Commit one batch (steps 2-4 of the protocol). Returns the batch id.
-    pub fn commit(&mut self, batch: Batch<'_>) -> Result<u64> {
-        let id = self.manifest.next_segment_id;
-        let mut entry = SegmentEntry {
-            id,
-            file: None,
-            rows: 0,
-            bytes: 0,
-            min_time: None,
-            max_time: None,
-            null_time: 0,
-            rejects: batch.reject_count,
-            rejects_file: None,
-            input_bytes: batch.ranges.iter().map(|r| r.1.end - r.1.start).sum(),
+    /// Commit one change (steps 2-4 of the protocol, docs/FORMAT.md 10.2 and 10.6). Returns
+    /// the ids of the entries it added.
+    pub fn commit(&mut self, batch: Batch<'_>) -> Result<Vec<u64>> {
+        let step = if batch.replaces.is_empty() {
+            "commit"
+        } else {
+            "compact"
         };
-        failpoint("commit:before-rename");
-        if let Some((tmp, summary)) = batch.segment {
+        let first = self.manifest.next_segment_id;
+        let range_bytes: u64 = batch.ranges.iter().map(|r| r.1.end - r.1.start).sum();
+        let mut entries = Vec::with_capacity(batch.segments.len().max(1));
+        failpoint(&format!("{step}:before-rename"));
+        for (k, (tmp, summary)) in batch.segments.into_iter().enumerate() {
+            let id = first + k as u64;
             let rel = format!("segments/seg-{id:08}.lps");
             io::rename_synced(&tmp, &self.dir.root.join(&rel))?;
-            entry = SegmentEntry {
+            entries.push(SegmentEntry {
                 id,
                 file: Some(rel),
-                rejects: entry.rejects,
-                input_bytes: entry.input_bytes,
+                rejects: 0,
                 rejects_file: None,
                 ..summary
-            };
+            });
         }
-        failpoint("commit:after-rename");
-        if !batch.rejects.is_empty() {
-            let rel = format!("rejects/seg-{id:08}.ndjson");
-            io::write_atomic(&self.dir.root.join(&rel), batch.rejects)?;
-            entry.rejects_file = Some(rel);
+        let has_rejects = batch.reject_count > 0 || !batch.rejects.is_empty();
+        if entries.is_empty() && (batch.replaces.is_empty() || has_rejects) {
+            entries.push(SegmentEntry {
+                id: first,
+                file: None,
+                rows: 0,
+                bytes: 0,
+                min_time: None,
+                max_time: None,
+                null_time: 0,
+                rejects: 0,
+                rejects_file: None,
+                input_bytes: 0,
+            });
+        }
+        failpoint(&format!("{step}:after-rename"));
+        if let Some(head) = entries.first_mut() {
+            head.rejects = batch.reject_count;
+            head.input_bytes += range_bytes;
+            if !batch.rejects.is_empty() {
+                let rel = format!("rejects/seg-{:08}.ndjson", head.id);
+                io::write_atomic(&self.dir.root.join(&rel), batch.rejects)?;
+                head.rejects_file = Some(rel);
+            }
         }
         for (fp, range, rows, rejects, repaired) in batch.ranges {
             if let Some(input) = self.manifest.input_mut(&fp) {
@@ -305,11 +350,69 @@ impl StoreWriter {
                 input.repaired += repaired;
             }
         }
-        failpoint("commit:after-rejects");
-        self.manifest.segments.push(entry);
-        self.manifest.next_segment_id += 1;
+        failpoint(&format!("{step}:after-rejects"));
+        let generation = self.manifest.generation + 1;
+        let mut at = self.manifest.segments.len();
+        if !batch.replaces.is_empty() {
+            let mut found = 0;
+            let mut retired = Vec::new();
+            let mut pos = 0;
+            self.manifest.segments.retain(|e| {
+                let gone = batch.replaces.contains(&e.id);
+                if gone {
+                    at = at.min(pos);
+                    found += 1;
+                    for f in e.file.iter().chain(e.rejects_file.iter()) {
+                        retired.push(Retired {
+                            file: f.clone(),
+                            generation,
+                        });
+                    }
+                } else {
+                    pos += 1;
+                }
+                !gone
+            });
+            if found != batch.replaces.len() {
+                return Err(Error::invalid(format!(
+                    "{}: {} of the {} segments to replace are not in the manifest",
+                    self.dir.manifest_path().display(),
+                    batch.replaces.len() - found,
+                    batch.replaces.len()
+                )));
+            }
+            self.manifest.retired.extend(retired);
+        }
+        let added: Vec<u64> = entries.iter().map(|e| e.id).collect();
+        self.manifest.next_segment_id += added.len() as u64;
+        self.manifest.segments.splice(at..at, entries);
         self.save()?;
-        failpoint("commit:after-manifest");
-        Ok(id)
+        failpoint(&format!("{step}:after-manifest"));
+        Ok(added)
+    }
+
+    /// Delete the retired files no reader can still need: those retired at or before the
+    /// oldest generation a live lease holds (all of them when there is no lease). Returns how
+    /// many were deleted. The manifest stops listing them in one more commit.
+    pub fn sweep_retired(&mut self) -> Result<usize> {
+        if self.manifest.retired.is_empty() {
+            return Ok(0);
+        }
+        let oldest = lease::oldest_live(&self.dir)?;
+        let (gone, kept): (Vec<Retired>, Vec<Retired>) = self
+            .manifest
+            .retired
+            .drain(..)
+            .partition(|r| oldest.is_none_or(|g| r.generation <= g));
+        self.manifest.retired = kept;
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        for r in &gone {
+            io::remove_file(&self.dir.root.join(&r.file))?;
+        }
+        failpoint("compact:after-delete");
+        self.save()?;
+        Ok(gone.len())
     }
 }

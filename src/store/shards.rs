@@ -177,6 +177,28 @@ pub fn load_view(dir: &DataDir) -> Result<Manifest> {
     Ok(view)
 }
 
+/// Load the view of `dir` and open what it lists with `open`. When a listed file is gone
+/// because a compaction or retention committed and deleted it in between (the view changed),
+/// load the view again: a reader that opens every file at once needs no lease.
+pub fn open_view<T>(dir: &DataDir, open: impl Fn(&Manifest) -> Result<T>) -> Result<(Manifest, T)> {
+    let mut attempts = 0;
+    loop {
+        let view = load_view(dir)?;
+        match open(&view) {
+            Ok(t) => return Ok((view, t)),
+            Err(Error::Io { path, error })
+                if error.kind() == std::io::ErrorKind::NotFound && attempts < 16 =>
+            {
+                attempts += 1;
+                if load_view(dir)?.generation == view.generation {
+                    return Err(Error::Io { path, error });
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// The stores a reader of `dir` sees: the directory itself, or every shard of a sharded root
 /// that has been written (a shard no ingest has reached yet has no manifest and no rows).
 pub fn stores(dir: &DataDir) -> Result<Vec<DataDir>> {

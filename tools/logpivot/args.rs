@@ -30,6 +30,11 @@ pub enum Command {
     /// Score events by how much their field values look like the suspect set (SpamBayes-style
     /// chi-square combining) and list the top ones with what drove their score.
     Score(Box<ScoreArgs>),
+    /// Merge small segments into full ones (rows in time order, indexes rebuilt), beside
+    /// running queries.
+    Compact(CompactArgs),
+    /// Drop events older than a cut: whole segments, and the rows of the segments it cuts.
+    Retain(RetainArgs),
     /// Generate sample events, ingest them and show the result: a one-command tour.
     Demo(DemoArgs),
 }
@@ -310,7 +315,84 @@ pub struct IngestArgs {
     /// Wait for another ingest to finish instead of failing when the directory is locked.
     #[arg(long)]
     pub wait: bool,
+    /// After the run, merge small segments by the tiered policy (a size level is merged once
+    /// it holds 10 segments), so a store fed by frequent small ingests stays healthy without
+    /// running `logpivot compact`.
+    #[arg(long)]
+    pub compact: bool,
     /// No progress bar and no summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  logpivot compact                               # every segment under 1,048,576 rows
+  logpivot compact --data /srv/lp --dry-run      # what it would merge
+  logpivot compact --target-rows 200000
+
+Small segments (fewer rows than --target-rows) are merged in event-time order into segments of
+up to --target-rows rows, their rows sorted by event time, indexes rebuilt, and replace the old
+ones in one atomic commit per merged group. Queries running meanwhile finish on the segments they
+opened; the old files are deleted once no reader can still need them (docs/FORMAT.md 10.6).
+It takes the writer lock, as an ingest does. A killed compaction leaves the store as it was
+before its last commit; run it again. `logpivot ingest --compact` does the same by a tiered
+policy after each ingest.")]
+pub struct CompactArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// Rows of a full segment: smaller ones are merged, up to this many rows.
+    #[arg(long, default_value_t = 1 << 20, value_name = "N")]
+    pub target_rows: u64,
+    /// Show what would be merged; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Wait for another writer to finish instead of failing when the directory is locked.
+    #[arg(long)]
+    pub wait: bool,
+    /// No progress and no summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  logpivot retain --older-than 90d               # keep the last 90 days
+  logpivot retain --before 2024-06-01 --dry-run
+  logpivot retain --before 2024-06-01T12:00:00Z --data /srv/lp
+
+Drops every event whose event time is before the cut: segments entirely before it are dropped
+(with their rejects files), segments it cuts through are rewritten without those rows, in one
+atomic commit. Events without an event time are kept. The inputs stay recorded as ingested,
+so ingesting an old file again does not bring its dropped events back. Queries running
+meanwhile finish on what they opened.")]
+pub struct RetainArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// Drop events before this time: a date (2024-06-01), an RFC 3339 time or epoch seconds.
+    #[arg(
+        long,
+        value_name = "TIME",
+        conflicts_with = "older_than",
+        required_unless_present = "older_than"
+    )]
+    pub before: Option<String>,
+    /// Drop events older than this age from now: 90d, 12h, 2w, 30m.
+    #[arg(long, value_name = "AGE")]
+    pub older_than: Option<String>,
+    /// Show what would be dropped; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Wait for another writer to finish instead of failing when the directory is locked.
+    #[arg(long)]
+    pub wait: bool,
+    /// No summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
     /// Print the summary as JSON.

@@ -20,6 +20,7 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
         segment_rows: a.segment_rows,
         wait_lock: a.wait,
         shards: a.shards,
+        compact: a.compact,
         records: match &a.records {
             Some(p) => Some(RecordsPath::parse(p).map_err(anyhow::Error::msg)?),
             None => None,
@@ -119,6 +120,7 @@ fn print_summary(out: &mut dyn Write, s: &IngestSummary, verbose: bool) -> std::
     }
     if s.segments == 0 && s.events == 0 && s.rejects == 0 && s.broken.is_empty() {
         writeln!(out, "nothing new to ingest into {}", s.data_dir)?;
+        print_compaction(out, s)?;
         return Ok(());
     }
     let ratio = if s.bytes_on_disk > 0 {
@@ -158,5 +160,26 @@ fn print_summary(out: &mut dyn Write, s: &IngestSummary, verbose: bool) -> std::
             s.data_dir
         )?;
     }
-    Ok(())
+    print_compaction(out, s)
+}
+
+fn print_compaction(out: &mut dyn Write, s: &IngestSummary) -> std::io::Result<()> {
+    match &s.compaction {
+        Some(c) if c.groups > 0 => writeln!(
+            out,
+            "  compacted {} small segments into {} ({} groups)",
+            c.segments_replaced,
+            c.segments_replaced + c.segments_after - c.segments_before,
+            c.groups
+        ),
+        Some(_) => Ok(()),
+        None if s.small_segments >= logpivot::store::compact::MERGE_FACTOR * 3 => writeln!(
+            out,
+            "  the store holds {} small segments: `logpivot compact --data {}` merges them \
+             (or ingest with --compact)",
+            thousands(s.small_segments as u64),
+            s.data_dir
+        ),
+        None => Ok(()),
+    }
 }

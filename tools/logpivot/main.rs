@@ -3,6 +3,7 @@
 //! stderr), 2 usage error. A closed stdout (`| head`) ends the program quietly.
 
 mod args;
+mod compact_cmd;
 mod demo;
 mod demo_gen;
 mod ingest_cmd;
@@ -73,6 +74,8 @@ fn main() {
         args::Command::Pivot(a) => pivot_cmd::run(*a),
         args::Command::Contrast(a) => stats_cmd::run_contrast(*a),
         args::Command::Score(a) => stats_cmd::run_score(*a),
+        args::Command::Compact(a) => compact_cmd::run_compact(a),
+        args::Command::Retain(a) => compact_cmd::run_retain(a),
         args::Command::Demo(a) => demo::run(a),
     };
     if let Err(e) = result {
