@@ -411,3 +411,40 @@ pub fn _plan_shards(
         plan.not_logs,
     ))
 }
+
+/// A reader's lease on the generation of a store it read (`logpivot.ray` holds one for the
+/// length of a query or a dataset): compaction and retention keep the files of that
+/// generation until it is released (the library's `store::lease`).
+#[pyclass(module = "logpivot")]
+pub struct Lease {
+    inner: Option<logpivot::store::lease::Lease>,
+}
+
+#[pymethods]
+impl Lease {
+    /// Let compaction delete what this lease kept (also done when the object is collected).
+    fn release(&mut self) {
+        self.inner = None;
+    }
+
+    /// The generation held in each store (each shard of a sharded root).
+    #[getter]
+    fn generations(&self) -> Vec<u64> {
+        self.inner
+            .as_ref()
+            .map_or_else(Vec::new, |l| l.generations().to_vec())
+    }
+}
+
+/// Take a lease on the current generation of `data` (before reading the view it protects).
+#[pyfunction]
+pub fn _lease(py: Python<'_>, data: PathBuf) -> PyResult<Lease> {
+    let dir = DataDir::new(data);
+    let lease = job::run(
+        py,
+        &logpivot::Cancel::new(),
+        move || logpivot::store::lease::Lease::take(&dir),
+        |_| Ok(()),
+    )?;
+    Ok(Lease { inner: Some(lease) })
+}

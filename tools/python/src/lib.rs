@@ -80,7 +80,7 @@ fn report_progress(
 
 /// Ingest JSON logs into a data directory; returns the summary as a dict.
 #[pyfunction]
-#[pyo3(signature = (paths, data=None, time_field=None, index=None, threads=None, strict=false, records=None, progress=None, shards=None, _shard=false))]
+#[pyo3(signature = (paths, data=None, time_field=None, index=None, threads=None, strict=false, records=None, progress=None, shards=None, compact=false, _shard=false))]
 #[allow(clippy::too_many_arguments)]
 fn ingest<'py>(
     py: Python<'py>,
@@ -93,6 +93,7 @@ fn ingest<'py>(
     records: Option<String>,
     progress: Option<Py<PyAny>>,
     shards: Option<usize>,
+    compact: bool,
     _shard: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let inputs = match paths {
@@ -112,6 +113,7 @@ fn ingest<'py>(
         strict,
         records,
         shards,
+        compact,
         as_shard: _shard,
         ..IngestOptions::default()
     };
@@ -140,6 +142,87 @@ fn ingest<'py>(
         report_progress(py, cb, &counters, started, true)?;
     }
     let text = serde_json::to_string(&summary)
+        .map_err(|e| to_py(logpivot::Error::invalid(format!("summary: {e}"))))?;
+    json_to_py(py, &text)
+}
+
+/// Merge small segments (`logpivot compact`); returns the summary as a dict.
+#[pyfunction]
+#[pyo3(signature = (data=None, target_rows=None, dry_run=false))]
+fn compact<'py>(
+    py: Python<'py>,
+    data: Option<PathBuf>,
+    target_rows: Option<u64>,
+    dry_run: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let dir = DataDir::new(data.unwrap_or_else(|| PathBuf::from(logpivot::store::DEFAULT_DIR)));
+    let mut opts = logpivot::store::compact::CompactOptions {
+        dry_run,
+        ..Default::default()
+    };
+    if let Some(t) = target_rows {
+        opts.target_rows = t.max(1);
+    }
+    let cancel = opts.cancel.clone();
+    let s = job::run(
+        py,
+        &cancel,
+        move || logpivot::store::compact::compact(&dir, &opts, &|_, _, _| {}),
+        |_| Ok(()),
+    )?;
+    summary_to_py(py, &s)
+}
+
+/// Drop events before `before` (a time) or older than `older_than` (an age such as `90d`)
+/// (`logpivot retain`); returns the summary as a dict.
+#[pyfunction]
+#[pyo3(signature = (data=None, before=None, older_than=None, dry_run=false))]
+fn retain<'py>(
+    py: Python<'py>,
+    data: Option<PathBuf>,
+    before: Option<String>,
+    older_than: Option<String>,
+    dry_run: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let cut = match (before, older_than) {
+        (Some(t), None) => logpivot::query::plan::parse_time_arg(&t, "before").map_err(to_py)?,
+        (None, Some(age)) => {
+            let width = logpivot::query::plan::parse_width(&age).ok_or_else(|| {
+                to_py(logpivot::Error::invalid(format!(
+                    "invalid older_than `{age}`: expected a number and s, m, h, d or w (90d)"
+                )))
+            })?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i64);
+            now - width
+        }
+        _ => {
+            return Err(to_py(logpivot::Error::invalid(
+                "give one of before= or older_than=",
+            )))
+        }
+    };
+    let dir = DataDir::new(data.unwrap_or_else(|| PathBuf::from(logpivot::store::DEFAULT_DIR)));
+    let opts = logpivot::store::compact::CompactOptions {
+        dry_run,
+        ..Default::default()
+    };
+    let cancel = opts.cancel.clone();
+    let s = job::run(
+        py,
+        &cancel,
+        move || logpivot::store::compact::retain(&dir, cut, &opts),
+        |_| Ok(()),
+    )?;
+    summary_to_py(py, &s)
+}
+
+fn summary_to_py<'py>(
+    py: Python<'py>,
+    s: &logpivot::store::compact::CompactSummary,
+) -> PyResult<Bound<'py, PyAny>> {
+    let text = serde_json::to_string(s)
         .map_err(|e| to_py(logpivot::Error::invalid(format!("summary: {e}"))))?;
     json_to_py(py, &text)
 }
@@ -204,6 +287,10 @@ fn _logpivot(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(open, m)?)?;
     m.add_function(wrap_pyfunction!(_open_view, m)?)?;
     m.add_function(wrap_pyfunction!(dist::_plan_shards, m)?)?;
+    m.add_function(wrap_pyfunction!(dist::_lease, m)?)?;
+    m.add_function(wrap_pyfunction!(compact, m)?)?;
+    m.add_function(wrap_pyfunction!(retain, m)?)?;
+    m.add_class::<dist::Lease>()?;
     m.add_function(wrap_pyfunction!(parse_size, m)?)?;
     m.add_class::<store::Store>()?;
     errors::register(m)?;

@@ -665,3 +665,45 @@ def test_ctrl_c_stops_an_ingest_that_resumes_exactly_once(tmp_path):
     assert result["after"] == 400_000
     if result["before"] > 0:
         assert result["resumed"] == [str(src)]
+
+
+def test_compact_and_retain_from_python(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for i in range(6):
+        lines = [
+            json.dumps(
+                {
+                    "Datetime": f"2024-06-0{1 + i % 3}T0{i}:00:00Z",
+                    "ClientIP": f"10.0.0.{j % 7}",
+                    "Action": ["block", "log"][j % 2],
+                    "RuleID": str(100 + j % 5),
+                }
+            )
+            for j in range(50)
+        ]
+        (logs / f"b{i}.ndjson").write_text("\n".join(lines) + "\n")
+    data = tmp_path / "lp"
+    for f in sorted(logs.iterdir()):
+        logpivot.ingest(f, data=data, progress=False)
+    store = logpivot.open(data)
+    before = store.pivot(rows="Action", cols="ClientIP")
+    lease = logpivot._logpivot._lease(data)
+    dry = logpivot.compact(data, dry_run=True)
+    assert dry["dry_run"] and dry["groups"] == 1 and dry["segments_replaced"] == 6
+    s = logpivot.compact(data)
+    assert (s["segments_before"], s["segments_after"]) == (6, 1)
+    assert s["files_kept"] > 0  # the lease holds them
+    # An open handle reads on from what it opened; a new one from the merged segment.
+    assert store.pivot(rows="Action", cols="ClientIP").equals(before)
+    assert logpivot.open(data).pivot(rows="Action", cols="ClientIP").equals(before)
+    lease.release()
+    s = logpivot.compact(data)
+    assert s["groups"] == 0 and s["files_deleted"] > 0 and s["files_kept"] == 0
+    r = logpivot.retain(data, before="2024-06-02")
+    assert r["rows_before"] - r["rows_after"] == 100
+    assert logpivot.open(data).pivot(rows="Action")["count"].to_pylist() == [100, 100]
+    with pytest.raises(logpivot.InvalidArgument):
+        logpivot.retain(data)
+    summary = logpivot.ingest(logs, data=tmp_path / "lp2", progress=False, compact=True)
+    assert summary["compaction"]["groups"] == 0

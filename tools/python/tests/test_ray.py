@@ -334,3 +334,40 @@ def test_the_cli_reads_a_sharded_root_as_one_store(stores):
         text=True,
     ).stdout
     assert a == b and a.count("\n") > 3
+
+
+def test_a_compaction_beside_a_dataset_keeps_what_it_reads(stores):
+    lp = stores["dir"] / "lp-compact"
+    shutil.copytree(stores["lp"], lp)
+    # More small batches, each its own segment in its shard.
+    more = stores["dir"] / "more"
+    more.mkdir()
+    for i in range(6):
+        subprocess.run(
+            [
+                LOGGEN_BIN,
+                "--events",
+                "300",
+                "--seed",
+                str(100 + i),
+                "--output",
+                str(more / f"m{i}"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        logpivot.ingest(more / f"m{i}", data=lp, progress=False)
+    one = stores["dir"] / "one-more"
+    shutil.copytree(stores["dir"] / "one", one)
+    logpivot.ingest(more, data=one, progress=False)
+    want = logpivot.open(one).scan(columns=["ClientIP"]).read_all().num_rows
+    ds = lpray.read_logpivot(lp, columns=["ClientIP"])
+    s = logpivot.compact(lp)
+    assert s["groups"] >= 1 and s["segments_after"] < s["segments_before"], s
+    # The dataset's lease keeps the files its read tasks will open.
+    assert s["files_kept"] > 0, s
+    assert ds.count() == want
+    got = lpray.pivot(lp, rows="Action", values=["count", "count_distinct(ClientIP)"])
+    assert got.equals(
+        logpivot.open(one).pivot(rows="Action", values=["count", "count_distinct(ClientIP)"])
+    )

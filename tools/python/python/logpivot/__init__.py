@@ -42,6 +42,7 @@ def ingest(
     records: str | None = None,
     progress: bool | _progress.Progress | None = True,
     shards: int | None = None,
+    compact: bool = False,
 ) -> dict[str, Any]:
     """Ingest JSON logs (files, directories walked by content, .gz, .zst, stdin as ``"-"``)
     into ``data`` (default ``logpivot-data``); returns the summary ``logpivot ingest --json``
@@ -60,6 +61,10 @@ def ingest(
     ``shards``: make ``data`` a sharded root of that many shards (fixed when it is created),
     ingested here shard by shard; ``logpivot.ray.ingest`` writes the same layout with one Ray
     task per shard. A sharded root opens as one store.
+
+    ``compact``: after the run, merge small segments by the tiered policy (a size level is
+    merged once it holds 10 segments; the summary's ``"compaction"``), so frequent small
+    ingests keep a healthy store without calling ``compact``.
     """
     return _logpivot.ingest(
         paths,
@@ -71,7 +76,33 @@ def ingest(
         records=records,
         progress=_progress.make(progress),
         shards=shards,
+        compact=compact,
     )
+
+
+def compact(
+    data: str | PathLike[str] | None = None,
+    target_rows: int | None = None,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Merge the segments of ``data`` under ``target_rows`` rows (default 1,048,576) into
+    full ones, rows in event-time order, indexes rebuilt (``logpivot compact``). Open stores
+    and running queries keep what they opened; replaced files are deleted once no reader's
+    lease needs them. Returns the summary ``logpivot compact --json`` prints."""
+    return _logpivot.compact(data, target_rows=target_rows, dry_run=dry_run)
+
+
+def retain(
+    data: str | PathLike[str] | None = None,
+    before: str | None = None,
+    older_than: str | None = None,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Drop the events of ``data`` whose event time is before ``before`` (a date, an RFC 3339
+    time or epoch seconds) or older than ``older_than`` (``"90d"``, ``"12h"``)
+    (``logpivot retain``). Events without a time are kept; the inputs stay ingested. Returns
+    the summary ``logpivot retain --json`` prints."""
+    return _logpivot.retain(data, before=before, older_than=older_than, dry_run=dry_run)
 
 
 __all__ = [
@@ -82,7 +113,9 @@ __all__ = [
     "Store",
     "StoreIOError",
     "__version__",
+    "compact",
     "ingest",
     "open",
     "parse_size",
+    "retain",
 ]

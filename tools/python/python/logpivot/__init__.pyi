@@ -39,6 +39,18 @@ def ingest(
     records: str | None = None,
     progress: bool | Callable[[dict[str, Any]], None] | None = True,
     shards: int | None = None,
+    compact: bool = False,
+) -> dict[str, Any]: ...
+def compact(
+    data: str | PathLike[str] | None = None,
+    target_rows: int | None = None,
+    dry_run: bool = False,
+) -> dict[str, Any]: ...
+def retain(
+    data: str | PathLike[str] | None = None,
+    before: str | None = None,
+    older_than: str | None = None,
+    dry_run: bool = False,
 ) -> dict[str, Any]: ...
 
 __all__ = [
@@ -49,7 +61,9 @@ __all__ = [
     "Store",
     "StoreIOError",
     "__version__",
+    "compact",
     "ingest",
     "open",
     "parse_size",
+    "retain",
 ]

@@ -35,6 +35,7 @@ def ingest(
     records: str | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
     shards: int | None = None,
+    compact: bool = False,
     _shard: bool = False,
 ) -> dict[str, Any]:
     """Ingest JSON logs (files, directories, .gz, .zst) into ``data`` (default
@@ -49,6 +50,27 @@ def open(data: _Path) -> Store:
 def _open_view(data: _Path, view: str) -> Store:
     """Open exactly the segments a view (``Store._view()``) lists (for ``logpivot.ray``)."""
 
+def compact(
+    data: _Path | None = None, target_rows: int | None = None, dry_run: bool = False
+) -> dict[str, Any]:
+    """Merge small segments (``logpivot compact``); the summary as a dict."""
+
+def retain(
+    data: _Path | None = None,
+    before: str | None = None,
+    older_than: str | None = None,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Drop events before a time or older than an age (``logpivot retain``)."""
+
+class Lease:
+    """A reader's hold on the generations it read (``logpivot.ray``)."""
+
+    @property
+    def generations(self) -> list[int]: ...
+    def release(self) -> None: ...
+
+def _lease(data: _Path) -> Lease: ...
 def _plan_shards(
     paths: list[_Path], data: _Path, shards: int | None = None
 ) -> tuple[int, list[list[str]], list[tuple[str, str]]]:

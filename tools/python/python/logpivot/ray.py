@@ -178,6 +178,9 @@ def _plan(
     """Pin one view of the store (every shard's manifest, read once) and split its segments
     into map tasks: by shard, and within a shard into runs of about equal rows."""
     root = _path(data)
+    # The lease first: the view read after it is at least as new, and compaction or
+    # retention keeps its files until the query releases it.
+    lease = _logpivot._lease(root)
     store = _logpivot.open(root)
     view = store._view()
     segs = store._segments(time_from, time_to)
@@ -196,7 +199,7 @@ def _plan(
         per = math.ceil(len(shard_segs) / k)
         for i in range(0, len(shard_segs), per):
             groups.append([s[0] for s in shard_segs[i : i + per]])
-    return root, store, view, groups
+    return root, lease, view, groups
 
 
 def _ref(view: str):
@@ -290,7 +293,14 @@ def _distributed(
     """Run ``Store.<method>`` as map tasks over groups of segments of one pinned view, reduce
     tasks over hash partitions of the row keys, and the finish here."""
     cpus = max(1, int(cpus_per_task))
-    root, _store, view, groups = _plan(data, map_tasks, cpus, time_from, time_to)
+    root, lease, view, groups = _plan(data, map_tasks, cpus, time_from, time_to)
+    try:
+        return _run_distributed(method, root, view, groups, kw, cpus, reducers)
+    finally:
+        lease.release()
+
+
+def _run_distributed(method, root, view, groups, kw, cpus, reducers):
     finish = getattr(_logpivot._open_view(root, view), method)
     if not groups:
         # Nothing to read: the one-machine answer over no segments.
@@ -441,7 +451,14 @@ def score(
         "max_spill": max_spill,
     }
     cpus = max(1, int(cpus_per_task))
-    root, _store, view, groups = _plan(data, map_tasks, cpus)
+    root, lease, view, groups = _plan(data, map_tasks, cpus)
+    try:
+        return _run_score(root, view, groups, kw, cpus, reducers)
+    finally:
+        lease.release()
+
+
+def _run_score(root, view, groups, kw, cpus, reducers):
     pinned = _logpivot._open_view(root, view)
     _cols, reduced, _rows = (
         _counts("score", root, view, groups, kw, cpus, reducers) if groups else ([], [], 0)
@@ -483,6 +500,10 @@ class LogpivotDatasource(ray.data.Datasource):
         batch_size: int | None = None,
     ):
         self._root = _path(data)
+        # Held while this object lives on the driver (the dataset that reads it), so that a
+        # compaction meanwhile keeps the files its read tasks open; copies sent to workers
+        # do not hold it.
+        self._lease = _logpivot._lease(self._root)
         store = _logpivot.open(self._root)
         self._view = store._view()
         self._segs = store._segments(time_from, time_to)
@@ -496,6 +517,12 @@ class LogpivotDatasource(ray.data.Datasource):
         # The Arrow schema, from a scan that reads no segment.
         self._schema = store.scan(**self._scan_kw, _segments=[]).schema
         self._vref = None
+
+    def __getstate__(self):
+        # The lease stays on the driver: a copy sent to a worker does not hold it.
+        state = self.__dict__.copy()
+        state["_lease"] = None
+        return state
 
     def estimate_inmemory_data_size(self) -> int | None:
         # Arrow bytes per row of the projected columns (dictionary strings: codes, with the
