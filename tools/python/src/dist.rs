@@ -9,11 +9,11 @@ use std::sync::Arc;
 use logpivot::query::exec::Plan;
 use logpivot::query::plan::Schema;
 use logpivot::query::{open_entries, partial, PivotRequest, QueryStats};
+use logpivot::segment::SegmentReader;
 use logpivot::stats::contrast::{contrast_on, CountPass, CountedGroups};
 use logpivot::stats::math::Combined;
 use logpivot::stats::score::{limit_of, Top};
 use logpivot::stats::{ContrastRequest, ScoreRequest, Scorer};
-use logpivot::segment::SegmentReader;
 use logpivot::store::{DataDir, Manifest, SegmentEntry};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -23,7 +23,10 @@ use crate::errors::to_py;
 use crate::store::{to_table, Snapshot};
 use crate::{job, json_to_py};
 
-fn item<'py, T: pyo3::conversion::FromPyObjectOwned<'py>>(d: &Bound<'py, PyDict>, key: &str) -> PyResult<T> {
+fn item<'py, T: pyo3::conversion::FromPyObjectOwned<'py>>(
+    d: &Bound<'py, PyDict>,
+    key: &str,
+) -> PyResult<T> {
     match d.get_item(key)? {
         Some(v) => v.extract().map_err(Into::into),
         None => Err(to_py(logpivot::Error::invalid(format!(
@@ -201,14 +204,16 @@ where
                         let mine = open_entries(&dir, entries)?;
                         Ok(partial::map(p, schema, &mine, &query, *parts)?)
                     }
-                    Step::Reduce { inputs } => {
-                        Err(partial::reduce(p, &query, &slices(inputs))?)
-                    }
+                    Step::Reduce { inputs } => Err(partial::reduce(p, &query, &slices(inputs))?),
                     Step::Finish { .. } => return Err(not_counted()),
                 });
                 Ok(())
             };
-            plan(segs, view.time_field.clone(), &mut CountPass::PlanOnly(&mut f))?;
+            plan(
+                segs,
+                view.time_field.clone(),
+                &mut CountPass::PlanOnly(&mut f),
+            )?;
             out.ok_or_else(not_counted)
         },
         |_| Ok(()),
@@ -292,10 +297,7 @@ pub fn score_stage<'py>(
     let op: String = item(stage, "op")?;
     let view = snap.view.clone();
     let planned = |dir: &DataDir, view: &Manifest| -> logpivot::Result<_> {
-        Ok((
-            open_entries(dir, &view.segments)?,
-            view.time_field.clone(),
-        ))
+        Ok((open_entries(dir, &view.segments)?, view.time_field.clone()))
     };
     match op.as_str() {
         "map" | "reduce" => {
@@ -315,9 +317,11 @@ pub fn score_stage<'py>(
                 move || {
                     let (segs, tf) = planned(&dir, &view)?;
                     let mut f = |plan: &Plan| merged(&inputs, plan);
-                    Ok(Scorer::new_on(segs, tf, &req, &mut CountPass::Groups(&mut f))?
-                        .ok_or_else(not_counted)?
-                        .table())
+                    Ok(
+                        Scorer::new_on(segs, tf, &req, &mut CountPass::Groups(&mut f))?
+                            .ok_or_else(not_counted)?
+                            .table(),
+                    )
                 },
                 |_| Ok(()),
             )?;
@@ -361,9 +365,7 @@ pub fn score_stage<'py>(
                         .map(|(best, scored, above)| Top {
                             best: best
                                 .into_iter()
-                                .map(|(score, s, h, seg, row)| {
-                                    (Combined { score, s, h }, seg, row)
-                                })
+                                .map(|(score, s, h, seg, row)| (Combined { score, s, h }, seg, row))
                                 .collect(),
                             scored,
                             above,
