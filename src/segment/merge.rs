@@ -15,7 +15,7 @@ use super::block::{Block, Values};
 use super::builder::{ColumnBuilder, Value};
 use super::reader::{Dictionary, SegmentReader};
 use super::writer::{encode_segment, EncodedSegment, WriteOptions};
-use super::{flags, ColumnType, TIME_COLUMN};
+use super::{flags, ColumnType, BLOCK_ROWS, TIME_COLUMN};
 use crate::error::{Error, Result};
 
 /// One row of one source: (index of the source, row in it).
@@ -79,6 +79,8 @@ struct SourceColumn {
     starts: Vec<usize>,
     dict: Arc<Dictionary>,
     ty: ColumnType,
+    /// Every block but the last holds BLOCK_ROWS rows.
+    uniform: bool,
 }
 
 impl SourceColumn {
@@ -92,39 +94,84 @@ impl SourceColumn {
             at += c.blocks[bi].rows as usize;
             blocks.push(seg.block(ci, bi)?);
         }
+        let uniform = c
+            .blocks
+            .iter()
+            .rev()
+            .skip(1)
+            .all(|b| b.rows as usize == BLOCK_ROWS);
         Ok(SourceColumn {
             blocks,
             starts,
             dict: seg.dictionary(ci)?,
             ty: c.ty,
+            uniform,
         })
     }
 
-    /// The value of row `row` (Null when null or past the end).
-    fn value(&self, row: usize, path: &std::path::Path) -> Result<Value<'_>> {
-        let bi = self.starts.partition_point(|&s| s <= row).saturating_sub(1);
-        let Some(b) = self.blocks.get(bi) else {
-            return Ok(Value::Null);
+    /// The block holding `row` and the row's place in it.
+    fn locate(&self, row: usize) -> Option<(&Block, usize)> {
+        // Blocks hold BLOCK_ROWS rows but the last: found by a division, else searched.
+        let bi = if self.uniform {
+            row / BLOCK_ROWS
+        } else {
+            self.starts.partition_point(|&s| s <= row).saturating_sub(1)
         };
+        let b = self.blocks.get(bi)?;
         let i = row - self.starts[bi];
-        if i >= b.values.len() || !b.is_valid(i) {
-            return Ok(Value::Null);
-        }
-        Ok(match &b.values {
-            Values::Bool(v) => Value::Bool(v[i]),
-            Values::Int(v) => Value::Int(v[i]),
-            Values::Float(v) => Value::Float(v[i]),
-            Values::Codes(v) => {
-                let bytes = self.dict.get(v[i]).ok_or_else(|| {
-                    Error::corrupt(path, 0, format!("dictionary code {} out of range", v[i]))
-                })?;
-                let s = std::str::from_utf8(bytes).map_err(|e| {
-                    Error::corrupt(path, 0, format!("a string that is not UTF-8: {e}"))
-                })?;
-                Value::Str(s)
-            }
-        })
+        (i < b.values.len() && b.is_valid(i)).then_some((b, i))
     }
+}
+
+/// A source column's strings, validated as UTF-8 once.
+struct Strings<'a> {
+    text: &'a str,
+    ends: &'a [usize],
+}
+
+impl<'a> Strings<'a> {
+    fn of(col: &'a SourceColumn, path: &std::path::Path) -> Result<Strings<'a>> {
+        let (text, ends) = col
+            .dict
+            .text()
+            .map_err(|e| Error::corrupt(path, 0, format!("a dictionary that is not UTF-8: {e}")))?;
+        Ok(Strings { text, ends })
+    }
+
+    fn get(&self, code: u32, path: &std::path::Path) -> Result<&'a str> {
+        let i = code as usize;
+        let end = self.ends.get(i).copied();
+        let start = if i == 0 {
+            Some(0)
+        } else {
+            self.ends.get(i - 1).copied()
+        };
+        start
+            .zip(end)
+            .and_then(|(s, e)| self.text.get(s..e))
+            .ok_or_else(|| Error::corrupt(path, 0, format!("dictionary code {code} out of range")))
+    }
+}
+
+/// The value of `row` of `col` (Null when null or past the end).
+fn value<'a>(
+    col: &'a SourceColumn,
+    strings: &Option<Strings<'a>>,
+    row: usize,
+    path: &std::path::Path,
+) -> Result<Value<'a>> {
+    let Some((b, i)) = col.locate(row) else {
+        return Ok(Value::Null);
+    };
+    Ok(match &b.values {
+        Values::Bool(v) => Value::Bool(v[i]),
+        Values::Int(v) => Value::Int(v[i]),
+        Values::Float(v) => Value::Float(v[i]),
+        Values::Codes(v) => match strings {
+            Some(s) => Value::Str(s.get(v[i], path)?),
+            None => Value::Null,
+        },
+    })
 }
 
 /// Build one segment of `rows` (in that order) from `sources`.
@@ -154,12 +201,25 @@ pub fn merge(
             }
         }
         let time = cols.iter().flatten().any(|c| c.ty == ColumnType::Time);
+        let strings = cols
+            .iter()
+            .zip(sources)
+            .map(|(c, s)| match c {
+                Some(c) if c.ty == ColumnType::Str => Strings::of(c, s.path()).map(Some),
+                _ => Ok(None),
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut b = ColumnBuilder::new(0, name == TIME_COLUMN && time);
         for (r, &(s, i)) in rows.iter().enumerate() {
             let Some(Some(col)) = cols.get(s as usize) else {
                 continue;
             };
-            let v = col.value(i as usize, sources[s as usize].path())?;
+            let v = value(
+                col,
+                &strings[s as usize],
+                i as usize,
+                sources[s as usize].path(),
+            )?;
             if v != Value::Null {
                 b.pad_to(r);
                 b.push(v);

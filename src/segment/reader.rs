@@ -198,6 +198,12 @@ impl Dictionary {
         None
     }
 
+    /// Every entry as text, validated once: (the entries concatenated, the end of each).
+    /// An entry is `text.get(start..end)`, which is valid when every entry is UTF-8.
+    pub fn text(&self) -> std::result::Result<(&str, &[usize]), std::str::Utf8Error> {
+        Ok((std::str::from_utf8(&self.data)?, &self.ends))
+    }
+
     /// Iterate entries in code order.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         (0..self.len() as u32).map(|c| self.get(c).unwrap_or(b""))

@@ -2660,6 +2660,155 @@ def render_ray_md(res: dict) -> str:
     return "\n".join(L) + "\n"
 
 
+# ============================================================================================
+# compact: a store fed by many small ingests, before and after `logpivot compact`
+# ============================================================================================
+def _store_shape(lp_dir: Path) -> dict:
+    m = json.loads((lp_dir / "MANIFEST").read_text())
+    segs = [e for e in m["segments"] if e.get("file")]
+    return {"segments": len(segs), "rows": sum(e["rows"] for e in segs),
+            "segment_bytes": sum(e["bytes"] for e in segs), "disk_bytes": path_bytes(lp_dir)}
+
+
+def _query_set_times(lp_bin: Path, lp_dir: Path, queries: list, runs: int, timeout: float) -> dict:
+    """Each query as a CLI process, `runs` times, taking turns: median wall, CPU, peak RSS and
+    the CSV of the first run."""
+    walls = {q.num: [] for q in queries}
+    cpus = {q.num: [] for q in queries}
+    rss = {q.num: [] for q in queries}
+    outs = {}
+    for _ in range(runs):
+        for q in queries:
+            m = measure([lp_bin, "pivot", "--data", rel(lp_dir), *q.lp_args, "--format", "csv"],
+                        timeout=timeout)
+            if not m.ok():
+                raise BenchError(f"query {q.num} on {rel(lp_dir)}: {m.brief_error()}")
+            walls[q.num].append(m.wall_s)
+            cpus[q.num].append(m.cpu_s)
+            rss[q.num].append(m.rss_bytes)
+            outs.setdefault(q.num, m.stdout)
+    med = statistics.median
+    return {q.num: {"wall_s": med(walls[q.num]), "cpu_s": med(cpus[q.num]),
+                    "rss_bytes": med(rss[q.num]), "csv": outs[q.num]} for q in queries}
+
+
+def cmd_compact(a) -> int:
+    out = a.out
+    N = a.events
+    lp_bin = a.bin / "logpivot"
+    start_load = loadavg()
+    date = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    ds = ensure_dataset(a.bin, out, N, a.seed, a.regen)
+    raw = REPO / ds["file"] if not Path(ds["file"]).is_absolute() else Path(ds["file"])
+    work = out / f"compact-{N}-{a.batches}"
+    batches = work / "batches"
+    have = sorted(batches.glob("b-*")) if batches.exists() else []
+    if len(have) != a.batches:
+        shutil.rmtree(batches, ignore_errors=True)
+        batches.mkdir(parents=True)
+        log(f"compact: splitting {rel(raw)} into {a.batches} batches")
+        subprocess.run(["split", "-n", f"l/{a.batches}", "-d", "-a", "5", str(raw),
+                        str(batches / "b-")], check=True)
+        have = sorted(batches.glob("b-*"))
+    # The map as rules.csv: its columns are then rules.category, ... as in the query set.
+    rules = work / "rules.csv"
+    shutil.copyfile(REPO / ds["rules"] if not Path(ds["rules"]).is_absolute() else ds["rules"], rules)
+    spill_dir = a.spill_dir or (out / "spill")
+    spill_dir.mkdir(parents=True, exist_ok=True)
+    # The same events ingested at once: what a compacted store should look like.
+    whole = work / "whole"
+    shutil.rmtree(whole, ignore_errors=True)
+    m = measure([lp_bin, "ingest", "-q", "--data", rel(whole), rel(raw)], timeout=a.timeout)
+    if not m.ok():
+        raise BenchError(f"ingest at once: {m.brief_error()}")
+    rule = pick_rule(lp_bin, whole)
+    queries = build_queries(rules, a.day, rule["id"], a.memory_limit, spill_dir)
+    if a.queries:
+        want = {int(x) for x in a.queries.split(",") if x.strip()}
+        queries = [q for q in queries if q.num in want]
+    small = work / "small"
+    shutil.rmtree(small, ignore_errors=True)
+    log(f"compact: {len(have)} ingests of about {N // len(have):,} events each")
+    t0 = time.perf_counter()
+    ingest_cpu = 0.0
+    for i, b in enumerate(have):
+        m = measure([lp_bin, "ingest", "-q", "--data", rel(small), rel(b)], timeout=a.timeout)
+        if not m.ok():
+            raise BenchError(f"ingest of {rel(b)}: {m.brief_error()}")
+        ingest_cpu += m.cpu_s
+        if (i + 1) % 100 == 0:
+            log(f"  {i + 1} ingests")
+    ingest_wall = time.perf_counter() - t0
+    shapes = {"whole": _store_shape(whole), "before": _store_shape(small)}
+    log("compact: the query set on the store of small ingests")
+    times = {"whole": _query_set_times(lp_bin, whole, queries, a.runs, a.timeout),
+             "before": _query_set_times(lp_bin, small, queries, a.runs, a.timeout)}
+    log("compact: logpivot compact")
+    cm = measure([lp_bin, "compact", "--json", "--data", rel(small)], timeout=a.timeout)
+    if not cm.ok():
+        raise BenchError(f"compact: {cm.brief_error()}")
+    csum = json.loads(cm.stdout)
+    shapes["after"] = _store_shape(small)
+    times["after"] = _query_set_times(lp_bin, small, queries, a.runs, a.timeout)
+    agree = {q.num: times["after"][q.num]["csv"] == times["before"][q.num]["csv"] for q in queries}
+    if not all(agree.values()):
+        raise BenchError(f"answers changed by compaction: {agree}")
+    res = {"date": date, "commit": git_commit(), "machine": machine_info(), "events": N,
+           "batches": len(have), "ingest_wall_s": ingest_wall, "ingest_cpu_s": ingest_cpu,
+           "compact": {"wall_s": cm.wall_s, "cpu_s": cm.cpu_s, "rss_bytes": cm.rss_bytes,
+                       "summary": csum},
+           "shapes": shapes,
+           "queries": {q.num: {k: {f: v for f, v in times[k][q.num].items() if f != "csv"}
+                               for k in times} for q in queries},
+           "titles": {q.num: q.title for q in queries}, "runs": a.runs,
+           "load_start": start_load, "load_end": loadavg(), "rusage": RUSAGE_SOURCE}
+    (work / "result.json").write_text(json.dumps(res, indent=2) + "\n")
+    md = render_compact_md(res)
+    (work / "compact.md").write_text(md)
+    print(md)
+    if a.update_docs:
+        update_docs("compact", md)
+    return 0
+
+
+def render_compact_md(r: dict) -> str:
+    sh, c = r["shapes"], r["compact"]
+    mb = sh["before"]["segment_bytes"] / 1e6
+    L = [f"{r['events']:,} events (loggen, seed as `bench.py`'s dataset) ingested as "
+         f"{r['batches']:,} batches, one `logpivot ingest` each ({r['ingest_wall_s']:.1f} s wall, "
+         f"{r['ingest_cpu_s']:.1f} CPU-s in all), then `logpivot compact`; beside the same events "
+         f"ingested at once. Measured {r['date']}, commit {r['commit']}, with "
+         f"`python3 tools/bench/bench.py compact --events {r['events']} --batches {r['batches']} "
+         f"--runs {r['runs']} --update-docs`.", ""]
+    L.append("| store | segments | segment files | on disk |")
+    L.append("|---|---:|---:|---:|")
+    for k, label in (("before", "1 ingest per batch"), ("after", "after `compact`"),
+                     ("whole", "ingested at once")):
+        L.append(f"| {label} | {sh[k]['segments']:,} | {fmt_mb(sh[k]['segment_bytes'])} | "
+                 f"{fmt_mb(sh[k]['disk_bytes'])} |")
+    L.append("")
+    L.append(f"`compact`: {c['wall_s']:.2f} s wall, {c['cpu_s']:.2f} CPU-s, peak RSS "
+             f"{fmt_mb(c['rss_bytes'])}; {mb / max(c['wall_s'], 1e-9):.1f} MB/s of segment files "
+             f"read and {sh['before']['rows'] / max(c['wall_s'], 1e-9) / 1e6:.2f} M rows/s; "
+             f"{c['summary']['groups']} merge groups.")
+    L.append("")
+    L.append("The query set, each a CLI process (wall seconds, median of "
+             f"{r['runs']} runs taking turns; answers identical before and after):")
+    L.append("")
+    L.append("| query | batches | after `compact` | at once | CPU-s batches / after |")
+    L.append("|---|---:|---:|---:|---:|")
+    for n, q in r["queries"].items():
+        L.append(f"| {r['titles'][str(n)] if str(n) in r['titles'] else r['titles'][n]} | "
+                 f"{q['before']['wall_s']:.3f} | {q['after']['wall_s']:.3f} | "
+                 f"{q['whole']['wall_s']:.3f} | {q['before']['cpu_s']:.2f} / "
+                 f"{q['after']['cpu_s']:.2f} |")
+    L.append("")
+    L.append(f"- Machine: {r['machine'].get('nproc')} cores, load average {r['load_start']} at the "
+             f"start, {r['load_end']} at the end (a shared machine). Process figures: "
+             f"{r['rusage']}.")
+    return "\n".join(L) + "\n"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="bench.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -2758,6 +2907,14 @@ def main(argv=None) -> int:
     s.add_argument("--shards", type=int, default=2, help="shards of the Ray store (default 2)")
     s.add_argument("--python", type=Path, default=None,
                    help="the python that imports logpivot, ray and pyarrow (default: this one)")
+
+    s = sub.add_parser("compact", help="a store of many small ingests before and after "
+                       "`logpivot compact`: segments, disk, the query set, compaction throughput")
+    common(s, cache_default="warm")
+    query_opts(s)
+    s.set_defaults(fn=cmd_compact, runs=3)
+    s.add_argument("--batches", type=int, default=1000,
+                   help="ingests the events are split into (default 1000)")
 
     a = p.parse_args(argv)
     if a.runs < 1 or a.events < 1 or getattr(a, "ingest_runs", 1) < 1:
