@@ -291,6 +291,21 @@ impl FileLock {
     }
 }
 
+/// The identity of the file at `path` (device and inode on Unix; None elsewhere or when it does
+/// not exist): how a followed log is recognised after it was renamed.
+pub fn file_id(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// A small file held under an exclusive advisory lock by its creator for as long as it lives
 /// (a reader's lease, `store::lease`). It is written and locked under a temporary name and then
 /// renamed into place, so whoever lists the directory never sees it unlocked while its holder

@@ -16,6 +16,7 @@
 //! publishes the segment also records them. A killed ingest re-run with the same inputs skips
 //! committed ranges and re-reads the rest.
 
+pub mod follow;
 pub mod reader;
 pub mod rejects;
 pub mod shard;
@@ -74,6 +75,14 @@ pub struct IngestOptions {
     /// After the run, merge small segments by the tiered policy
     /// ([`crate::store::compact::Policy::Tiered`]).
     pub compact: bool,
+    /// Inputs that are another input renamed: (the path now, the path it was ingested under).
+    /// `follow` sets it for a rotated log (`eve.json` renamed to `eve.json.1`), so that the
+    /// rest of the old file is read as the same input even when it is too short for its
+    /// fingerprint to stay the same.
+    pub renamed: Vec<(PathBuf, String)>,
+    /// The inputs may still be written to: a last line without a newline is left for the next
+    /// run (set by [`follow`]).
+    pub open_tail: bool,
 }
 
 impl Default for IngestOptions {
@@ -95,6 +104,8 @@ impl Default for IngestOptions {
             shards: None,
             as_shard: false,
             compact: false,
+            renamed: Vec::new(),
+            open_tail: false,
         }
     }
 }
@@ -506,7 +517,12 @@ fn plan_inputs(
         } else {
             sniff_shape(&path, opts.records.as_ref())?
         };
-        adopt_grown_input(store, &display, &prefix, &fp);
+        let was = opts
+            .renamed
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map_or(display.as_str(), |(_, was)| was.as_str());
+        adopt_grown_input(store, was, &prefix, &fp, raw_size, opts.open_tail);
         let (committed, known_break) = match store.manifest_mut().input_mut(&fp) {
             Some(e) if e.complete() && e.raw_size == raw_size => {
                 summary.skipped.push((
@@ -572,24 +588,50 @@ fn plan_inputs(
 
 /// A file that grew since it was last read (a truncated `.gz` copied again whole, a log still
 /// being written) had a shorter first-64-KiB prefix then, so its fingerprint changed. When an
-/// unfinished input of the same path has a fingerprint that hashes the first bytes of this
-/// file, it is the same input: it takes the new fingerprint, and its committed ranges stand.
-fn adopt_grown_input(store: &mut StoreWriter, display: &str, prefix: &[u8], fp: &str) {
+/// input of the same path (unfinished, or complete at a smaller size: a log appended to) has a
+/// fingerprint that hashes the first bytes of this file, it is the same input: it takes the new
+/// fingerprint, and its committed ranges stand.
+///
+/// When following logs (`siblings`), an input of another path in the same directory counts
+/// too: the copy a copytruncate rotation made (`eve.json.1`) holds what was written to
+/// `eve.json` since it was last read, after the part already committed.
+fn adopt_grown_input(
+    store: &mut StoreWriter,
+    display: &str,
+    prefix: &[u8],
+    fp: &str,
+    size: u64,
+    siblings: bool,
+) {
     let m = store.manifest_mut();
     if m.input_mut(fp).is_some() {
         return;
     }
-    let grown = m.inputs.iter_mut().find(|e| {
-        e.path == display
-            && !e.complete()
+    let parent = |p: &str| Path::new(p).parent().map(Path::to_path_buf);
+    let matches = |e: &InputEntry| {
+        (!e.complete() || size > e.raw_size)
             && e.fingerprint
                 .rsplit_once('-')
                 .and_then(|(h, n)| Some((h, n.parse::<usize>().ok()?)))
                 .is_some_and(|(h, n)| {
                     n < prefix.len() && h == format!("{:016x}", fnv64(&prefix[..n]))
                 })
-    });
-    if let Some(e) = grown {
+    };
+    // The input of this very path first; then, when following, a sibling's.
+    let grown = m
+        .inputs
+        .iter()
+        .position(|e| e.path == display && matches(e))
+        .or_else(|| {
+            siblings
+                .then(|| {
+                    m.inputs.iter().position(|e| {
+                        e.path != "-" && parent(&e.path) == parent(display) && matches(e)
+                    })
+                })
+                .flatten()
+        });
+    if let Some(e) = grown.and_then(|i| m.inputs.get_mut(i)) {
         e.fingerprint = fp.to_string();
     }
 }
@@ -618,6 +660,7 @@ fn run_pipeline(
         max_line_bytes: opts.max_line_bytes.max(1024),
         recycled: Some(recycle_rx),
         cancel: opts.cancel.clone(),
+        open_tail: opts.open_tail,
     };
     std::thread::scope(|s| {
         let reader = s.spawn(|| {

@@ -51,6 +51,9 @@ pub struct ReaderConfig {
     pub recycled: Option<crossbeam_channel::Receiver<Vec<u8>>>,
     /// The ingest's cancellation token.
     pub cancel: crate::Cancel,
+    /// The inputs may still be written to (`ingest --follow`): an NDJSON input's last line
+    /// without a newline is not read yet (it may be half written); the next run reads it whole.
+    pub open_tail: bool,
 }
 
 /// What the reader learned about one input.
@@ -195,6 +198,8 @@ pub struct InputReader<'a> {
     compressed: bool,
     broken: Option<StreamBreak>,
     abort: &'a AtomicBool,
+    /// Bytes left unread at the end (a last line without a newline, with `open_tail`).
+    held: usize,
 }
 
 impl<'a> InputReader<'a> {
@@ -223,6 +228,7 @@ impl<'a> InputReader<'a> {
             compressed: opened.compression != io::Compression::None,
             broken: None,
             abort,
+            held: 0,
         })
     }
 
@@ -291,7 +297,7 @@ impl<'a> InputReader<'a> {
                 self.run_array(Scanner::Envelope(EnvelopeScanner::new(&none)), emit)?
             }
         }
-        let len = self.buf_start + self.buf.len() as u64;
+        let len = self.buf_start + (self.buf.len() - self.held.min(self.buf.len())) as u64;
         if let Some(b) = &self.broken {
             if self.plan.known_break != Some(b.offset) {
                 self.emit_break(b.clone(), emit)?;
@@ -370,6 +376,10 @@ impl<'a> InputReader<'a> {
                 // A broken stream's last, cut-off line is not read: it is read whole once the
                 // file is complete.
                 None if self.broken.is_some() => return Ok(()),
+                None if self.eof && self.cfg.open_tail && limit > self.buf.len() => {
+                    self.held = self.buf.len();
+                    return Ok(());
+                }
                 None if self.eof => region,
                 None if self.buf.len() >= self.cfg.max_line_bytes => {
                     self.overlong(emit)?;

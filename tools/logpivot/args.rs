@@ -248,6 +248,7 @@ pub struct DataArg {
   logpivot ingest --data ct AWSLogs/                                       # CloudTrail {\"Records\": [...]}
   logpivot ingest --records data.events export.json                        # events in an envelope
   logpivot ingest --data /shared/lp --shards 8 logs/                        # a sharded root of 8 stores
+  logpivot ingest --follow --commit-interval 10s /var/log/suricata/eve.json  # follow a growing log
 
 Inputs: NDJSON, a JSON array of events, or JSON objects that hold the events in an array
 (an envelope), each plain, gzip or zstd (detected from the bytes, not the name). A directory is
@@ -315,6 +316,15 @@ pub struct IngestArgs {
     /// Wait for another ingest to finish instead of failing when the directory is locked.
     #[arg(long)]
     pub wait: bool,
+    /// Keep reading the inputs as they grow (Suricata's eve.json, a Zeek log being written):
+    /// an ingest every --commit-interval, rotation followed (the old file read to its end
+    /// first), until Ctrl-C or SIGTERM, which commit what was written until then. Implies
+    /// --compact.
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: how often new events are committed (5s, 1m, 500ms is not accepted).
+    #[arg(long, default_value = "5s", value_name = "AGE", requires = "follow")]
+    pub commit_interval: String,
     /// After the run, merge small segments by the tiered policy (a size level is merged once
     /// it holds 10 segments), so a store fed by frequent small ingests stays healthy without
     /// running `logpivot compact`.

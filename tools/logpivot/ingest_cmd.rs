@@ -1,6 +1,7 @@
 //! `logpivot ingest`.
 
 use std::io::Write;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use logpivot::ingest::{ingest, IngestOptions, IngestProgress, IngestSummary};
@@ -9,6 +10,75 @@ use logpivot::store::DataDir;
 
 use crate::args::IngestArgs;
 use crate::util::{human_bytes, parse_size, thousands, ProgressBar};
+
+/// Set by the first Ctrl-C or SIGTERM of `ingest --follow`.
+pub static FOLLOW_STOP: AtomicBool = AtomicBool::new(false);
+
+fn follow(a: &IngestArgs, dir: &DataDir, opts: &IngestOptions) -> anyhow::Result<()> {
+    let interval = logpivot::query::plan::parse_width(&a.commit_interval).ok_or_else(|| {
+        anyhow::anyhow!(
+            "invalid --commit-interval `{}`: a number and s, m or h (5s)",
+            a.commit_interval
+        )
+    })?;
+    let interval = std::time::Duration::from_nanos(interval as u64);
+    if !a.quiet && !a.json {
+        eprintln!(
+            "following {} into {} (a commit every {}; Ctrl-C to stop)",
+            a.inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            dir.root().display(),
+            a.commit_interval
+        );
+    }
+    let quiet = a.quiet || a.json;
+    let mut report = |c: &logpivot::ingest::follow::Cycle| {
+        if quiet {
+            return;
+        }
+        for (now, was) in &c.rotated {
+            eprintln!("  {was} was rotated to {now}: read to its end");
+        }
+        for t in &c.truncated {
+            eprintln!("  {t} shrank (truncated in place): read from its start");
+        }
+        let s = &c.summary;
+        if s.events + s.rejects > 0 {
+            eprintln!(
+                "  +{} events, {} rejects ({} segments)",
+                thousands(s.events),
+                thousands(s.rejects),
+                s.segments
+            );
+        }
+    };
+    let s = logpivot::ingest::follow::follow(
+        dir,
+        opts,
+        interval,
+        &FOLLOW_STOP,
+        Arc::new(IngestProgress::default()),
+        &mut report,
+    )?;
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        serde_json::to_writer_pretty(&mut out, &s).map_err(std::io::Error::from)?;
+        writeln!(out)?;
+    } else if !a.quiet {
+        writeln!(
+            out,
+            "followed for {:.1} s: {} events, {} rejects into {}",
+            s.seconds,
+            thousands(s.events),
+            thousands(s.rejects),
+            s.data_dir
+        )?;
+    }
+    Ok(())
+}
 
 pub fn run(a: IngestArgs) -> anyhow::Result<()> {
     let mut opts = IngestOptions {
@@ -34,6 +104,9 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
         opts.threads = t.max(1);
     }
     let dir = DataDir::new(&a.data.data);
+    if a.follow {
+        return follow(&a, &dir, &opts);
+    }
     let progress = Arc::new(IngestProgress::default());
     let bar = ProgressBar::start(progress.clone(), !a.quiet && !a.json);
     let summary = ingest(&dir, &opts, progress);

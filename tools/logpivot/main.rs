@@ -62,11 +62,19 @@ fn main() {
         tune_ingest_allocator();
     }
     // Ctrl-C: stop at the next check and clean up (spill files, temp segments) instead of dying.
-    let _ = ctrlc::set_handler(|| {
+    // With `ingest --follow`, the first signal (Ctrl-C, SIGTERM) ends the following after one
+    // more cycle, which commits what was written until then; a second interrupts that cycle.
+    let follow = matches!(&cli.command, args::Command::Ingest(a) if a.follow);
+    let _ = ctrlc::set_handler(move || {
+        use std::sync::atomic::Ordering;
+        if follow && !ingest_cmd::FOLLOW_STOP.swap(true, Ordering::Relaxed) {
+            eprintln!("logpivot: stopping after this cycle (again to interrupt it)");
+            return;
+        }
         if logpivot::interrupted() {
             std::process::exit(130);
         }
-        logpivot::INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed);
+        logpivot::INTERRUPTED.store(true, Ordering::Relaxed);
     });
     let result = match cli.command {
         args::Command::Ingest(a) => ingest_cmd::run(a),
