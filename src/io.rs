@@ -146,7 +146,7 @@ pub fn walk_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Storage faults on purpose, for tests: `LOGPIVOT_FAULT=OP:N[:ERR]` makes the N-th `OP` of
+/// Storage faults on purpose, for tests (`cut:N` kills the process after its N-th fsync instead): `LOGPIVOT_FAULT=OP:N[:ERR]` makes the N-th `OP` of
 /// the process fail with `ERR` (`ENOSPC`, the default, or `EIO`), as a full or failing disk
 /// would. `OP` is `write` (a file's bytes written), `fsync` (a file or a directory synced) or
 /// `rename`. Every durable write of the library goes through this module, so a test can fail
@@ -161,6 +161,9 @@ pub mod fault {
         Write = 0,
         Fsync = 1,
         Rename = 2,
+        /// Not a failure: the process dies right after the N-th fsync has returned
+        /// (`LOGPIVOT_FAULT=cut:N`), as at a power cut just after a durable point.
+        Cut = 3,
     }
 
     fn spec() -> Option<(Op, u64, i32)> {
@@ -172,6 +175,7 @@ pub mod fault {
                 "write" => Op::Write,
                 "fsync" => Op::Fsync,
                 "rename" => Op::Rename,
+                "cut" => Op::Cut,
                 _ => return None,
             };
             let n: u64 = parts.next()?.parse().ok()?;
@@ -185,11 +189,20 @@ pub mod fault {
 
     /// Count one `op`; the error to fail it with when it is the chosen one.
     pub(crate) fn check(op: Op) -> std::io::Result<()> {
-        static COUNTS: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+        static COUNTS: [AtomicU64; 4] = [
+            AtomicU64::new(0),
+            AtomicU64::new(0),
+            AtomicU64::new(0),
+            AtomicU64::new(0),
+        ];
         let Some((want, n, errno)) = spec() else {
             return Ok(());
         };
         if want == op && COUNTS[op as usize].fetch_add(1, Ordering::SeqCst) + 1 == n {
+            if op == Op::Cut {
+                eprintln!("logpivot: LOGPIVOT_FAULT cut after fsync {n}, aborting");
+                std::process::abort();
+            }
             return Err(std::io::Error::from_raw_os_error(errno));
         }
         Ok(())
@@ -198,7 +211,8 @@ pub mod fault {
 
 fn sync_file(f: &File, path: &Path) -> Result<()> {
     fault::check(fault::Op::Fsync).at(path)?;
-    f.sync_all().at(path)
+    f.sync_all().at(path)?;
+    fault::check(fault::Op::Cut).at(path)
 }
 
 /// fsync a directory so a rename or create inside it is durable.
