@@ -146,11 +146,12 @@ pub fn walk_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Storage faults on purpose, for tests (`cut:N` kills the process after its N-th fsync instead): `LOGPIVOT_FAULT=OP:N[:ERR]` makes the N-th `OP` of
+/// Storage faults on purpose, for tests: `LOGPIVOT_FAULT=OP:N[:ERR]` makes the N-th `OP` of
 /// the process fail with `ERR` (`ENOSPC`, the default, or `EIO`), as a full or failing disk
 /// would. `OP` is `write` (a file's bytes written), `fsync` (a file or a directory synced) or
-/// `rename`. Every durable write of the library goes through this module, so a test can fail
-/// each step of the commit protocol in turn (tests/faults.rs).
+/// `rename`; `cut:N` instead kills the process right after its N-th fsync. Every durable write
+/// of the library goes through this module, so a test can fail each step of the commit
+/// protocol in turn (tests/crash.rs, tests/compact.rs).
 pub mod fault {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::OnceLock;
