@@ -8,10 +8,12 @@
 //! - [`json`]: record splitting, simd-json parsing, flattening, time parsing;
 //! - [`index`]: roaring bitmap indexes (rule values, time minutes), pure over bytes;
 //! - [`segment`]: column builders, the segment writer and the validating reader;
-//! - [`store`]: the data directory, manifest, writer lock and commit protocol;
+//! - [`store`]: the data directory, manifest, writer lock and commit protocol, compaction,
+//!   retention and reader leases;
 //! - [`ingest`]: the parallel pipeline from JSON inputs to committed segments;
 //! - [`query`]: filters, enrichment joins and pivot tables within a memory budget (spill);
 //! - [`stats`]: contrast of a suspect set with a baseline, and per-event scoring;
+//! - [`plot`]: charts of pivot tables and contrasts (SVG, PNG);
 //! - [`synth`]: a deterministic generator of Cloudflare firewall events for demos and benches.
 
 pub mod codec;
@@ -20,6 +22,7 @@ pub mod index;
 pub mod ingest;
 pub mod io;
 pub mod json;
+pub mod plot;
 pub mod pool;
 pub mod query;
 pub mod segment;

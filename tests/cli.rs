@@ -265,7 +265,7 @@ fn contrast_and_score_in_every_format() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("field,value,suspect,baseline,suspect_rate,baseline_rate,f,G,p,q,JLH")
+        Some("field,value,suspect,baseline,suspect_rate,baseline_rate,f,G,p,q,JLH,z,RR_low")
     );
     let rows: Vec<Vec<String>> = lines.map(common::parse_csv_line).collect();
     // 3 rule ids and 6 paths, each seen in both halves: 9 values.

@@ -37,6 +37,11 @@ pub enum Rank {
     G,
     /// Elastic's JLH score, descending.
     Jlh,
+    /// The z-score of the log-odds ratio with an informative Dirichlet prior (Monroe et al.
+    /// 2008), descending.
+    Z,
+    /// The lower 95% confidence bound of the rate ratio, descending.
+    Rr,
 }
 
 impl std::str::FromStr for Rank {
@@ -46,8 +51,10 @@ impl std::str::FromStr for Rank {
             "f" | "prob" => Ok(Rank::F),
             "g" | "p" | "q" => Ok(Rank::G),
             "jlh" => Ok(Rank::Jlh),
+            "z" | "lor" | "logodds" => Ok(Rank::Z),
+            "rr" => Ok(Rank::Rr),
             _ => Err(Error::invalid(format!(
-                "invalid ranking `{s}`: use f (the default), g or jlh"
+                "invalid ranking `{s}`: use f (the default), g, jlh, z or rr"
             ))),
         }
     }
@@ -129,6 +136,11 @@ pub struct Token {
     pub q: f64,
     /// Elastic's JLH (the superset is suspect ∪ baseline).
     pub jlh: f64,
+    /// The z-score of the log-odds ratio with an informative Dirichlet prior
+    /// ([`math::log_odds_z`]).
+    pub z: f64,
+    /// The lower 95% bound of the rate ratio ([`math::rate_ratio_low`]).
+    pub rr_low: f64,
 }
 
 impl Token {
@@ -181,6 +193,8 @@ impl Contrast {
             ("p", Kind::Float),
             ("q", Kind::Float),
             ("JLH", Kind::Float),
+            ("z", Kind::Float),
+            ("RR_low", Kind::Float),
         ]);
         let pct = |x: f64| if percent { x * 100.0 } else { x };
         for t in &self.tokens {
@@ -196,6 +210,8 @@ impl Contrast {
                 Val::Float(t.p),
                 Val::Float(t.q),
                 Val::Float(t.jlh),
+                Val::Float(t.z),
+                Val::Float(t.rr_low),
             ]);
         }
         f
@@ -507,6 +523,8 @@ pub fn token(
         p,
         q: p,
         jlh: math::jlh(s, ns, s + b, ns + nb),
+        z: math::log_odds_z(s, ns, b, nb, math::LOG_ODDS_PRIOR),
+        rr_low: math::rate_ratio_low(s, ns, b, nb),
     }
 }
 
@@ -517,6 +535,8 @@ fn better(rank: Rank, a: &Token, b: &Token) -> std::cmp::Ordering {
         Rank::F => (t.f, signed_g(t)),
         Rank::G => (signed_g(t), t.f),
         Rank::Jlh => (t.jlh, signed_g(t)),
+        Rank::Z => (t.z, signed_g(t)),
+        Rank::Rr => (t.rr_low, signed_g(t)),
     };
     let (ka, kb) = (key(a), key(b));
     kb.0.total_cmp(&ka.0)
@@ -717,6 +737,8 @@ mod tests {
             p: 0.0,
             q: 0.0,
             jlh: 0.0,
+            z: 0.0,
+            rr_low: 0.0,
         }
     }
 

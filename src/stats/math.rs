@@ -316,6 +316,50 @@ pub fn jlh(subset_count: u64, subset_size: u64, superset_count: u64, superset_si
     }
 }
 
+/// The prior size of [`log_odds_z`]: the Dirichlet prior counts `LOG_ODDS_PRIOR` events spread
+/// over the values by their frequency in both sets together.
+pub const LOG_ODDS_PRIOR: f64 = 1000.0;
+
+/// The z-score of the log-odds ratio of a value between the suspect and the baseline set, with
+/// an informative Dirichlet prior (Monroe, Colaresi and Quinn 2008, "Fightin' Words", eq. 22):
+/// with y_s = s, y_b = b the value's counts, n_s, n_b the set sizes, and
+/// alpha_w = a0 (s + b) / (n_s + n_b) the prior count of the value,
+///   delta = ln((y_s + alpha_w) / (n_s + a0 - y_s - alpha_w))
+///         - ln((y_b + alpha_w) / (n_b + a0 - y_b - alpha_w)),
+///   var   = 1 / (y_s + alpha_w) + 1 / (y_b + alpha_w),     z = delta / sqrt(var).
+/// A value absent from the baseline no longer saturates: its baseline log-odds rest on a prior
+/// count proportional to its total, so z grows with its support (a value seen 5 times in the
+/// suspect set and never in a baseline of a million gets z < 1; one seen 800 times, about 10).
+/// 0 for a value in neither set.
+pub fn log_odds_z(s: u64, ns: u64, b: u64, nb: u64, a0: f64) -> f64 {
+    let (s, ns, b, nb) = (s as f64, ns as f64, b as f64, nb as f64);
+    if s + b == 0.0 || ns + nb == 0.0 {
+        return 0.0;
+    }
+    let aw = a0 * (s + b) / (ns + nb);
+    let odds = |y: f64, n: f64| ((y + aw) / (n + a0 - y - aw).max(f64::MIN_POSITIVE)).ln();
+    let delta = odds(s, ns) - odds(b, nb);
+    let var = 1.0 / (s + aw) + 1.0 / (b + aw);
+    delta / var.sqrt()
+}
+
+/// The lower bound of the 95% confidence interval of the rate ratio (suspect rate over
+/// baseline rate), with 0.5 added to every cell (Haldane) so a value absent from a set has a
+/// finite ratio: RR = ((s + ½)/(n_s + ½)) / ((b + ½)/(n_b + ½)),
+/// se(ln RR) = sqrt(1/(s + ½) - 1/(n_s + ½) + 1/(b + ½) - 1/(n_b + ½)),
+/// lower bound = exp(ln RR - 1.96 se). "At least this many times more frequent in the window."
+pub fn rate_ratio_low(s: u64, ns: u64, b: u64, nb: u64) -> f64 {
+    let (s, ns, b, nb) = (
+        s as f64 + 0.5,
+        ns as f64 + 0.5,
+        b as f64 + 0.5,
+        nb as f64 + 0.5,
+    );
+    let ln_rr = (s / ns).ln() - (b / nb).ln();
+    let se = (1.0 / s - 1.0 / ns + 1.0 / b - 1.0 / nb).max(0.0).sqrt();
+    (ln_rr - 1.96 * se).exp()
+}
+
 /// The result of chi-square combining: `score` in [0, 1], and the "suspect-ness" `s` and
 /// "baseline-ness" `h` it is made of (see [`chi_combine`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -597,6 +641,42 @@ mod tests {
         assert_eq!(robinson_f(0, 0, 0, 0, 0.0, 0.4), 0.4);
         assert_eq!(robinson_f(3, 0, 2, 0, 1.0, 0.5), 0.5); // zero-size sets: p = x
         assert!(robinson_f(u64::MAX, 1, u64::MAX, u64::MAX, 0.0, 0.5).is_finite());
+    }
+
+    #[test]
+    fn log_odds_z_and_rate_ratio_hand_worked() {
+        // The thin attack of docs/STATISTICS.md: the attack's user agent, 1,511 of 9,760
+        // suspect events and 202 of 990,245 baseline ones, against an ASN at 784/0.
+        let ua = log_odds_z(1511, 9760, 202, 990_245, LOG_ODDS_PRIOR);
+        let asn = log_odds_z(784, 9760, 0, 990_245, LOG_ODDS_PRIOR);
+        let noise = log_odds_z(5, 9760, 0, 990_245, LOG_ODDS_PRIOR);
+        assert!(ua > 80.0 && ua < 100.0, "{ua}");
+        assert!(asn > 8.0 && asn < 12.0, "{asn}");
+        assert!(noise > 0.0 && noise < 1.0, "{noise}");
+        // By hand: aw = 1000 * 1713 / 1000005; delta = ln(1512.713/9247.287) -
+        // ln(203.713/991041.287); var = 1/1512.713 + 1/203.713.
+        let aw: f64 = 1000.0 * 1713.0 / 1_000_005.0;
+        let d = ((1511.0 + aw) / (9760.0 + 1000.0 - 1511.0 - aw)).ln()
+            - ((202.0 + aw) / (990_245.0 + 1000.0 - 202.0 - aw)).ln();
+        assert_rel(
+            ua,
+            d / (1.0 / (1511.0 + aw) + 1.0 / (202.0 + aw)).sqrt(),
+            1e-12,
+        );
+        assert!(
+            log_odds_z(5, 1000, 500, 1000, 10.0) < 0.0,
+            "under-represented is negative"
+        );
+        assert_eq!(log_odds_z(0, 10, 0, 10, 10.0), 0.0);
+        // Rate ratio: 10/100 against 10/1000 is 10 (Haldane: 10.5/100.5 over 10.5/1000.5).
+        let rr = rate_ratio_low(10, 100, 10, 1000);
+        let se = (1.0 / 10.5 - 1.0 / 100.5 + 1.0 / 10.5 - 1.0 / 1000.5f64).sqrt();
+        assert_rel(
+            rr,
+            (((10.5 / 100.5) / (10.5 / 1000.5f64)).ln() - 1.96 * se).exp(),
+            1e-12,
+        );
+        assert!(rate_ratio_low(0, 0, 0, 0).is_finite());
     }
 
     #[test]

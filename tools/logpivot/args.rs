@@ -58,7 +58,9 @@ Examples:
   logpivot pivot --rows ClientCountry --value count --value 'approx_count_distinct(ClientIP)' --top 20
   logpivot pivot --rows 'hour(Datetime)' --cols ClientRequestUserAgent --cols-top 10
   logpivot pivot --where 'Action in (block, challenge) and EdgeResponseStatus >= 403 and not ClientCountry = ru' --rows Source
-  logpivot pivot --rows Action --format arrow --output actions.arrow   # pandas/Polars/DuckDB"
+  logpivot pivot --rows Action --format arrow --output actions.arrow   # pandas/Polars/DuckDB
+  logpivot pivot --rows Datetime:1h --cols Action --cols-top 5 --plot hourly.svg     # a line chart
+  logpivot pivot --rows ClientCountry --cols Action --top 20 --plot heat.png          # a heatmap"
 )]
 pub struct PivotArgs {
     #[command(flatten)]
@@ -94,6 +96,10 @@ pub struct PivotArgs {
     /// Row order: `total` (descending, the default) or a row key (ascending).
     #[arg(long, default_value = "total", value_name = "KEY|total")]
     pub sort: String,
+    /// Also draw the table to FILE.svg or FILE.png: a time-bucket key gives a line per
+    /// column value, two keys a heatmap, one key horizontal bars (the first value is drawn).
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -153,7 +159,8 @@ Examples:
   logpivot contrast --suspect 'Datetime >= 2024-06-05T19:12:00Z and Datetime < 2024-06-05T21:12:00Z' \
       --fields ClientRequestUserAgent,ClientASN,ClientRequestPath --pairs --top 20
   logpivot contrast --suspect 'ClientIP = 203.0.113.9' --baseline 'not ClientIP = 203.0.113.9' --format csv
-  logpivot contrast --suspect 'Hostname = WORKSTATION5' --fields Channel,EventID,SourceName"
+  logpivot contrast --suspect 'Hostname = WORKSTATION5' --fields Channel,EventID,SourceName
+  logpivot contrast --suspect 'ClientIP = 203.0.113.9' --top 15 --plot contrast.svg"
 )]
 pub struct ContrastArgs {
     #[command(flatten)]
@@ -176,9 +183,14 @@ pub struct ContrastArgs {
     /// Show the N best values (0 = all tested values).
     #[arg(long, default_value_t = 30, value_name = "N")]
     pub top: usize,
-    /// Ranking: f (smoothed probability, default), g (G-test, over-represented first), jlh.
-    #[arg(long, default_value = "f", value_parser = ["f", "g", "jlh"])]
+    /// Ranking: f (smoothed probability, default), g (G-test, over-represented first), jlh,
+    /// z (log-odds ratio z-score with an informative prior), rr (rate ratio's lower bound).
+    #[arg(long, default_value = "f", value_parser = ["f", "g", "jlh", "z", "rr"])]
     pub sort: String,
+    /// Also draw the top values (at most 20) as paired bars of their suspect and baseline
+    /// rates, to FILE.svg or FILE.png.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
     /// Restrict both sets (repeatable; and-ed).
     #[arg(long = "where", short = 'w', value_name = "EXPR")]
     pub filters: Vec<String>,

@@ -123,6 +123,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 "2024-06-06".into(),
                 "--sort".into(),
                 "Datetime:1h".into(),
+                "--plot".into(),
+                format!("{d}/hourly.svg"),
             ],
         ),
         (
@@ -170,6 +172,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 "ClientRequestUserAgent,ClientASN,ClientCountry,ClientRequestPath,RuleID,hour(Datetime)".into(),
                 "--top".into(),
                 "12".into(),
+                "--plot".into(),
+                format!("{d}/contrast.svg"),
             ],
         ));
         queries.push((
@@ -198,12 +202,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             })
             .collect();
         writeln!(out, "# {title}")?;
-        writeln!(
-            out,
-            "$ logpivot {} --data {d} {}",
-            shown[0],
-            shown[1..].join(" ")
-        )?;
+        let command = format!("logpivot {} --data {d} {}", shown[0], shown[1..].join(" "));
+        writeln!(out, "$ {command}")?;
         let mut full = vec![
             "logpivot".to_string(),
             args[0].clone(),
@@ -223,8 +223,25 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                     &mut out,
                     160,
                 )?;
+                if let Some(path) = &p.plot {
+                    let f = logpivot::plot::Format::of(path)?;
+                    let chart = logpivot::plot::pivot_chart(&table, &command, f)?;
+                    logpivot::plot::write(path, &chart)?;
+                    writeln!(
+                        out,
+                        "(the chart: {}, {})",
+                        path.display(),
+                        crate::pivot_cmd::describe(&chart.kind)
+                    )?;
+                }
             }
-            crate::args::Command::Contrast(c) => crate::stats_cmd::run_contrast(*c)?,
+            crate::args::Command::Contrast(c) => {
+                let path = c.plot.clone();
+                crate::stats_cmd::run_contrast_titled(*c, &command)?;
+                if let Some(path) = path {
+                    writeln!(out, "(the chart: {})", path.display())?;
+                }
+            }
             crate::args::Command::Score(c) => crate::stats_cmd::run_score(*c)?,
             _ => {}
         }

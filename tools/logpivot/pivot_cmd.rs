@@ -141,13 +141,55 @@ pub fn run(a: PivotArgs) -> anyhow::Result<()> {
     let req = request(&a)?;
     let dir = DataDir::new(&a.data.data);
     let started = std::time::Instant::now();
+    let plot = a
+        .plot
+        .as_deref()
+        .map(logpivot::plot::Format::of)
+        .transpose()?;
     let table = pivot(&dir, &req)?;
     let (format, width) = format_and_width(&a.engine);
     with_output(&a.engine, &mut |out| write(&table, format, out, width))?;
+    if let (Some(path), Some(f)) = (&a.plot, plot) {
+        let chart = logpivot::plot::pivot_chart(&table, &command_line(), f)?;
+        logpivot::plot::write(path, &chart)?;
+        eprintln!(
+            "logpivot: drew {} to {}",
+            describe(&chart.kind),
+            path.display()
+        );
+    }
     if a.engine.explain {
         explain(&table, started.elapsed().as_secs_f64());
     }
     Ok(())
+}
+
+/// The command as typed (a chart's title).
+pub fn command_line() -> String {
+    let args: Vec<String> = std::env::args().collect();
+    let mut words = vec!["logpivot".to_string()];
+    for a in args.iter().skip(1) {
+        if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$&|;<>()*?".contains(c)) {
+            words.push(format!("'{}'", a.replace('\'', "'\\''")));
+        } else {
+            words.push(a.clone());
+        }
+    }
+    words.join(" ")
+}
+
+/// What a chart shows, for the line that says where it went.
+pub fn describe(k: &logpivot::plot::Kind) -> String {
+    match k {
+        logpivot::plot::Kind::Lines(names) => format!(
+            "a line chart of {} series ({})",
+            names.len(),
+            names.join(", ")
+        ),
+        logpivot::plot::Kind::Heatmap { rows, cols } => format!("a {rows} x {cols} heatmap"),
+        logpivot::plot::Kind::Bars(n) => format!("{n} bars"),
+        logpivot::plot::Kind::Contrast(n) => format!("the rates of {n} values"),
+    }
 }
 
 fn explain(t: &PivotTable, secs: f64) {

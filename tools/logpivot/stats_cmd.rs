@@ -11,6 +11,11 @@ use crate::pivot_cmd::{engine_request, explain_scan, format_and_width, split_all
 use crate::util::thousands;
 
 pub fn run_contrast(a: ContrastArgs) -> anyhow::Result<()> {
+    run_contrast_titled(a, &crate::pivot_cmd::command_line())
+}
+
+/// `contrast`, its chart (with `--plot`) titled `title`.
+pub fn run_contrast_titled(a: ContrastArgs, title: &str) -> anyhow::Result<()> {
     let req = ContrastRequest {
         suspect: a.suspect.clone(),
         baseline: a.baseline.clone(),
@@ -24,6 +29,11 @@ pub fn run_contrast(a: ContrastArgs) -> anyhow::Result<()> {
         ..ContrastRequest::default()
     };
     let started = Instant::now();
+    let plot = a
+        .plot
+        .as_deref()
+        .map(logpivot::plot::Format::of)
+        .transpose()?;
     let c = contrast(&DataDir::new(&a.data.data), &req)?;
     let (format, width) = format_and_width(&a.engine);
     let mut frame = c.to_frame(format == Format::Table);
@@ -58,6 +68,15 @@ pub fn run_contrast(a: ContrastArgs) -> anyhow::Result<()> {
         );
     }
     with_output(&a.engine, &mut |out| frame.write(format, out, width))?;
+    if let (Some(path), Some(f)) = (&a.plot, plot) {
+        let chart = logpivot::plot::contrast_chart(&c, title, f)?;
+        logpivot::plot::write(path, &chart)?;
+        eprintln!(
+            "logpivot: drew {} to {}",
+            crate::pivot_cmd::describe(&chart.kind),
+            path.display()
+        );
+    }
     if a.engine.explain {
         explain_scan(&c.stats);
         eprintln!("-- {:.3} s", started.elapsed().as_secs_f64());

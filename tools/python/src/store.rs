@@ -227,7 +227,7 @@ impl Store {
     /// A pivot table as a `pyarrow.Table`; the arguments are the flags of `logpivot pivot`.
     #[pyo3(signature = (rows, cols=None, values=None, r#where=None, time_from=None, time_to=None,
         join=None, unmatched=None, top=None, cols_top=None, totals=false, sort=None, tz=None,
-        memory_limit=None, spill_dir=None, max_spill=None, threads=None, _stage=None))]
+        memory_limit=None, spill_dir=None, max_spill=None, threads=None, plot=None, _stage=None))]
     #[allow(clippy::too_many_arguments)]
     fn pivot<'py>(
         &self,
@@ -249,8 +249,13 @@ impl Store {
         spill_dir: Option<PathBuf>,
         max_spill: Option<String>,
         threads: Option<usize>,
+        plot: Option<PathBuf>,
         _stage: Option<Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let plot = plot
+            .map(|p| logpivot::plot::Format::of(&p).map(|f| (p, f)))
+            .transpose()
+            .map_err(to_py)?;
         let engine = engine_request(
             join,
             unmatched,
@@ -286,6 +291,11 @@ impl Store {
         table_job(py, &cancel, move || {
             let plan = logpivot::query::plan(&req, &snap.schema)?;
             let table = logpivot::query::run(&plan, &snap.schema, &snap.segs, &req)?;
+            if let Some((path, format)) = &plot {
+                let title = logpivot::plot::pivot_title(&req);
+                let chart = logpivot::plot::pivot_chart(&table, &title, *format)?;
+                logpivot::plot::write(path, &chart)?;
+            }
             logpivot::query::output::to_typed_record_batch(&table)
         })
     }
@@ -294,7 +304,7 @@ impl Store {
     /// flags of `logpivot contrast`); a `pyarrow.Table` with the CLI's CSV columns.
     #[pyo3(signature = (suspect, baseline=None, fields=None, pairs=false, min_count=5, top=30,
         sort="f", r#where=None, join=None, unmatched=None, tz=None, memory_limit=None,
-        spill_dir=None, max_spill=None, threads=None, _stage=None))]
+        spill_dir=None, max_spill=None, threads=None, plot=None, _stage=None))]
     #[allow(clippy::too_many_arguments)]
     fn contrast<'py>(
         &self,
@@ -314,8 +324,13 @@ impl Store {
         spill_dir: Option<PathBuf>,
         max_spill: Option<String>,
         threads: Option<usize>,
+        plot: Option<PathBuf>,
         _stage: Option<Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let plot = plot
+            .map(|p| logpivot::plot::Format::of(&p).map(|f| (p, f)))
+            .transpose()
+            .map_err(to_py)?;
         let req = ContrastRequest {
             suspect,
             baseline,
@@ -343,9 +358,13 @@ impl Store {
         let dir = self.inner.dir.clone();
         let cancel = req.query.cancel.clone();
         table_job(py, &cancel, move || {
-            logpivot::stats::contrast(&dir, &req)?
-                .to_frame(false)
-                .to_record_batch()
+            let c = logpivot::stats::contrast(&dir, &req)?;
+            if let Some((path, format)) = &plot {
+                let title = logpivot::plot::contrast_title(&req);
+                let chart = logpivot::plot::contrast_chart(&c, &title, *format)?;
+                logpivot::plot::write(path, &chart)?;
+            }
+            c.to_frame(false).to_record_batch()
         })
     }
 

@@ -707,3 +707,18 @@ def test_compact_and_retain_from_python(tmp_path):
         logpivot.retain(data)
     summary = logpivot.ingest(logs, data=tmp_path / "lp2", progress=False, compact=True)
     assert summary["compaction"]["groups"] == 0
+
+
+def test_plot_draws_the_table_it_returns(store, tmp_path):
+    svg = tmp_path / "hourly.svg"
+    t = store.pivot(rows="Datetime:1h", cols="Action", cols_top=3, plot=svg)
+    text = svg.read_text()
+    assert text.startswith("<svg") and text.rstrip().endswith("</svg>")
+    assert "logpivot pivot --rows Datetime:1h --cols Action" in text  # the title
+    for name in [c for c in t.column_names if c != "Datetime:1h"]:
+        assert f">{name}</text>" in text  # a legend entry per line
+    png = tmp_path / "contrast.png"
+    c = store.contrast(suspect="Action = block", fields="ClientCountry", top=5, plot=png)
+    assert c.num_rows > 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(logpivot.InvalidArgument, match=r"\.svg or \.png"):
+        store.pivot(rows="Action", plot=tmp_path / "x.gif")

@@ -122,12 +122,14 @@ class Store:
         spill_dir: _Path | None = None,
         max_spill: str | None = None,
         threads: int | None = None,
+        plot: _Path | None = None,
         _stage: dict[str, Any] | None = None,
     ) -> pyarrow.Table:
         """A pivot table with the CSV's columns: the row keys, one column per value of
         ``cols`` (and ``Total`` with ``totals=True``). Time-bucket keys are
         ``timestamp[ns, tz]`` (``UTC`` unless ``tz``), counts ``int64``, other aggregates
-        ``float64``, other keys ``string``."""
+        ``float64``, other keys ``string``. ``plot="f.svg"`` (or ``.png``) also draws it as
+        ``logpivot pivot --plot`` does (``IPython.display.SVG("f.svg")`` shows it)."""
 
     def scan(
         self,
@@ -164,9 +166,11 @@ class Store:
         spill_dir: _Path | None = None,
         max_spill: str | None = None,
         threads: int | None = None,
+        plot: _Path | None = None,
         _stage: dict[str, Any] | None = None,
     ) -> pyarrow.Table:
-        """Field values over-represented in the suspect set (``logpivot contrast``)."""
+        """Field values over-represented in the suspect set (``logpivot contrast``);
+        ``plot="f.svg"`` (or ``.png``) also draws the top values' rates."""
 
     def score(
         self,

@@ -6,6 +6,8 @@
 //! loggen --events 100000000 | logpivot ingest -
 //! ```
 
+mod scenario;
+
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -59,6 +61,11 @@ struct Args {
     /// Write the attack events' line numbers here.
     #[arg(long)]
     truth: Option<PathBuf>,
+    /// Instead of firewall events: a contrast scenario (plain web events with a thin attack of
+    /// known indicators), e.g. `share=0.05,overlap=0.001,window=6h,spread=4,paths=5`; --truth
+    /// then gets its window and indicator values as JSON. See docs/STATISTICS.md.
+    #[arg(long, value_name = "KNOBS")]
+    scenario: Option<String>,
 }
 
 fn main() {
@@ -76,6 +83,34 @@ fn main() {
 
 fn run() -> anyhow::Result<()> {
     let a = Args::parse();
+    if let Some(spec) = &a.scenario {
+        let sc = scenario::Scenario::parse(spec, a.events, a.seed, a.days, a.start)?;
+        let mut truth = match &a.truth {
+            Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p)?)),
+            None => None,
+        };
+        let t = truth.as_mut().map(|t| t as &mut dyn Write);
+        let (n, attack) = match &a.output {
+            Some(p) => {
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(p)?);
+                let r = scenario::write(&sc, &mut w, t)?;
+                w.flush()?;
+                r
+            }
+            None => {
+                let stdout = std::io::stdout();
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+                let r = scenario::write(&sc, &mut w, t)?;
+                w.flush()?;
+                r
+            }
+        };
+        if let Some(t) = truth.as_mut() {
+            t.flush()?;
+        }
+        eprintln!("loggen: scenario {spec}: {n} events, {attack} attack events");
+        return Ok(());
+    }
     let time_format = match a.time_format.as_str() {
         "unixnano" => TimeFormat::UnixNano,
         "rfc3339" => TimeFormat::Rfc3339,
