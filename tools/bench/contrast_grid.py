@@ -29,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 METHODS = ["f", "g", "jlh", "z", "rr"]
-FIELDS = "ClientRequestUserAgent,ClientASN,ClientRequestPath,ClientCountry"
+FIELDS = "ClientRequestUserAgent,ClientASN,ClientRequestPath,ClientCountry,hour(Datetime)"
 
 
 def rfc3339(ns: int) -> str:
@@ -62,6 +62,9 @@ def scenario(bin_dir: Path, work: Path, knobs: dict, events: int, seed: int) -> 
         rows = [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
         hits = [(r["field"], str(r["value"])) in want for r in rows]
         out[m] = {k: sum(hits[:k]) / min(k, len(want)) for k in (3, 10)}
+        # The attack's user agent covers all of it: is it ranked first?
+        out[m]["ua1"] = float(bool(rows) and rows[0]["field"] == "ClientRequestUserAgent"
+                              and (rows[0]["field"], str(rows[0]["value"])) in want)
     return out
 
 
@@ -79,13 +82,16 @@ def render(results: list, args) -> str:
     L = [f"{len(results)} scenarios of {args.events:,} events over 7 days (seed {args.seed}); "
          f"fields `{FIELDS}`; written by `python3 tools/bench/contrast_grid.py "
          f"--events {args.events}{' --quick' if args.quick else ''} --update-docs`.", ""]
-    L.append("Recall of the attack's indicator values (mean over scenarios), top 3 / top 10:")
+    L.append("Recall of the attack's indicator values (mean over scenarios), top 3 / top 10, "
+             "and the share of scenarios whose first value is the attack's user agent (the one "
+             "value that covers the whole attack):")
     L.append("")
     L.append("| scenarios | " + " | ".join(f"`--sort {m}`" for m in METHODS) + " |")
     L.append("|---|" + "---:|" * len(METHODS))
 
     def row(label, rs):
-        cells = [f"{mean(r[m][3] for r in rs):.2f} / {mean(r[m][10] for r in rs):.2f}" for m in METHODS]
+        cells = [f"{mean(r[m][3] for r in rs):.2f} / {mean(r[m][10] for r in rs):.2f} / "
+                 f"{mean(r[m]['ua1'] for r in rs):.2f}" for m in METHODS]
         L.append(f"| {label} ({len(rs)}) | " + " | ".join(cells) + " |")
 
     row("all", results)
@@ -123,7 +129,8 @@ def main() -> int:
             r = scenario(a.bin, Path(tmp), knobs, a.events, a.seed + i)
             results.append(r)
             print(f"[{i + 1}] {knobs} attack {r['attack_events']}: " +
-                  " ".join(f"{m} {r[m][3]:.2f}/{r[m][10]:.2f}" for m in METHODS), file=sys.stderr)
+                  " ".join(f"{m} {r[m][3]:.2f}/{r[m][10]:.2f}/{r[m]['ua1']:.0f}" for m in METHODS),
+                  file=sys.stderr)
     md = render(results, a)
     print(md)
     if a.json:

@@ -8,6 +8,10 @@
 //! indicator values also occurs in normal traffic: a normal event takes the attack's user
 //! agent, one of its ASNs, or one of its paths with probability `overlap` each. The truth
 //! file lists the window and the indicator values.
+//!
+//! Benign bursts make the window hard to read: a crawler's user agent, a CDN's ASN and a
+//! campaign's landing path each come in two-hour bursts at seeded times over the days, so some
+//! fall in the window by chance and are over-represented there without being the attack.
 
 use std::io::Write;
 
@@ -185,6 +189,25 @@ pub fn write(
         let b = b'A' + ((i / 26 + 3) % 26) as u8;
         format!("{}{}", a as char, b as char)
     };
+    // Benign bursts: (field, value, bursts as [start, end) minutes).
+    let bursts: Vec<(usize, String, Vec<(u64, u64)>)> = (0..9)
+        .map(|i| {
+            let value = match i % 3 {
+                0 => {
+                    format!("Mozilla/5.0 (compatible; Crawler{i}/2.1; +https://crawler{i}.example)")
+                }
+                1 => (20_000 + i as u64).to_string(),
+                _ => format!("/landing/campaign-{i}"),
+            };
+            let spans = (0..6)
+                .map(|_| {
+                    let b0 = rng.below(minutes.saturating_sub(120).max(1));
+                    (b0, b0 + 120)
+                })
+                .collect();
+            (i % 3, value, spans)
+        })
+        .collect();
     let mut attack_left = attack_total;
     let mut window_left = in_window;
     let mut written = 0u64;
@@ -236,6 +259,19 @@ pub fn write(
                 ip = format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
                 action =
                     ["allow", "allow", "allow", "log", "block", "challenge"][rng.below(6) as usize];
+            }
+            let (mut ua, mut asn, mut path) = (ua, asn, path);
+            if !attack {
+                // A burst in progress replaces its field's value for 3% of the events.
+                for (f, v, spans) in &bursts {
+                    if spans.iter().any(|&(a, b)| (a..b).contains(&m)) && rng.unit() < 0.03 {
+                        match f {
+                            0 => ua = v.clone(),
+                            1 => asn = v.parse().unwrap_or(asn),
+                            _ => path = v.clone(),
+                        }
+                    }
+                }
             }
             line.clear();
             line.push_str(&format!(
