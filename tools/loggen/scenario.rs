@@ -93,6 +93,9 @@ impl Scenario {
     }
 }
 
+/// A benign burst: (field: 0 user agent, 1 ASN, 2 path; its value; its [start, end) minutes).
+type Burst = (usize, String, Vec<(u64, u64)>);
+
 struct Rng(u64);
 
 impl Rng {
@@ -190,7 +193,7 @@ pub fn write(
         format!("{}{}", a as char, b as char)
     };
     // Benign bursts: (field, value, bursts as [start, end) minutes).
-    let bursts: Vec<(usize, String, Vec<(u64, u64)>)> = (0..9)
+    let bursts: Vec<Burst> = (0..9)
         .map(|i| {
             let value = match i % 3 {
                 0 => {
