@@ -17,7 +17,9 @@ Needs target/release/{logpivot,loggen} (cargo build --release).
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
+import io
 import itertools
 import json
 import shutil
@@ -65,7 +67,37 @@ def scenario(bin_dir: Path, work: Path, knobs: dict, events: int, seed: int) -> 
         # The attack's user agent covers all of it: is it ranked first?
         out[m]["ua1"] = float(bool(rows) and rows[0]["field"] == "ClientRequestUserAgent"
                               and (rows[0]["field"], str(rows[0]["value"])) in want)
+    out["score"] = score_quality(bin_dir, data, suspect, t["attack_events"])
     return out
+
+
+def score_quality(bin_dir: Path, data: Path, suspect: str, attack: int) -> dict:
+    """`score` every event: precision among the first min(100, attack) and the first `attack` events (the
+    attack's events are the only ones from 198.51.0.0/16), and the ROC AUC of the scores."""
+    text = run([bin_dir / "logpivot", "score", "--data", data, "--suspect", suspect,
+                "--fields", FIELDS, "--top", 0, "--format", "csv"])
+    rows = list(csv.DictReader(io.StringIO(text)))
+    truth = [r["ClientIP"].startswith("198.51.") for r in rows]
+    scores = [float(r["score"]) for r in rows]
+    pos = sum(truth)
+    neg = len(truth) - pos
+    # AUC by the rank sum (Mann-Whitney), ties at their mean rank.
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    ranks = [0.0] * len(scores)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    auc = ((sum(r for r, t in zip(ranks, truth) if t) - pos * (pos + 1) / 2) / (pos * neg)
+           if pos and neg else float("nan"))
+    # Rows come best first.
+    k = max(1, min(100, attack))
+    return {"p100": sum(truth[:k]) / k,
+            "rprec": sum(truth[:attack]) / max(1, attack), "auc": auc}
 
 
 def grid(quick: bool) -> list:
@@ -94,11 +126,26 @@ def render(results: list, args) -> str:
                  f"{mean(r[m]['ua1'] for r in rs):.2f}" for m in METHODS]
         L.append(f"| {label} ({len(rs)}) | " + " | ".join(cells) + " |")
 
-    row("all", results)
+    slices = [("all", results)]
     for knob, name in (("share", "attack share of the window"), ("overlap", "indicator overlap"),
                        ("window", "window"), ("spread", "attack ASNs")):
         for v in sorted({r["knobs"][knob] for r in results}, key=lambda x: (str(type(x)), x)):
-            row(f"{name} {v}", [r for r in results if r["knobs"][knob] == v])
+            slices.append((f"{name} {v}", [r for r in results if r["knobs"][knob] == v]))
+    for label, rs in slices:
+        row(label, rs)
+    L.append("")
+    L.append("`score` on the same scenarios (every event scored, same fields; the attack's events "
+             "are the positives): precision among the first 100 events (the first as many as the "
+             "attack has when it has fewer), among the first as many as the attack has "
+             "(R-precision), and ROC AUC, means over scenarios:")
+    L.append("")
+    L.append("| scenarios | precision at min(100, attack) | R-precision | ROC AUC |")
+    L.append("|---|---:|---:|---:|")
+    for label, rs in slices:
+        sc = [r["score"] for r in rs]
+        aucs = [x["auc"] for x in sc if x["auc"] == x["auc"]]
+        L.append(f"| {label} ({len(rs)}) | {mean(x['p100'] for x in sc):.2f} | "
+                 f"{mean(x['rprec'] for x in sc):.2f} | {mean(aucs) if aucs else float('nan'):.3f} |")
     return "\n".join(L) + "\n"
 
 
@@ -129,7 +176,8 @@ def main() -> int:
             r = scenario(a.bin, Path(tmp), knobs, a.events, a.seed + i)
             results.append(r)
             print(f"[{i + 1}] {knobs} attack {r['attack_events']}: " +
-                  " ".join(f"{m} {r[m][3]:.2f}/{r[m][10]:.2f}/{r[m]['ua1']:.0f}" for m in METHODS),
+                  " ".join(f"{m} {r[m][3]:.2f}/{r[m][10]:.2f}/{r[m]['ua1']:.0f}" for m in METHODS) +
+                  f" score p100 {r['score']['p100']:.2f} auc {r['score']['auc']:.3f}",
                   file=sys.stderr)
     md = render(results, a)
     print(md)
