@@ -386,8 +386,19 @@ pub enum CountPass<'a> {
 /// `visit(set, values, suspect, baseline)` of [`Prepared::count_by`].
 pub(crate) type Visit<'a> = dyn FnMut(usize, &[KeyValue], u64, u64) + 'a;
 
-/// A field's values and their smoothed probabilities.
-pub type ValueProbs = HashMap<KeyValue, f64>;
+/// A field's values that are evidence (their smoothed probability at least
+/// [`super::score::MIN_STRENGTH`] from ½), by [`value_hash`], with that probability.
+pub type ValueProbs = HashMap<u64, f64>;
+
+/// The 64-bit hash of a value (of its encoded key bytes, with the pinned hash of
+/// `query::hll`): how `score`'s value tables hold their values. Eight bytes a value instead of
+/// its text, so a table of millions of IPs and paths stays small; two values of one field
+/// share a hash with probability about n²/2⁶⁵ (2·10⁻⁷ for 3 million values).
+pub fn value_hash(v: &KeyValue) -> u64 {
+    let mut b = Vec::with_capacity(32);
+    crate::query::value::put_key(&mut b, v);
+    crate::query::hll::hash_bytes(13, &b)
+}
 
 fn count_of(s: Option<&AggState>) -> u64 {
     match s {
@@ -693,7 +704,8 @@ pub(crate) fn probabilities(
     pass: &mut CountPass<'_>,
 ) -> Result<Option<(u64, u64, Vec<ValueProbs>)>> {
     let sets: Vec<Vec<usize>> = (0..fields.len()).map(|i| vec![i]).collect();
-    let mut counts: Vec<Vec<(KeyValue, u64, u64)>> = vec![Vec::new(); fields.len()];
+    // (value hash, suspect, baseline) per value: 24 bytes, not the value's text.
+    let mut counts: Vec<Vec<(u64, u64, u64)>> = vec![Vec::new(); fields.len()];
     let Some((ns, nb)) = pre.count_by(
         fields.to_vec(),
         &sets,
@@ -701,7 +713,7 @@ pub(crate) fn probabilities(
         stats,
         &mut |set, vals, s, b| {
             if let (Some(c), Some(v)) = (counts.get_mut(set), vals.first()) {
-                c.push((v.clone(), s, b));
+                c.push((value_hash(v), s, b));
             }
         },
         pass,
@@ -713,7 +725,9 @@ pub(crate) fn probabilities(
         .into_iter()
         .map(|c| {
             c.into_iter()
-                .map(|(v, s, b)| (v, math::robinson_f(s, ns, b, nb, sm.s, sm.x)))
+                .map(|(h, s, b)| (h, math::robinson_f(s, ns, b, nb, sm.s, sm.x)))
+                // A value within MIN_STRENGTH of ½ is no evidence: scoring ignores it.
+                .filter(|(_, p)| (p - 0.5).abs() >= super::score::MIN_STRENGTH)
                 .collect()
         })
         .collect();

@@ -18,7 +18,6 @@ use crate::query::exec::{Plan, SegmentRows};
 use crate::query::frame::{Frame, Kind, Val};
 use crate::query::pivot::{format_of, key_text};
 use crate::query::plan::KeySpec;
-use crate::query::value::KeyValue;
 use crate::query::{PivotRequest, QueryStats};
 use crate::segment::{Cell, SegmentReader};
 use crate::store::DataDir;
@@ -110,7 +109,7 @@ pub struct ScoreResult {
 pub struct Scorer {
     pre: Prepared,
     plan: Plan,
-    probs: Vec<HashMap<KeyValue, f64>>,
+    probs: Vec<super::contrast::ValueProbs>,
     pub n_suspect: u64,
     pub n_baseline: u64,
     pub stats: QueryStats,
@@ -208,8 +207,8 @@ impl Scorer {
         put_varint_u64(&mut out, self.n_baseline);
         for m in &self.probs {
             put_varint_u64(&mut out, m.len() as u64);
-            for (k, p) in m {
-                crate::query::value::put_key(&mut out, k);
+            for (h, p) in m {
+                out.extend_from_slice(&h.to_le_bytes());
                 put_f64_le(&mut out, *p);
             }
         }
@@ -240,7 +239,7 @@ impl Scorer {
                 let p = *m.entry(id).or_insert_with(|| {
                     let v = rows.value(&self.plan, k, id);
                     self.probs[k]
-                        .get(&v)
+                        .get(&super::contrast::value_hash(&v))
                         .copied()
                         .filter(|p| (p - 0.5).abs() >= MIN_STRENGTH)
                 });
@@ -520,7 +519,7 @@ impl Scorer {
 }
 
 /// Sizes of the suspect and baseline sets, and per field its values' probabilities.
-type Learned = (u64, u64, Vec<HashMap<KeyValue, f64>>);
+type Learned = (u64, u64, Vec<super::contrast::ValueProbs>);
 
 /// The sets of a score over open segments, and its fields.
 fn prepare_score(
@@ -540,8 +539,8 @@ fn prepare_score(
     Ok((pre, fields))
 }
 
-/// Version of [`Scorer::table`]'s encoding.
-const TABLE_FORMAT: u8 = 1;
+/// Version of [`Scorer::table`]'s encoding: 2 holds values by their 64-bit hash.
+const TABLE_FORMAT: u8 = 2;
 
 fn read_table(table: &[u8], fields: usize) -> Result<Learned> {
     let bad =
@@ -558,11 +557,11 @@ fn read_table(table: &[u8], fields: usize) -> Result<Learned> {
     let mut probs = Vec::with_capacity(fields.min(1024));
     for _ in 0..fields {
         let n = r.read_varint_u64().map_err(|e| bad(&e))?;
-        let mut m = HashMap::with_capacity((n as usize).min(r.remaining() / 9 + 1));
+        let mut m = HashMap::with_capacity((n as usize).min(r.remaining() / 16 + 1));
         for _ in 0..n {
-            let k = crate::query::value::get_key(&mut r).map_err(|e| bad(&e))?;
+            let h = r.read_u64_le().map_err(|e| bad(&e))?;
             let p = r.read_f64_le().map_err(|e| bad(&e))?;
-            m.insert(k, p);
+            m.insert(h, p);
         }
         probs.push(m);
     }
