@@ -208,6 +208,17 @@ fn verify(data: &Path, what: &str) {
     );
 }
 
+/// The stored `id`s, checked to be stored once each.
+fn ids_once(data: &Path, what: &str) -> Vec<String> {
+    let ids: Vec<String> = common::stored_rows(data)
+        .iter()
+        .map(|r| r["id"].clone())
+        .collect();
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "{what}: a row stored twice");
+    ids
+}
+
 fn rejects_lines(dir: &DataDir) -> Vec<String> {
     let m = dir.load_manifest().expect("manifest");
     let mut out = Vec::new();
@@ -640,13 +651,7 @@ fn an_ingest_resumed_after_a_compaction_stays_exactly_once() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let ids: Vec<String> = common::stored_rows(&data)
-        .iter()
-        .map(|r| r["id"].clone())
-        .collect();
-    let unique: BTreeSet<&String> = ids.iter().collect();
-    assert_eq!(unique.len(), ids.len(), "a row stored twice");
-    assert_eq!(ids.len() as u64, good);
+    assert_eq!(ids_once(&data, "resumed").len() as u64, good);
     assert_eq!(rejects_lines(&dir).len() as u64, bad);
 }
 
@@ -843,28 +848,14 @@ fn a_cut_after_any_fsync_of_an_ingest_or_its_compaction_then_a_rerun_is_exact() 
         cuts += 1;
         let what = format!("cut after fsync {n}");
         verify(&data, &what);
-        let ids: Vec<String> = common::stored_rows(&data)
-            .iter()
-            .map(|r| r["id"].clone())
-            .collect();
-        let unique: BTreeSet<&String> = ids.iter().collect();
-        assert_eq!(unique.len(), ids.len(), "{what}: a row stored twice");
+        ids_once(&data, &what);
         let out = ingest(None);
         assert!(
             out.status.success(),
             "{what}: rerun: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let ids: Vec<String> = common::stored_rows(&data)
-            .iter()
-            .map(|r| r["id"].clone())
-            .collect();
-        let unique: BTreeSet<&String> = ids.iter().collect();
-        assert_eq!(
-            (unique.len(), ids.len() as u64),
-            (ids.len(), good),
-            "{what}: rows"
-        );
+        assert_eq!(ids_once(&data, &what).len() as u64, good, "{what}: rows");
         assert_eq!(
             rejects_lines(&DataDir::new(&data)).len() as u64,
             bad,

@@ -392,19 +392,7 @@ impl<'a> Worker<'a> {
                 self.flushes
             ));
             crate::io::write_synced(&tmp, &enc.bytes)?;
-            let entry = SegmentEntry {
-                id: 0,
-                file: None,
-                rows: rows as u64,
-                bytes: enc.bytes.len() as u64,
-                min_time: enc.meta.min_time,
-                max_time: enc.meta.max_time,
-                null_time: enc.meta.null_time,
-                rejects: 0,
-                rejects_file: None,
-                input_bytes: 0,
-            };
-            Some((tmp, entry))
+            Some((tmp, SegmentEntry::unlisted(rows as u64, &enc)))
         } else {
             None
         };

@@ -123,6 +123,15 @@ pub fn compact(
     opts: &CompactOptions,
     progress: Progress<'_>,
 ) -> Result<CompactSummary> {
+    each_store(dir, opts, |w| compact_open(w, opts, progress))
+}
+
+/// Run `work` on each store of `dir` under its writer lock, and sum what it did.
+fn each_store(
+    dir: &DataDir,
+    opts: &CompactOptions,
+    mut work: impl FnMut(&mut StoreWriter) -> Result<CompactSummary>,
+) -> Result<CompactSummary> {
     let started = Instant::now();
     let mut total = CompactSummary {
         data_dir: dir.root().display().to_string(),
@@ -131,10 +140,27 @@ pub fn compact(
     };
     for store in stores_of(dir)? {
         let mut w = store.open_writer(opts.wait_lock)?;
-        total.add(compact_open(&mut w, opts, progress)?);
+        total.add(work(&mut w)?);
     }
     total.seconds = started.elapsed().as_secs_f64();
     Ok(total)
+}
+
+/// The rejects files of `entries`, concatenated (a newline added where one is missing).
+fn concat_rejects<'a>(
+    dir: &DataDir,
+    entries: impl IntoIterator<Item = &'a SegmentEntry>,
+) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    for e in entries {
+        if let Some(f) = &e.rejects_file {
+            out.extend_from_slice(&io::read_file(&dir.root().join(f))?);
+            if out.last().is_some_and(|&b| b != b'\n') {
+                out.push(b'\n');
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The stores to work on: `dir`, or every written shard of a sharded root.
@@ -286,16 +312,7 @@ fn rewrite(
     if let Some((_, head)) = segments.first_mut() {
         head.input_bytes = input_bytes;
     }
-    let mut rejects = Vec::new();
-    for e in group {
-        if let Some(f) = &e.rejects_file {
-            let mut bytes = io::read_file(&dir.root().join(f))?;
-            if bytes.last().is_some_and(|&b| b != b'\n') {
-                bytes.push(b'\n');
-            }
-            rejects.extend_from_slice(&bytes);
-        }
-    }
+    let rejects = concat_rejects(&dir, group)?;
     drop(sources);
     drop(readers);
     w.commit(Batch {
@@ -324,21 +341,7 @@ pub fn write_merged(
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = tmp_dir.join(format!("{tag}{}-{n}.lps", std::process::id()));
         io::write_synced(&tmp, &enc.bytes)?;
-        out.push((
-            tmp,
-            SegmentEntry {
-                id: 0,
-                file: None,
-                rows: part.len() as u64,
-                bytes: enc.bytes.len() as u64,
-                min_time: enc.meta.min_time,
-                max_time: enc.meta.max_time,
-                null_time: enc.meta.null_time,
-                rejects: 0,
-                rejects_file: None,
-                input_bytes: 0,
-            },
-        ));
+        out.push((tmp, SegmentEntry::unlisted(part.len() as u64, &enc)));
     }
     Ok(out)
 }
@@ -353,18 +356,7 @@ pub fn open_unlisted(path: &std::path::Path) -> Result<SegmentReader> {
 /// through are rewritten without those rows; all in one commit per store. Rows without an
 /// event time are kept.
 pub fn retain(dir: &DataDir, cut: i64, opts: &CompactOptions) -> Result<CompactSummary> {
-    let started = Instant::now();
-    let mut total = CompactSummary {
-        data_dir: dir.root().display().to_string(),
-        dry_run: opts.dry_run,
-        ..CompactSummary::default()
-    };
-    for store in stores_of(dir)? {
-        let mut w = store.open_writer(opts.wait_lock)?;
-        total.add(retain_open(&mut w, cut, opts)?);
-    }
-    total.seconds = started.elapsed().as_secs_f64();
-    Ok(total)
+    each_store(dir, opts, |w| retain_open(w, cut, opts))
 }
 
 fn retain_open(w: &mut StoreWriter, cut: i64, opts: &CompactOptions) -> Result<CompactSummary> {
@@ -414,8 +406,6 @@ fn retain_open(w: &mut StoreWriter, cut: i64, opts: &CompactOptions) -> Result<C
     };
     let dir = w.dir().clone();
     let mut segments = Vec::new();
-    let mut rejects = Vec::new();
-    let mut reject_count = 0;
     for e in &cut_through {
         if opts.cancel.is_cancelled() {
             return Err(Error::Interrupted);
@@ -429,16 +419,10 @@ fn retain_open(w: &mut StoreWriter, cut: i64, opts: &CompactOptions) -> Result<C
             head.input_bytes = e.input_bytes;
         }
         segments.extend(parts);
-        // A segment cut through keeps its rejects (they are not events of a time).
-        if let Some(f) = &e.rejects_file {
-            let mut bytes = io::read_file(&dir.root().join(f))?;
-            if bytes.last().is_some_and(|&b| b != b'\n') {
-                bytes.push(b'\n');
-            }
-            rejects.extend_from_slice(&bytes);
-            reject_count += e.rejects;
-        }
     }
+    // A segment cut through keeps its rejects (they are not events of a time).
+    let rejects = concat_rejects(&dir, &cut_through)?;
+    let reject_count = cut_through.iter().map(|e| e.rejects).sum();
     w.commit(Batch {
         segments,
         rejects: &rejects,

@@ -99,6 +99,25 @@ pub struct SegmentEntry {
     pub input_bytes: u64,
 }
 
+impl SegmentEntry {
+    /// The entry of a segment written but not yet committed (id, file and input bytes are
+    /// set by the commit).
+    pub fn unlisted(rows: u64, enc: &crate::segment::writer::EncodedSegment) -> SegmentEntry {
+        SegmentEntry {
+            id: 0,
+            file: None,
+            rows,
+            bytes: enc.bytes.len() as u64,
+            min_time: enc.meta.min_time,
+            max_time: enc.meta.max_time,
+            null_time: enc.meta.null_time,
+            rejects: 0,
+            rejects_file: None,
+            input_bytes: 0,
+        }
+    }
+}
+
 /// The manifest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
