@@ -114,6 +114,22 @@ impl CompactSummary {
     }
 }
 
+impl CompactSummary {
+    /// The store `w` holds, before any change.
+    fn before(w: &StoreWriter, opts: &CompactOptions) -> CompactSummary {
+        let m = w.manifest();
+        CompactSummary {
+            data_dir: w.dir().root().display().to_string(),
+            dry_run: opts.dry_run,
+            segments_before: m.segments.iter().filter(|e| e.file.is_some()).count(),
+            bytes_before: m.bytes(),
+            rows_before: m.rows(),
+            files_deleted: w.retired_removed,
+            ..CompactSummary::default()
+        }
+    }
+}
+
 /// Progress: (groups done, groups planned, rows written so far).
 pub type Progress<'a> = &'a (dyn Fn(usize, usize, u64) + Sync);
 
@@ -236,15 +252,7 @@ pub fn compact_open(
     progress: Progress<'_>,
 ) -> Result<CompactSummary> {
     let before = w.manifest().segments.clone();
-    let mut s = CompactSummary {
-        data_dir: w.dir().root().display().to_string(),
-        dry_run: opts.dry_run,
-        segments_before: before.iter().filter(|e| e.file.is_some()).count(),
-        bytes_before: before.iter().map(|e| e.bytes).sum(),
-        rows_before: before.iter().map(|e| e.rows).sum(),
-        files_deleted: w.retired_removed,
-        ..CompactSummary::default()
-    };
+    let mut s = CompactSummary::before(w, opts);
     let groups = plan(&before, opts);
     s.groups = groups.len();
     s.segments_replaced = groups.iter().map(Vec::len).sum();
@@ -361,15 +369,7 @@ pub fn retain(dir: &DataDir, cut: i64, opts: &CompactOptions) -> Result<CompactS
 
 fn retain_open(w: &mut StoreWriter, cut: i64, opts: &CompactOptions) -> Result<CompactSummary> {
     let before = w.manifest().segments.clone();
-    let mut s = CompactSummary {
-        data_dir: w.dir().root().display().to_string(),
-        dry_run: opts.dry_run,
-        segments_before: before.iter().filter(|e| e.file.is_some()).count(),
-        bytes_before: before.iter().map(|e| e.bytes).sum(),
-        rows_before: before.iter().map(|e| e.rows).sum(),
-        files_deleted: w.retired_removed,
-        ..CompactSummary::default()
-    };
+    let mut s = CompactSummary::before(w, opts);
     let mut dropped = Vec::new();
     let mut cut_through = Vec::new();
     for e in before.iter().filter(|e| e.file.is_some()) {
