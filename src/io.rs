@@ -306,6 +306,15 @@ impl FileLock {
     }
 }
 
+impl Drop for FileLock {
+    /// Unlock explicitly: closing the file is not enough when another thread of the process is
+    /// starting a child, whose copy of the descriptor (until its exec closes it) would keep the
+    /// lock held and make the next writer of this process fail as "locked".
+    fn drop(&mut self) {
+        let _ = self._file.unlock();
+    }
+}
+
 /// The identity of the file at `path` (device and inode on Unix; None elsewhere or when it does
 /// not exist): how a followed log is recognised after it was renamed.
 pub fn file_id(path: &Path) -> Option<(u64, u64)> {
@@ -368,6 +377,8 @@ impl HeldFile {
 impl Drop for HeldFile {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
+        // As `FileLock`: a child being started may hold a copy of the descriptor.
+        let _ = self._file.unlock();
     }
 }
 
