@@ -720,15 +720,20 @@ fn queries_beside_ingest_compaction_and_retention_see_one_generation() {
     let mut valid: Vec<BTreeMap<i64, u64>> = (0..=files.len()).map(|k| model(k, None)).collect();
     valid.push(model(files.len(), Some(2)));
     let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let reader = {
         let stop = stop.clone();
+        let answered = answered.clone();
         let dir = dir.clone();
         let q = q.clone();
         std::thread::spawn(move || {
             let mut seen = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 match pivot(&dir, &q) {
-                    Ok(t) => seen.push(by_day(&t)),
+                    Ok(t) => {
+                        seen.push(by_day(&t));
+                        answered.fetch_add(1, Ordering::Relaxed);
+                    }
                     // Before the first commit with rows the store has no field at all.
                     Err(
                         logpivot::Error::NoDataDir { .. } | logpivot::Error::UnknownField { .. },
@@ -760,7 +765,13 @@ fn queries_beside_ingest_compaction_and_retention_see_one_generation() {
         &CompactOptions::default(),
     )
     .expect("retain");
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    // On a slow machine the writer may finish before the reader has asked much: it goes on
+    // until it has (the last state is a committed one too).
+    let t = std::time::Instant::now();
+    while answered.load(Ordering::Relaxed) < 10 && t.elapsed() < std::time::Duration::from_secs(60)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     stop.store(true, Ordering::Relaxed);
     let seen = reader.join().expect("reader");
     assert!(seen.len() >= 10, "only {} queries ran", seen.len());
