@@ -195,29 +195,7 @@ fn check_no_leftovers(dir: &DataDir) {
     }
 }
 
-fn verify(data: &Path, what: &str) {
-    let v = logpivot()
-        .args(["inspect", "--verify", "--data"])
-        .arg(data)
-        .output()
-        .expect("spawn");
-    assert!(
-        v.status.success(),
-        "{what}: inspect --verify: {}",
-        String::from_utf8_lossy(&v.stderr)
-    );
-}
-
-/// The stored `id`s, checked to be stored once each.
-fn ids_once(data: &Path, what: &str) -> Vec<String> {
-    let ids: Vec<String> = common::stored_rows(data)
-        .iter()
-        .map(|r| r["id"].clone())
-        .collect();
-    let unique: BTreeSet<&String> = ids.iter().collect();
-    assert_eq!(unique.len(), ids.len(), "{what}: a row stored twice");
-    ids
-}
+use common::{ids_once, verify};
 
 fn rejects_lines(dir: &DataDir) -> Vec<String> {
     let m = dir.load_manifest().expect("manifest");
@@ -766,10 +744,8 @@ fn queries_beside_ingest_compaction_and_retention_see_one_generation() {
     )
     .expect("retain");
     // On a slow machine the writer may finish before the reader has asked much: it goes on
-    // until it has (the last state is a committed one too).
-    let t = std::time::Instant::now();
-    while answered.load(Ordering::Relaxed) < 10 && t.elapsed() < std::time::Duration::from_secs(60)
-    {
+    // until it has (the last state is a committed one too), or has stopped on an error.
+    while answered.load(Ordering::Relaxed) < 10 && !reader.is_finished() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     stop.store(true, Ordering::Relaxed);

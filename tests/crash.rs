@@ -103,22 +103,8 @@ fn check_after_failure(data: &Path, what: &str) {
     if !data.join("MANIFEST").exists() {
         return;
     }
-    let v = logpivot()
-        .args(["inspect", "--verify", "--data"])
-        .arg(data)
-        .output()
-        .expect("spawn");
-    assert!(
-        v.status.success(),
-        "{what}: inspect --verify: {}",
-        String::from_utf8_lossy(&v.stderr)
-    );
-    let ids: Vec<String> = common::stored_rows(data)
-        .iter()
-        .map(|r| r["id"].clone())
-        .collect();
-    let unique: BTreeSet<&String> = ids.iter().collect();
-    assert_eq!(unique.len(), ids.len(), "{what}: a row stored twice");
+    common::verify(data, what);
+    common::ids_once(data, what);
 }
 
 fn setup() -> (tempfile::TempDir, PathBuf, PathBuf, u64, u64) {

@@ -205,3 +205,25 @@ pub fn parse_csv_line(line: &str) -> Vec<String> {
     out.push(cur);
     out
 }
+
+/// `logpivot inspect --verify` on `data` passes.
+pub fn verify(data: &Path, what: &str) {
+    let v = std::process::Command::new(env!("CARGO_BIN_EXE_logpivot"))
+        .args(["inspect", "--verify", "--data"])
+        .arg(data)
+        .output()
+        .expect("spawn");
+    assert!(
+        v.status.success(),
+        "{what}: inspect --verify: {}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+}
+
+/// The stored `id`s of `data`, checked to be stored once each.
+pub fn ids_once(data: &Path, what: &str) -> Vec<String> {
+    let ids: Vec<String> = stored_rows(data).iter().map(|r| r["id"].clone()).collect();
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "{what}: a row stored twice");
+    ids
+}

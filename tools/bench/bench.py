@@ -2792,8 +2792,12 @@ def render_compact_md(r: dict) -> str:
              f"read and {sh['before']['rows'] / max(c['wall_s'], 1e-9) / 1e6:.2f} M rows/s; "
              f"{c['summary']['groups']} merge groups.")
     L.append("")
-    L.append("The query set, each a CLI process (wall seconds, median of "
-             f"{r['runs']} runs taking turns; answers identical before and after):")
+    L.append("The query set, each a `logpivot pivot` process (wall seconds, median of "
+             f"{r['runs']} runs taking turns; answers identical before and after). logpivot "
+             "against itself, process against process: the same store before and after "
+             "`compact` and the same events ingested at once. No peer ratio: DuckDB and Polars "
+             "have no segments to compact; their figures for these queries are in the "
+             "process and in-process sections above.")
     L.append("")
     L.append("| query | batches | after `compact` | at once | CPU-s batches / after |")
     L.append("|---|---:|---:|---:|---:|")

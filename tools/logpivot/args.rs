@@ -372,6 +372,13 @@ pub struct CompactArgs {
     /// Show what would be merged; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub run: WriterRunArgs,
+}
+
+/// How `compact` and `retain` take the lock and report.
+#[derive(Args, Debug)]
+pub struct WriterRunArgs {
     /// Wait for another writer to finish instead of failing when the directory is locked.
     #[arg(long)]
     pub wait: bool,
@@ -411,15 +418,8 @@ pub struct RetainArgs {
     /// Show what would be dropped; change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Wait for another writer to finish instead of failing when the directory is locked.
-    #[arg(long)]
-    pub wait: bool,
-    /// No summary.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
-    /// Print the summary as JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub run: WriterRunArgs,
 }
 
 #[derive(Args, Debug)]

@@ -13,10 +13,10 @@ pub fn run_compact(a: CompactArgs) -> anyhow::Result<()> {
     let opts = CompactOptions {
         target_rows: a.target_rows.max(1),
         dry_run: a.dry_run,
-        wait_lock: a.wait,
+        wait_lock: a.run.wait,
         ..CompactOptions::default()
     };
-    let show = !a.quiet && !a.json && logpivot::io::stderr_is_terminal();
+    let show = !a.run.quiet && !a.run.json && logpivot::io::stderr_is_terminal();
     let progress = move |done: usize, planned: usize, rows: u64| {
         if show {
             eprint!(
@@ -31,10 +31,10 @@ pub fn run_compact(a: CompactArgs) -> anyhow::Result<()> {
     }
     let s = s?;
     let mut out = std::io::stdout().lock();
-    if a.json {
+    if a.run.json {
         serde_json::to_writer_pretty(&mut out, &s).map_err(std::io::Error::from)?;
         writeln!(out)?;
-    } else if !a.quiet {
+    } else if !a.run.quiet {
         if s.groups == 0 {
             writeln!(
                 out,
@@ -107,15 +107,15 @@ pub fn run_retain(a: RetainArgs) -> anyhow::Result<()> {
     };
     let opts = CompactOptions {
         dry_run: a.dry_run,
-        wait_lock: a.wait,
+        wait_lock: a.run.wait,
         ..CompactOptions::default()
     };
     let s = retain(&dir, cut, &opts)?;
     let mut out = std::io::stdout().lock();
-    if a.json {
+    if a.run.json {
         serde_json::to_writer_pretty(&mut out, &s).map_err(std::io::Error::from)?;
         writeln!(out)?;
-    } else if !a.quiet {
+    } else if !a.run.quiet {
         let when = logpivot::json::time::format_rfc3339(cut);
         if s.segments_replaced == 0 {
             writeln!(
