@@ -19,8 +19,8 @@ pub mod writer;
 pub use builder::{ColumnBuilder, SegmentBuilder};
 pub use footer::{BlockMeta, ColumnMeta, IndexChunk, IndexKind, IndexMeta, Region, SegmentMeta};
 pub use reader::{
-    set_kept_budget, Block, Cell, Dictionary, IndexReader, RegionBytes, SegmentReader, Values,
-    KEPT_BYTES_DEFAULT, KEPT_REGION_MAX,
+    kept_bytes, set_kept_budget, Block, Cell, Dictionary, IndexReader, KeptCap, RegionBytes,
+    SegmentReader, Values, KEPT_BYTES_DEFAULT, KEPT_REGION_MAX,
 };
 pub use writer::{encode_segment, WriteOptions};
 

@@ -68,6 +68,48 @@ pub fn set_kept_budget(bytes: u64) {
     KEPT_BUDGET.store(bytes, Ordering::Relaxed);
 }
 
+/// Bytes of decoded regions and dictionaries all open segments of the process keep.
+pub fn kept_bytes() -> u64 {
+    KEPT_BYTES.load(Ordering::Relaxed)
+}
+
+/// Caps on the kept bytes of the queries running now (see [`KeptCap`]).
+static KEPT_CAPS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+/// While it lives, segments keep no more than `cap` bytes in all (what they keep already
+/// is not dropped by it: see [`SegmentReader::release_kept`]). A query with a small memory
+/// limit holds one, so the regions it reads do not fill the process's budget for kept
+/// regions behind its back.
+pub struct KeptCap(u64);
+
+impl KeptCap {
+    pub fn new(cap: u64) -> KeptCap {
+        if let Ok(mut caps) = KEPT_CAPS.lock() {
+            caps.push(cap);
+        }
+        KeptCap(cap)
+    }
+}
+
+impl Drop for KeptCap {
+    fn drop(&mut self) {
+        if let Ok(mut caps) = KEPT_CAPS.lock() {
+            if let Some(i) = caps.iter().position(|&c| c == self.0) {
+                caps.swap_remove(i);
+            }
+        }
+    }
+}
+
+/// The process's budget for kept bytes now: the set budget, under every running cap.
+fn kept_budget() -> u64 {
+    let budget = KEPT_BUDGET.load(Ordering::Relaxed);
+    match KEPT_CAPS.lock() {
+        Ok(caps) => caps.iter().fold(budget, |b, &c| b.min(c)),
+        Err(_) => budget,
+    }
+}
+
 /// What a segment keeps of `key`, if anything.
 fn kept_get<K: PartialEq, V>(kept: &Mutex<Vec<(K, Arc<V>)>>, key: &K) -> Option<Arc<V>> {
     let kept = kept.lock().ok()?;
@@ -407,6 +449,19 @@ impl SegmentReader {
         self.file.bytes().len() as u64
     }
 
+    /// Drop the regions and dictionaries this segment keeps between queries, giving their
+    /// bytes back to the process's budget (they are freed once no running query holds them).
+    pub fn release_kept(&self) {
+        let mut freed = 0u64;
+        if let Ok(mut k) = self.kept.lock() {
+            freed += k.drain(..).map(|(_, b)| b.len() as u64).sum::<u64>();
+        }
+        if let Ok(mut d) = self.dicts.lock() {
+            freed += d.drain(..).map(|(_, d)| d.heap_bytes()).sum::<u64>();
+        }
+        KEPT_BYTES.fetch_sub(freed, Ordering::Relaxed);
+    }
+
     /// [`SegmentReader::region`], kept for later calls while the process's budget
     /// ([`set_kept_budget`]) allows: for dictionaries and index chunks, which every query that
     /// filters on a column reads again.
@@ -428,7 +483,7 @@ impl SegmentReader {
 
     /// Take `len` bytes of the process's budget for kept regions, if it allows.
     fn take_budget(len: u64) -> bool {
-        let budget = KEPT_BUDGET.load(Ordering::Relaxed);
+        let budget = kept_budget();
         len <= KEPT_REGION_MAX
             && KEPT_BYTES
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {

@@ -21,10 +21,12 @@ const SLICE: Duration = Duration::from_millis(100);
 /// tables): see whether to hand free memory back to the OS after it.
 const TRIM_AFTER: Duration = Duration::from_millis(20);
 
-/// Free memory the allocator may keep for the next calls, as the allocator tuning intends
-/// (`M_TRIM_THRESHOLD`, 256 MiB: reused blocks are not faulted in again); past it, all of it
-/// goes back to the OS.
-const KEEP_FREE: usize = 256 << 20;
+/// Free memory the allocator may keep after a long call. Past it, all of it goes back to the
+/// OS: a call that ran long enough to free hundreds of MB pays little for faulting its pages
+/// in again, and a process that kept up to 256 MiB free (as the CLI does within one query)
+/// started the next call that much higher: at 10M events a 256 MiB-limited pivot after an
+/// unlimited one peaked at 520 MB, its own growth on top of what the first left.
+const KEEP_FREE: usize = 16 << 20;
 
 /// Give the allocator's free memory back to the OS when it holds more than [`KEEP_FREE`].
 /// glibc keeps in its arenas what a call freed, so a notebook's process stayed at the peak of
