@@ -747,3 +747,16 @@ fn remove_stale_spills(parent: &Path) -> usize {
     }
     removed
 }
+
+/// Hand the allocator's free memory back to the OS (glibc's `malloc_trim`, which also gives
+/// back free pages inside its arenas, not only at their tops). For the end of a phase whose
+/// memory is freed in the middle of what the next phase keeps: `score`'s counting pass left
+/// about 320 MB resident at 10M events, on which its scan then grew to 475 MB. Elsewhere a
+/// no-op.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointer; it trims the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

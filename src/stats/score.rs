@@ -140,6 +140,9 @@ impl Scorer {
         else {
             return Ok(None);
         };
+        // The counting pass's tables are freed among the learned ones: give their pages back
+        // before the scan allocates its own.
+        crate::io::release_free_memory();
         Scorer::with_probs(pre, fields, req, (ns, nb, probs), stats).map(Some)
     }
 
