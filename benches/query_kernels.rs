@@ -7,7 +7,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use logpivot::ingest::{ingest, IngestOptions, IngestProgress};
 use logpivot::query::{pivot, PivotRequest};
 use logpivot::store::DataDir;
-use logpivot::synth::{Synth, SynthConfig};
+use logpivot_synth::{Synth, SynthConfig};
 
 fn setup() -> (tempfile::TempDir, DataDir, String) {
     let tmp = tempfile::tempdir().expect("tmp");

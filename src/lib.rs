@@ -14,7 +14,6 @@
 //! - [`query`]: filters, enrichment joins and pivot tables within a memory budget (spill);
 //! - [`stats`]: contrast of a suspect set with a baseline, and per-event scoring;
 //! - [`plot`]: charts of pivot tables and contrasts (SVG, PNG);
-//! - [`synth`]: a deterministic generator of Cloudflare firewall events for demos and benches.
 
 pub mod codec;
 pub mod error;
@@ -28,7 +27,6 @@ pub mod query;
 pub mod segment;
 pub mod stats;
 pub mod store;
-pub mod synth;
 
 pub use error::{Error, Result};
 

@@ -9,7 +9,7 @@ use logpivot::ingest::{ingest, IngestOptions, IngestProgress};
 use logpivot::query::{open_segments, plan, run, PivotRequest, PivotTable};
 use logpivot::segment::{kept_bytes, set_kept_budget};
 use logpivot::store::DataDir;
-use logpivot::synth::{Synth, SynthConfig};
+use logpivot_synth::{Synth, SynthConfig};
 
 fn csv(t: &PivotTable) -> String {
     let mut out = Vec::new();

@@ -10,7 +10,7 @@ use logpivot::plot::{contrast_chart, pivot_chart, Format, Kind};
 use logpivot::query::{pivot, PivotRequest};
 use logpivot::stats::{contrast, ContrastRequest};
 use logpivot::store::DataDir;
-use logpivot::synth::{Synth, SynthConfig};
+use logpivot_synth::{Synth, SynthConfig};
 
 fn store(root: &Path) -> DataDir {
     let input = root.join("events.ndjson");

@@ -14,7 +14,7 @@ use logpivot::query::pivot::{key_text, PivotRow};
 use logpivot::query::value::AggState;
 use logpivot::query::{pivot, JoinRequest, PivotRequest, PivotTable};
 use logpivot::store::DataDir;
-use logpivot::synth::{Synth, SynthConfig};
+use logpivot_synth::{Synth, SynthConfig};
 use serde_json::Value;
 
 type Event = serde_json::Map<String, Value>;

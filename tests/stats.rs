@@ -17,7 +17,7 @@ use logpivot::query::PivotRequest;
 use logpivot::segment::Cell;
 use logpivot::stats::{contrast, math, ContrastRequest, Rank, ScoreRequest, Scorer};
 use logpivot::store::DataDir;
-use logpivot::synth::{Synth, SynthConfig};
+use logpivot_synth::{Synth, SynthConfig};
 use serde_json::Value;
 
 struct Fixture {

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Parser;
-use logpivot::synth::{Synth, SynthConfig, TimeFormat};
+use logpivot_synth::{Synth, SynthConfig, TimeFormat};
 
 /// Generate synthetic Cloudflare firewall events (NDJSON) with realistic skew.
 #[derive(Parser, Debug)]

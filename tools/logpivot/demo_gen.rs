@@ -1,8 +1,8 @@
-//! The demo's data: synthetic Cloudflare firewall events from `logpivot::synth`.
+//! The demo's data: synthetic Cloudflare firewall events from `logpivot_synth`.
 
 use std::path::Path;
 
-use logpivot::synth::{Synth, SynthConfig};
+use logpivot_synth::{Synth, SynthConfig};
 
 /// What was generated: a one-line description and the attack window `[start, end)` in unix
 /// ns (both 0 when the sample is too small to hold an attack).
