@@ -431,7 +431,7 @@ pub fn pivot(dir: &DataDir, req: &PivotRequest) -> Result<PivotTable> {
 /// query drop what they keep before they are scanned, and while it runs no segment keeps
 /// more (a notebook at `memory_limit="256MiB"` stayed 64 MiB higher through a
 /// high-cardinality pivot after another had filled the kept regions with client IPs).
-fn fit_kept(segs: &[SegmentReader], memory_limit: u64) -> crate::segment::KeptCap {
+pub(crate) fn fit_kept(segs: &[SegmentReader], memory_limit: u64) -> crate::segment::KeptCap {
     let cap = memory_limit / 8;
     if crate::segment::kept_bytes() > cap {
         segs.iter().for_each(SegmentReader::release_kept);

@@ -134,9 +134,17 @@ impl Scorer {
         pass: &mut CountPass<'_>,
     ) -> Result<Option<Scorer>> {
         let (pre, fields) = prepare_score(segs, time_field, req)?;
+        let _kept = crate::query::fit_kept(&pre.segs, req.query.memory_limit);
         let mut stats = QueryStats::default();
+        // The counting pass gets half the limit: the (value, suspect, baseline) list and the
+        // learned tables it builds (24 and about 25 bytes a value: some 140 MB for 2.9M client
+        // IPs and paths) grow beside its groups while it merges them.
+        let counting = PivotRequest {
+            memory_limit: (req.query.memory_limit / 2).max(1 << 20),
+            ..req.query.clone()
+        };
         let Some((ns, nb, probs)) =
-            probabilities(&pre, &fields, &req.query, req.smoothing, &mut stats, pass)?
+            probabilities(&pre, &fields, &counting, req.smoothing, &mut stats, pass)?
         else {
             return Ok(None);
         };
@@ -437,6 +445,7 @@ impl Scorer {
     /// Score the selected events of the segments `only` lists (indexes into
     /// [`Scorer::segments`]; all when None) and keep the best.
     pub fn top(&self, req: &ScoreRequest, only: Option<&[usize]>) -> Result<Top> {
+        let _kept = crate::query::fit_kept(&self.pre.segs, req.query.memory_limit);
         let limit = limit_of(req);
         let threshold = req.threshold.unwrap_or(f64::NEG_INFINITY);
         let scored = AtomicU64::new(0);
