@@ -388,7 +388,7 @@ pub(crate) type Visit<'a> = dyn FnMut(usize, &[KeyValue], u64, u64) + 'a;
 
 /// A field's values that are evidence (their smoothed probability at least
 /// [`super::score::MIN_STRENGTH`] from ½), by [`value_hash`], with that probability.
-pub type ValueProbs = HashMap<u64, f64>;
+pub use super::values::ValueProbs;
 
 /// The 64-bit hash of a value (of its encoded key bytes, with the pinned hash of
 /// `query::hll`): how `score`'s value tables hold their values. Eight bytes a value instead of
@@ -704,33 +704,53 @@ pub(crate) fn probabilities(
     pass: &mut CountPass<'_>,
 ) -> Result<Option<(u64, u64, Vec<ValueProbs>)>> {
     let sets: Vec<Vec<usize>> = (0..fields.len()).map(|i| vec![i]).collect();
-    // (value hash, suspect, baseline) per value: 24 bytes, not the value's text.
-    let mut counts: Vec<Vec<(u64, u64, u64)>> = vec![Vec::new(); fields.len()];
+    // Per field, each value's hash and the index of its (suspect, baseline) pair: 12 bytes a
+    // value, not its text. The pairs are few (most values share small counts), and the
+    // probability depends on the pair alone, once the set sizes are known at the end.
+    let mut hashes: Vec<Vec<u64>> = vec![Vec::new(); fields.len()];
+    let mut classes: Vec<Vec<u32>> = vec![Vec::new(); fields.len()];
+    let mut pair_ids: HashMap<(u64, u64), u32> = HashMap::new();
+    let mut pairs: Vec<(u64, u64)> = Vec::new();
     let Some((ns, nb)) = pre.count_by(
         fields.to_vec(),
         &sets,
         query,
         stats,
         &mut |set, vals, s, b| {
-            if let (Some(c), Some(v)) = (counts.get_mut(set), vals.first()) {
-                c.push((value_hash(v), s, b));
-            }
+            let (Some(h), Some(c), Some(v)) =
+                (hashes.get_mut(set), classes.get_mut(set), vals.first())
+            else {
+                return;
+            };
+            let next = pairs.len() as u32;
+            let id = *pair_ids.entry((s, b)).or_insert_with(|| {
+                pairs.push((s, b));
+                next
+            });
+            h.push(value_hash(v));
+            c.push(id);
         },
         pass,
     )?
     else {
         return Ok(None);
     };
-    let out = counts
-        .into_iter()
-        .map(|c| {
-            c.into_iter()
-                .map(|(h, s, b)| (h, math::robinson_f(s, ns, b, nb, sm.s, sm.x)))
-                // A value within MIN_STRENGTH of ½ is no evidence: scoring ignores it.
-                .filter(|(_, p)| (p - 0.5).abs() >= super::score::MIN_STRENGTH)
-                .collect()
-        })
+    drop(pair_ids);
+    let probs: Vec<f64> = pairs
+        .iter()
+        .map(|&(s, b)| math::robinson_f(s, ns, b, nb, sm.s, sm.x))
         .collect();
+    // A value within MIN_STRENGTH of ½ is no evidence: scoring ignores it.
+    let evidence = |c: u32| {
+        probs
+            .get(c as usize)
+            .is_some_and(|p| (p - 0.5).abs() >= super::score::MIN_STRENGTH)
+    };
+    let mut out = Vec::with_capacity(fields.len());
+    for (h, c) in hashes.into_iter().zip(classes) {
+        let kept: Vec<(u64, u32)> = h.into_iter().zip(c).filter(|&(_, c)| evidence(c)).collect();
+        out.push(ValueProbs::from_classes(kept, &probs));
+    }
     Ok(Some((ns, nb, out)))
 }
 

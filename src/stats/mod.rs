@@ -9,6 +9,7 @@
 pub mod contrast;
 pub mod math;
 pub mod score;
+pub mod values;
 
 pub use contrast::{contrast, Contrast, ContrastRequest, Rank, Smoothing, Token};
 pub use score::{score, ScoreRequest, ScoreResult, ScoredEvent, Scorer};
