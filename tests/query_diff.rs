@@ -1058,11 +1058,8 @@ fn minute_index_counts_equal_the_scan_on(f: &Fixture) {
 
 fn minute_index_counts_equal_the_scan_from(f: &Fixture, from: Option<&str>) {
     let rules = top_rules(f);
-    let zones: Vec<Option<String>> = if Path::new("/usr/share/zoneinfo/Europe/Berlin").exists() {
-        vec![None, Some("Europe/Berlin".into()), Some("+05:30".into())]
-    } else {
-        vec![None, Some("+05:30".into())]
-    };
+    let zones: Vec<Option<String>> =
+        vec![None, Some("Europe/Berlin".into()), Some("+05:30".into())];
     // Single buckets are counted off the minute index; a bucket, hour or weekday beside
     // another key gets its per-row ids from the minute index's row ranges when the segment's
     // minutes are contiguous (else `_time` is decoded): both against the scan.

@@ -25,6 +25,10 @@
 
 use std::fmt::Write as _;
 
+use jiff::fmt::temporal::DateTimePrinter;
+use jiff::tz::Offset;
+use jiff::Timestamp;
+
 /// Nanoseconds in one second.
 pub const NANOS_PER_SEC: i64 = 1_000_000_000;
 /// Nanoseconds in one minute.
@@ -135,21 +139,41 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// only when non-zero, with 3, 6 or 9 digits (`.123Z`, `.123456Z`,
 /// `.123456789Z`). Works for the whole `i64` range, including before 1970.
 pub fn format_rfc3339(ns: i64) -> String {
-    let (days, rem) = split_day(ns);
-    let (y, m, d) = civil_from_days(days);
-    let secs = rem / NANOS_PER_SEC;
-    let frac = rem % NANOS_PER_SEC;
-    let (hh, mm, ss) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let mut out = format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}");
-    // Writing to a String cannot fail.
-    let _ = match frac {
-        0 => Ok(()),
-        f if f % 1_000_000 == 0 => write!(out, ".{:03}", f / 1_000_000),
-        f if f % 1_000 == 0 => write!(out, ".{:06}", f / 1_000),
-        f => write!(out, ".{f:09}"),
-    };
+    let mut out = String::with_capacity(32);
+    push_wall_clock(&mut out, ns, 0);
     out.push('Z');
     out
+}
+
+/// The printers of [`push_wall_clock`]: 0, 3, 6 and 9 fraction digits.
+const PRINTERS: [DateTimePrinter; 4] = [
+    DateTimePrinter::new().precision(Some(0)),
+    DateTimePrinter::new().precision(Some(3)),
+    DateTimePrinter::new().precision(Some(6)),
+    DateTimePrinter::new().precision(Some(9)),
+];
+
+/// Append the wall-clock time of the UTC instant `utc_ns` at `offset_secs` east of UTC,
+/// `YYYY-MM-DDTHH:MM:SS`, with a fraction of 3, 6 or 9 digits, whichever is exact (none when
+/// zero); no offset. Printed by jiff (4x faster than `format!` here; `benches/time.rs`).
+/// Offsets beyond jiff's ±25:59:59 are clamped.
+pub fn push_wall_clock(out: &mut String, utc_ns: i64, offset_secs: i32) {
+    let digits = match utc_ns.rem_euclid(NANOS_PER_SEC) {
+        0 => 0,
+        f if f % 1_000_000 == 0 => 1,
+        f if f % 1_000 == 0 => 2,
+        _ => 3,
+    };
+    let off = Offset::from_seconds(offset_secs.clamp(-93_599, 93_599)).unwrap_or(Offset::UTC);
+    // Every i64 of nanoseconds is a jiff timestamp (jiff spans the years -9999 to 9999).
+    let Ok(ts) = Timestamp::from_nanosecond(i128::from(utc_ns)) else {
+        let _ = write!(out, "{utc_ns}ns");
+        return;
+    };
+    let dt = off.to_datetime(ts);
+    if PRINTERS[digits].print_datetime(&dt, &mut *out).is_err() {
+        let _ = write!(out, "{utc_ns}ns");
+    }
 }
 
 /// Split into (days since epoch, nanoseconds within the day), with floor
@@ -452,6 +476,25 @@ fn parse_epoch_text(b: &[u8]) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+
+    /// The arithmetic formatter jiff's printer replaced: the model of the differential test.
+    fn naive_format(ns: i64) -> String {
+        let (days, rem) = split_day(ns);
+        let (y, m, d) = civil_from_days(days);
+        let secs = rem / NANOS_PER_SEC;
+        let frac = rem % NANOS_PER_SEC;
+        let (hh, mm, ss) = (secs / 3600, secs / 60 % 60, secs % 60);
+        let mut out = format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}");
+        // Writing to a String cannot fail.
+        let _ = match frac {
+            0 => Ok(()),
+            f if f % 1_000_000 == 0 => write!(out, ".{:03}", f / 1_000_000),
+            f if f % 1_000 == 0 => write!(out, ".{:06}", f / 1_000),
+            f => write!(out, ".{f:09}"),
+        };
+        out.push('Z');
+        out
+    }
     use super::*;
 
     const S: i64 = NANOS_PER_SEC;
@@ -755,6 +798,7 @@ mod tests {
         for ns in fixed.into_iter().chain([i64::MIN, i64::MAX]).chain(random) {
             let s = format_rfc3339(ns);
             assert_eq!(p(&s), Some(ns), "{s}");
+            assert_eq!(s, naive_format(ns));
         }
     }
 

@@ -397,22 +397,15 @@ pub fn parse_time_arg(s: &str, what: &str) -> Result<i64> {
     })
 }
 
-/// Parse a `--tz` value: `UTC`, a fixed offset (`+05:30`) or an IANA name read from the
-/// system's zoneinfo.
+/// Parse a `--tz` value: `UTC`, a fixed offset (`+05:30`) or an IANA name (the system's tzdata,
+/// else the database compiled in).
 pub fn load_tz(name: &str) -> Result<Tz> {
     if let Some(tz) = Tz::parse_fixed(name) {
         return Ok(tz);
     }
-    let base = std::env::var("TZDIR").unwrap_or_else(|_| "/usr/share/zoneinfo".into());
-    if name.contains("..") {
-        return Err(Error::invalid(format!("invalid time zone `{name}`")));
-    }
-    let path = std::path::Path::new(&base).join(name);
-    let bytes = crate::io::read_file(&path).map_err(|_| {
+    Tz::named(name).map_err(|e| {
         Error::invalid(format!(
-            "unknown time zone `{name}`: no {} (use an IANA name like Europe/Berlin, UTC, or an offset like +05:30)",
-            path.display()
+            "{e} (use an IANA name like Europe/Berlin, UTC, or an offset like +05:30)"
         ))
-    })?;
-    Tz::from_tzif(name, &bytes).map_err(|e| Error::invalid(format!("time zone `{name}`: {e}")))
+    })
 }

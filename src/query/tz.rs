@@ -1,63 +1,51 @@
 //! Named and fixed time zones for local-time buckets (`--tz Europe/Berlin`).
 //!
-//! Owns: decoding TZif data (RFC 8536, versions 1 to 4), POSIX TZ rule
-//! strings (the TZif footer), the UTC offset in force at an instant, bucket
-//! alignment in local time, local RFC 3339 formatting, local hour of day and
-//! weekday, and the proleptic Gregorian civil-date arithmetic behind them.
+//! Owns: a zone's offset changes as a table for fast lookups, bucket alignment in local time,
+//! local RFC 3339 formatting, local hour of day and weekday. The zone data itself (TZif files,
+//! POSIX TZ rules, the IANA database) is `jiff`'s: the system's tzdata when there is one
+//! (`TZDIR` is honoured), else the copy of the database compiled into the binary, so `--tz`
+//! works on a machine without tzdata.
 //!
-//! It must not: read files or the environment (the caller reads
-//! `/usr/share/zoneinfo/NAME` and passes the bytes), panic or overflow on any
-//! input (malformed TZif bytes, any `i64` instant, any width), or know about
-//! columns, events or the CLI.
+//! It must not: panic or overflow on any input (malformed TZif bytes, any `i64` instant, any
+//! width), or know about columns, events or the CLI.
 //!
 //! Documented decisions:
-//! - Instants are `i64` UTC seconds ([`Tz::offset_at`]) or nanoseconds (the
-//!   free functions); offsets are seconds east of UTC.
-//! - TZif: for version 2 and later only the 64-bit block and the footer are
-//!   used; version bytes above `4` are read like version 4. Before the first
-//!   transition time type 0 applies. After the last transition the footer
-//!   rule applies (for all instants if there are no transitions); with an
-//!   empty footer (or version 1) the last transition's type stays in force.
-//!   Leap-second records and the std/wall and UT/local indicators are
-//!   ignored (so `right/` zones are off by the leap seconds). Transitions
-//!   must be strictly ascending; offsets outside ±93599 s are rejected.
-//! - POSIX rules accept the version 3 extensions (rule times -167..=167 h).
-//!   A DST name without a rule uses the US rule `M3.2.0,M11.1.0` (as glibc).
-//!   Rule evaluation clamps instants to ±2^50 s (about ±35 million years).
-//! - `from_tzif` expands the footer rule into the transition table up to
-//!   2263 (and from 1677 for rule-only files), so every lookup within the
-//!   `i64` nanosecond range is a binary search (~15 ns); building costs a
-//!   few hundred entries per zone, so build a `Tz` once and share it.
-//! - Buckets: widths that are whole days align to local midnight (counting
-//!   days from 1970-01-01, or from Monday 1970-01-05 when the width is whole
-//!   weeks); a day bucket then spans the real local day (23 or 25 h). Other
-//!   widths align the local wall clock to the local epoch; when the aligned
-//!   wall time does not exist in the current offset (a DST change inside the
-//!   bucket), the bucket starts at that change instead. A local midnight
-//!   that occurs twice resolves to the earlier instant, one skipped by a DST
-//!   gap to the end of the gap. Widths <= 0 return the instant unchanged.
-//! - Formatting: `Z` only for the UTC zone ([`Tz::utc`], `UTC`/`Z` in
-//!   [`Tz::parse_fixed`]); other zones print `±HH:MM` (`+00:00` too), with
-//!   `:SS` added for historic offsets that have seconds. Fractions print as
-//!   3, 6 or 9 digits, whichever is exact.
+//! - Instants are `i64` UTC seconds ([`Tz::offset_at`]) or nanoseconds (the free functions);
+//!   offsets are seconds east of UTC.
+//! - A zone's offset changes between 1677 and 2263 (the `i64` nanosecond range) are taken
+//!   from jiff once, when the `Tz` is built (about a thousand for a zone with DST, a few
+//!   hundred microseconds), so a lookup is a binary search of that table (~15 ns) and a
+//!   bucket does not call into jiff. Before 1677 the offset of 1677 applies, after 2263 that
+//!   of 2263. Only real offset changes are kept (not changes of abbreviation or DST flag).
+//! - Buckets: widths that are whole days align to local midnight (counting days from
+//!   1970-01-01, or from Monday 1970-01-05 when the width is whole weeks); a day bucket then
+//!   spans the real local day (23 or 25 h). Other widths align the local wall clock to the
+//!   local epoch; when the aligned wall time does not exist in the current offset (a DST
+//!   change inside the bucket), the bucket starts at that change instead. A local midnight
+//!   that occurs twice resolves to the earlier instant, one skipped by a DST gap to the end
+//!   of the gap. Widths <= 0 return the instant unchanged.
+//! - Formatting: `Z` only for the UTC zone ([`Tz::utc`], `UTC`/`Z` in [`Tz::parse_fixed`]);
+//!   other zones print `±HH:MM` (`+00:00` too), with `:SS` added for historic offsets that
+//!   have seconds. Fractions print as 3, 6 or 9 digits, whichever is exact.
 
 use std::fmt;
+
+use jiff::tz::{TimeZone, TimeZoneDatabase};
+use jiff::Timestamp;
 
 const SECS_PER_DAY: i64 = 86_400;
 const NANOS_PER_SEC: i64 = 1_000_000_000;
 const NANOS_PER_DAY: i64 = SECS_PER_DAY * NANOS_PER_SEC;
-/// Largest accepted UTC offset magnitude (RFC 8536 suggests -89999..=93599).
+/// Largest UTC offset magnitude (jiff's, and RFC 8536's 93599 s).
 const MAX_OFFSET: i32 = 93_599;
-/// Rule evaluation clamps instants to this magnitude (seconds).
-const MAX_RULE_SECS: i64 = 1 << 50;
-/// Rule transitions are precomputed into the table between these instants
-/// (1677-01-01 and 2263-01-01 UTC), which bound `i64` nanoseconds.
-const RULE_TABLE_START: i64 = -9_246_096_000;
-const RULE_TABLE_END: i64 = 9_246_182_400;
+/// Offset changes are tabulated between these instants (1677-01-01 and 2263-01-01 UTC),
+/// which bound `i64` nanoseconds.
+const TABLE_START: i64 = -9_246_096_000;
+const TABLE_END: i64 = 9_246_182_400;
 /// Day number of Monday 1970-01-05, the origin of whole-week buckets.
 const MONDAY_ORIGIN: i64 = 4;
 
-/// A malformed TZif file or POSIX TZ string.
+/// An unknown zone name or malformed TZif data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TzError(pub String);
 
@@ -69,27 +57,16 @@ impl fmt::Display for TzError {
 
 impl std::error::Error for TzError {}
 
-fn err<T>(msg: impl Into<String>) -> Result<T, TzError> {
-    Err(TzError(msg.into()))
-}
-
-/// A time zone: a table of offset changes plus an optional rule for later
-/// instants.
+/// A time zone: a table of offset changes.
 #[derive(Clone, Debug)]
 pub struct Tz {
     name: String,
-    /// Offset before the first transition.
+    /// Offset before the first change.
     initial: i32,
-    /// UTC seconds at which the offset changes, strictly ascending; only
-    /// real changes are kept.
+    /// UTC seconds at which the offset changes, strictly ascending; only real changes.
     trans: Vec<i64>,
     /// `offsets[i]` is in force from `trans[i]` on.
     offsets: Vec<i32>,
-    /// The rule governs instants `< rule_lo` or `> rule_hi`; in between,
-    /// its transitions are precomputed into `trans`.
-    rule_lo: i64,
-    rule_hi: i64,
-    rule: Option<Rule>,
     /// Print `Z` for offset zero.
     zulu: bool,
 }
@@ -114,9 +91,6 @@ impl Tz {
             initial: off,
             trans: Vec::new(),
             offsets: Vec::new(),
-            rule_lo: i64::MIN,
-            rule_hi: i64::MAX,
-            rule: None,
             zulu: false,
         }
     }
@@ -142,24 +116,49 @@ impl Tz {
         (h <= 23 && m <= 59).then(|| Tz::fixed(sign * (h * 3600 + m * 60)))
     }
 
-    /// Decode TZif bytes (RFC 8536, versions 1-4).
+    /// An IANA zone (`Europe/Berlin`) from jiff's database: the system's tzdata, or the
+    /// compiled-in copy when the system has none or lacks the name.
+    pub fn named(name: &str) -> Result<Tz, TzError> {
+        let zone = jiff::tz::db()
+            .get(name)
+            .or_else(|_| TimeZoneDatabase::bundled().get(name))
+            .map_err(|_| TzError(format!("unknown time zone `{name}`")))?;
+        Ok(Tz::from_zone(name, &zone))
+    }
+
+    /// An IANA zone from the database compiled into the binary (whatever the system has).
+    pub fn bundled(name: &str) -> Result<Tz, TzError> {
+        let zone = TimeZoneDatabase::bundled()
+            .get(name)
+            .map_err(|_| TzError(format!("unknown time zone `{name}`")))?;
+        Ok(Tz::from_zone(name, &zone))
+    }
+
+    /// A zone from TZif bytes (RFC 8536, as in `/usr/share/zoneinfo`), decoded by jiff.
     pub fn from_tzif(name: &str, data: &[u8]) -> Result<Tz, TzError> {
-        let mut r = Reader { data, pos: 0 };
-        let h1 = Header::read(&mut r)?;
-        let (block, footer) = if h1.version >= 2 {
-            r.take(h1.block_len(4)?)?;
-            let h2 = Header::read(&mut r)?;
-            let block = Block::read(&mut r, &h2, 8)?;
-            (block, read_footer(&mut r)?)
-        } else {
-            (Block::read(&mut r, &h1, 4)?, String::new())
-        };
-        let rule = if footer.is_empty() {
-            None
-        } else {
-            Some(parse_rule(&footer)?)
-        };
-        Ok(block.into_tz(name, rule))
+        let zone = TimeZone::tzif(name, data).map_err(|e| TzError(format!("{name}: {e}")))?;
+        Ok(Tz::from_zone(name, &zone))
+    }
+
+    /// Tabulate `zone`'s offset changes between 1677 and 2263.
+    fn from_zone(name: &str, zone: &TimeZone) -> Tz {
+        let start = Timestamp::from_second(TABLE_START).unwrap_or(Timestamp::MIN);
+        let initial = zone.to_offset(start).seconds();
+        let mut tz = Tz::constant(name.to_string(), initial);
+        let mut cur = initial;
+        for t in zone.following(start) {
+            let at = t.timestamp().as_second();
+            if at > TABLE_END {
+                break;
+            }
+            let off = t.offset().seconds();
+            if off != cur {
+                tz.trans.push(at);
+                tz.offsets.push(off);
+                cur = off;
+            }
+        }
+        tz
     }
 
     pub fn name(&self) -> &str {
@@ -168,72 +167,24 @@ impl Tz {
 
     /// True when the zone is UTC at every instant (no transitions, offset 0).
     pub fn is_fixed_utc(&self) -> bool {
-        self.initial == 0 && self.trans.is_empty() && self.rule.is_none()
+        self.initial == 0 && self.trans.is_empty()
     }
 
     /// UTC offset in seconds in force at the UTC instant `utc_secs`.
     pub fn offset_at(&self, utc_secs: i64) -> i32 {
-        if let Some(rule) = self.rule_at(utc_secs) {
-            return rule.offset_at(utc_secs);
-        }
         match self.trans.partition_point(|&t| t <= utc_secs) {
             0 => self.initial,
             i => self.offsets.get(i - 1).copied().unwrap_or(self.initial),
         }
     }
 
-    /// The footer rule, if it governs `t`.
-    fn rule_at(&self, t: i64) -> Option<&Rule> {
-        let outside = t < self.rule_lo || t > self.rule_hi;
-        self.rule.as_ref().filter(|_| outside)
-    }
-
-    /// The latest table transition at or before `t`.
-    fn table_change(&self, t: i64) -> Option<i64> {
+    /// The latest instant `<= t` at which the offset changes, if any.
+    fn prev_change(&self, t: i64) -> Option<i64> {
         match self.trans.partition_point(|&x| x <= t) {
             0 => None,
             i => self.trans.get(i - 1).copied(),
         }
     }
-
-    /// The latest instant `<= t` at which the offset changes, if known.
-    fn prev_change(&self, t: i64) -> Option<i64> {
-        let table = self.table_change(t);
-        let Some(rule) = &self.rule else {
-            return table;
-        };
-        let from_rule = || rule.last_event(t).map(|(at, _)| at);
-        if t > self.rule_hi {
-            return table.max(from_rule().filter(|&at| at > self.rule_hi));
-        }
-        let rule_only = self.rule_lo > i64::MIN;
-        if t < self.rule_lo || (table.is_none() && rule_only) {
-            return from_rule();
-        }
-        table
-    }
-
-    /// Append the rule's offset changes in `(from, RULE_TABLE_END]` to the
-    /// table, so that lookups in the `i64` nanosecond range are table
-    /// lookups; the rule then governs only `t > RULE_TABLE_END`.
-    fn precompute_rule(&mut self, from: i64) {
-        let Some(rule) = self.rule.clone() else {
-            return;
-        };
-        let end = RULE_TABLE_END.max(from);
-        let mut cur = self.offset_at(from);
-        let first = from.saturating_add(1);
-        let changes = rule.offsets_between(from, end);
-        for (at, off) in std::iter::once((first, rule.offset_at(first))).chain(changes) {
-            if off != cur {
-                self.trans.push(at);
-                self.offsets.push(off);
-                cur = off;
-            }
-        }
-        self.rule_hi = end;
-    }
-
     /// The UTC instant of local wall time `local` (seconds): the earlier one
     /// if it occurs twice, the end of the gap if it is skipped.
     fn local_to_utc(&self, local: i64) -> i64 {
@@ -257,535 +208,6 @@ impl Tz {
 fn two_digits(a: u8, b: u8) -> Option<i32> {
     let d = |c: u8| c.is_ascii_digit().then(|| i32::from(c - b'0'));
     Some(d(a)? * 10 + d(b)?)
-}
-
-// ---------------------------------------------------------------- TZif ----
-
-/// Bounds-checked big-endian cursor over TZif bytes.
-struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], TzError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len());
-        match end.and_then(|e| self.data.get(self.pos..e)) {
-            Some(s) => {
-                self.pos += n;
-                Ok(s)
-            }
-            None => err(format!(
-                "TZif data truncated: need {n} bytes at offset {}, have {}",
-                self.pos,
-                self.data.len().saturating_sub(self.pos)
-            )),
-        }
-    }
-
-    fn u32(&mut self) -> Result<u32, TzError> {
-        let b = self.take(4)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-}
-
-/// Big-endian signed integer of 4 or 8 bytes.
-fn be_i64(b: &[u8]) -> i64 {
-    match b {
-        [a, b, c, d] => i64::from(i32::from_be_bytes([*a, *b, *c, *d])),
-        _ => b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)) as i64,
-    }
-}
-
-struct Header {
-    version: u8,
-    isutcnt: usize,
-    isstdcnt: usize,
-    leapcnt: usize,
-    timecnt: usize,
-    typecnt: usize,
-    charcnt: usize,
-}
-
-impl Header {
-    fn read(r: &mut Reader<'_>) -> Result<Header, TzError> {
-        if r.take(4)? != b"TZif" {
-            return err("not a TZif file (bad magic)");
-        }
-        let version = match r.take(1)?.first().copied() {
-            Some(0) => 1,
-            Some(v @ b'2'..=b'9') => v - b'0',
-            Some(v) => return err(format!("unsupported TZif version byte 0x{v:02x}")),
-            None => return err("TZif header truncated"),
-        };
-        r.take(15)?;
-        let mut counts = [0usize; 6];
-        for c in &mut counts {
-            *c = r.u32()? as usize;
-        }
-        let [isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt] = counts;
-        if typecnt == 0 {
-            return err("TZif header has no local time types");
-        }
-        Ok(Header {
-            version,
-            isutcnt,
-            isstdcnt,
-            leapcnt,
-            timecnt,
-            typecnt,
-            charcnt,
-        })
-    }
-
-    /// Length of the data block that follows, with `tsize`-byte times.
-    fn block_len(&self, tsize: usize) -> Result<usize, TzError> {
-        let parts = [
-            self.timecnt.checked_mul(tsize + 1),
-            self.typecnt.checked_mul(6),
-            Some(self.charcnt),
-            self.leapcnt.checked_mul(tsize + 4),
-            Some(self.isstdcnt),
-            Some(self.isutcnt),
-        ];
-        parts
-            .iter()
-            .try_fold(0usize, |acc, p| acc.checked_add((*p)?))
-            .map_or_else(|| err("TZif counts overflow"), Ok)
-    }
-}
-
-/// The parts of a data block that matter: transitions and type offsets.
-struct Block {
-    times: Vec<i64>,
-    type_idx: Vec<u8>,
-    utoffs: Vec<i32>,
-}
-
-impl Block {
-    fn read(r: &mut Reader<'_>, h: &Header, tsize: usize) -> Result<Block, TzError> {
-        let mut b = Reader {
-            data: r.take(h.block_len(tsize)?)?,
-            pos: 0,
-        };
-        let times: Vec<i64> = b
-            .take(h.timecnt * tsize)?
-            .chunks_exact(tsize)
-            .map(be_i64)
-            .collect();
-        let type_idx = b.take(h.timecnt)?.to_vec();
-        let utoffs: Vec<i32> = b
-            .take(h.typecnt * 6)?
-            .chunks_exact(6)
-            .map(|t| i32::from_be_bytes([t[0], t[1], t[2], t[3]]))
-            .collect();
-        let block = Block {
-            times,
-            type_idx,
-            utoffs,
-        };
-        block.validate()?;
-        Ok(block)
-    }
-
-    fn validate(&self) -> Result<(), TzError> {
-        if let Some(w) = self.times.windows(2).find(|w| w[0] >= w[1]) {
-            return err(format!(
-                "TZif transitions not ascending ({} then {})",
-                w[0], w[1]
-            ));
-        }
-        if let Some(&i) = self
-            .type_idx
-            .iter()
-            .find(|&&i| usize::from(i) >= self.utoffs.len())
-        {
-            return err(format!("TZif transition uses undefined type {i}"));
-        }
-        if let Some(o) = self
-            .utoffs
-            .iter()
-            .find(|o| o.unsigned_abs() > MAX_OFFSET as u32)
-        {
-            return err(format!("TZif UTC offset {o} out of range"));
-        }
-        Ok(())
-    }
-
-    fn into_tz(self, name: &str, rule: Option<Rule>) -> Tz {
-        let initial = self.utoffs.first().copied().unwrap_or(0);
-        let mut tz = Tz::constant(name.to_string(), initial);
-        let mut cur = initial;
-        for (&t, &i) in self.times.iter().zip(&self.type_idx) {
-            let off = self.utoffs.get(usize::from(i)).copied().unwrap_or(cur);
-            if off != cur {
-                tz.trans.push(t);
-                tz.offsets.push(off);
-                cur = off;
-            }
-        }
-        let Some(rule) = rule else {
-            return tz;
-        };
-        // With transitions, type 0 stays in force before the first one; with
-        // none, the rule governs everything (precomputed from 1677 on).
-        let last = self.times.last().copied();
-        let from = last.unwrap_or(RULE_TABLE_START);
-        if last.is_none() {
-            tz.initial = rule.offset_at(from);
-            tz.rule_lo = from;
-        }
-        tz.rule_hi = from;
-        tz.rule = Some(rule);
-        tz.precompute_rule(from);
-        tz
-    }
-}
-
-/// The footer of a v2+ file: `\n` TZ-string `\n`.
-fn read_footer(r: &mut Reader<'_>) -> Result<String, TzError> {
-    let rest = r.data.get(r.pos..).unwrap_or_default();
-    let Some(body) = rest.strip_prefix(b"\n") else {
-        return err("TZif footer missing");
-    };
-    let Some(end) = body.iter().position(|&b| b == b'\n') else {
-        return err("TZif footer not terminated");
-    };
-    match std::str::from_utf8(&body[..end]) {
-        Ok(s) => Ok(s.to_string()),
-        Err(_) => err("TZif footer is not UTF-8"),
-    }
-}
-
-// ------------------------------------------------------ POSIX TZ rules ----
-
-/// A POSIX TZ rule such as `CET-1CEST,M3.5.0,M10.5.0/3`; offsets east of UTC.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Rule {
-    std: i32,
-    dst: Option<Dst>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Dst {
-    off: i32,
-    start: DateRule,
-    /// Local time of day (standard time) at which DST starts, seconds.
-    start_time: i32,
-    end: DateRule,
-    /// Local time of day (DST) at which DST ends, seconds.
-    end_time: i32,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum DateRule {
-    /// `Jn`: day 1..=365, February 29 never counted.
-    Julian(u16),
-    /// `n`: zero-based day 0..=365, February 29 counted.
-    ZeroBased(u16),
-    /// `Mm.w.d`: weekday `d` (0 = Sunday) of week `w` (5 = last) of month `m`.
-    Month { month: u32, week: u32, wday: u32 },
-}
-
-const US_START: DateRule = DateRule::Month {
-    month: 3,
-    week: 2,
-    wday: 0,
-};
-const US_END: DateRule = DateRule::Month {
-    month: 11,
-    week: 1,
-    wday: 0,
-};
-
-/// Parse a POSIX TZ string (TZif footer syntax, version 3 extensions).
-fn parse_rule(s: &str) -> Result<Rule, TzError> {
-    let mut p = RuleParser {
-        s: s.as_bytes(),
-        i: 0,
-    };
-    p.rule()
-        .map_err(|e| TzError(format!("bad TZ rule {s:?}: {}", e.0)))
-}
-
-struct RuleParser<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl RuleParser<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
-    }
-
-    fn eat(&mut self, c: u8) -> bool {
-        let hit = self.peek() == Some(c);
-        self.i += usize::from(hit);
-        hit
-    }
-
-    fn rule(&mut self) -> Result<Rule, TzError> {
-        self.name()?;
-        let std = -self.hms(24)?;
-        if self.peek().is_none() {
-            return Ok(Rule { std, dst: None });
-        }
-        self.name()?;
-        let off = match self.peek() {
-            Some(b'+' | b'-' | b'0'..=b'9') => -self.hms(24)?,
-            _ => std + 3600,
-        };
-        let dst = if self.peek().is_none() {
-            Dst {
-                off,
-                start: US_START,
-                start_time: 7200,
-                end: US_END,
-                end_time: 7200,
-            }
-        } else {
-            self.transitions(off)?
-        };
-        Ok(Rule {
-            std,
-            dst: Some(dst),
-        })
-    }
-
-    fn transitions(&mut self, off: i32) -> Result<Dst, TzError> {
-        let (start, start_time) = self.date_time()?;
-        let (end, end_time) = self.date_time()?;
-        match self.peek() {
-            None => Ok(Dst {
-                off,
-                start,
-                start_time,
-                end,
-                end_time,
-            }),
-            Some(_) => err(format!("unexpected text at byte {}", self.i)),
-        }
-    }
-
-    /// `,date[/time]`
-    fn date_time(&mut self) -> Result<(DateRule, i32), TzError> {
-        if !self.eat(b',') {
-            return err(format!("expected ',' at byte {}", self.i));
-        }
-        let date = self.date()?;
-        let time = if self.eat(b'/') { self.hms(167)? } else { 7200 };
-        Ok((date, time))
-    }
-
-    /// A zone abbreviation of at least 3 characters: letters, or `<...>`
-    /// of letters, digits, `+` and `-`.
-    fn name(&mut self) -> Result<(), TzError> {
-        let start = self.i;
-        let quoted = self.eat(b'<');
-        let ok = |c: u8| {
-            c.is_ascii_alphabetic() || (quoted && (c.is_ascii_digit() || c == b'+' || c == b'-'))
-        };
-        while matches!(self.peek(), Some(c) if ok(c)) {
-            self.i += 1;
-        }
-        let len = self.i - start - usize::from(quoted);
-        if len < 3 || (quoted && !self.eat(b'>')) {
-            return err(format!("bad zone name at byte {start}"));
-        }
-        Ok(())
-    }
-
-    /// `[+-]h[h[h]][:mm[:ss]]` in seconds, hours at most `max_h`.
-    fn hms(&mut self, max_h: u32) -> Result<i32, TzError> {
-        let neg = self.eat(b'-');
-        if !neg {
-            self.eat(b'+');
-        }
-        let h = self.number(3, max_h)?;
-        let (mut m, mut s) = (0, 0);
-        if self.eat(b':') {
-            m = self.number(2, 59)?;
-            if self.eat(b':') {
-                s = self.number(2, 59)?;
-            }
-        }
-        let secs = (h * 3600 + m * 60 + s) as i32;
-        Ok(if neg { -secs } else { secs })
-    }
-
-    /// 1 to `max_digits` decimal digits, value at most `max`.
-    fn number(&mut self, max_digits: usize, max: u32) -> Result<u32, TzError> {
-        let start = self.i;
-        let mut v = 0u32;
-        while let Some(c @ b'0'..=b'9') = self.peek() {
-            if self.i - start == max_digits {
-                return err(format!("number too long at byte {start}"));
-            }
-            v = v * 10 + u32::from(c - b'0');
-            self.i += 1;
-        }
-        if self.i == start {
-            return err(format!("expected a number at byte {start}"));
-        }
-        if v > max {
-            return err(format!("number {v} out of range at byte {start}"));
-        }
-        Ok(v)
-    }
-
-    fn date(&mut self) -> Result<DateRule, TzError> {
-        if self.eat(b'J') {
-            let n = self.number(3, 365)?;
-            if n == 0 {
-                return err("J0 is not a day");
-            }
-            return Ok(DateRule::Julian(n as u16));
-        }
-        if self.eat(b'M') {
-            let month = self.number(2, 12)?;
-            let week = self.dot_number(5)?;
-            let wday = self.dot_number(6)?;
-            if month == 0 || week == 0 {
-                return err("month and week start at 1");
-            }
-            return Ok(DateRule::Month { month, week, wday });
-        }
-        Ok(DateRule::ZeroBased(self.number(3, 365)? as u16))
-    }
-
-    fn dot_number(&mut self, max: u32) -> Result<u32, TzError> {
-        if !self.eat(b'.') {
-            return err(format!("expected '.' at byte {}", self.i));
-        }
-        self.number(1, max)
-    }
-}
-
-impl Rule {
-    fn offset_at(&self, t: i64) -> i32 {
-        match (&self.dst, self.last_event(t)) {
-            (Some(d), Some((_, true))) => d.off,
-            _ => self.std,
-        }
-    }
-
-    /// The latest DST start (`true`) or end (`false`) at or before `t`; on
-    /// a tie the start wins (year-round DST).
-    fn last_event(&self, t: i64) -> Option<(i64, bool)> {
-        let d = self.dst.as_ref()?;
-        let t = t.clamp(-MAX_RULE_SECS, MAX_RULE_SECS);
-        let local_day = (t + i64::from(self.std)).div_euclid(SECS_PER_DAY);
-        let year = civil_from_days(local_day).0;
-        let mut best: Option<(i64, bool)> = None;
-        for y in year - 2..=year + 1 {
-            for ev in self.events(d, y) {
-                let better = best.is_none_or(|b| ev.0 > b.0 || (ev.0 == b.0 && ev.1));
-                if ev.0 <= t && better {
-                    best = Some(ev);
-                }
-            }
-        }
-        best
-    }
-
-    /// The offset from each DST start or end instant in `(from, to]` on,
-    /// ascending; of simultaneous events the start wins.
-    fn offsets_between(&self, from: i64, to: i64) -> Vec<(i64, i32)> {
-        let Some(d) = &self.dst else {
-            return Vec::new();
-        };
-        let (from, to) = (from.max(-MAX_RULE_SECS), to.min(MAX_RULE_SECS));
-        let year = |t: i64| civil_from_days(t.div_euclid(SECS_PER_DAY)).0;
-        let mut events: Vec<(i64, bool)> = (year(from) - 1..=year(to) + 1)
-            .flat_map(|y| self.events(d, y))
-            .filter(|&(at, _)| at > from && at <= to)
-            .collect();
-        events.sort_unstable();
-        let mut out: Vec<(i64, i32)> = Vec::with_capacity(events.len());
-        for (at, is_dst) in events {
-            let off = if is_dst { d.off } else { self.std };
-            match out.last_mut() {
-                Some(last) if last.0 == at => last.1 = off,
-                _ => out.push((at, off)),
-            }
-        }
-        out
-    }
-
-    /// DST start and end instants (UTC seconds) of `year`.
-    fn events(&self, d: &Dst, year: i64) -> [(i64, bool); 2] {
-        let start =
-            d.start.day(year) * SECS_PER_DAY + i64::from(d.start_time) - i64::from(self.std);
-        let end = d.end.day(year) * SECS_PER_DAY + i64::from(d.end_time) - i64::from(d.off);
-        [(start, true), (end, false)]
-    }
-}
-
-impl DateRule {
-    /// Day number (days since 1970-01-01) of this date in `year`.
-    fn day(self, year: i64) -> i64 {
-        let jan1 = days_from_civil(year, 1, 1);
-        match self {
-            DateRule::Julian(n) => {
-                let leap_shift = i64::from(is_leap(year) && n >= 60);
-                jan1 + i64::from(n) - 1 + leap_shift
-            }
-            DateRule::ZeroBased(n) => jan1 + i64::from(n),
-            DateRule::Month { month, week, wday } => nth_weekday(year, month, week, wday),
-        }
-    }
-}
-
-/// Day number of weekday `wday` (0 = Sunday) in week `week` (5 = last) of
-/// `month` in `year`.
-fn nth_weekday(year: i64, month: u32, week: u32, wday: u32) -> i64 {
-    let first = days_from_civil(year, month, 1);
-    let first_wday = (first + 4).rem_euclid(7);
-    let mut dom = 1 + (i64::from(wday) - first_wday).rem_euclid(7) + 7 * (i64::from(week) - 1);
-    while dom > i64::from(days_in_month(year, month)) {
-        dom -= 7;
-    }
-    first + dom - 1
-}
-
-// ------------------------------------------------------ civil calendar ----
-
-fn is_leap(y: i64) -> bool {
-    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of the proleptic Gregorian date (Hinnant).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The proleptic Gregorian date of a day number (Hinnant).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 // ------------------------------------------------- buckets and output ----
@@ -859,37 +281,15 @@ fn wall_bucket(utc_ns: i64, width_ns: i64, tz: &Tz) -> i64 {
 /// Format a UTC instant as local RFC 3339 with offset:
 /// `2024-11-03T01:00:00-04:00` (UTC: `Z`). No fraction if zero.
 pub fn format_local(utc_ns: i64, tz: &Tz) -> String {
-    let (local, off) = local_secs(utc_ns, tz);
-    let (y, m, d) = civil_from_days(local.div_euclid(SECS_PER_DAY));
-    let sod = local.rem_euclid(SECS_PER_DAY);
-    let mut s = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    );
-    push_fraction(&mut s, utc_ns.rem_euclid(NANOS_PER_SEC));
+    let off = tz.offset_at(utc_ns.div_euclid(NANOS_PER_SEC));
+    let mut s = String::with_capacity(36);
+    crate::json::time::push_wall_clock(&mut s, utc_ns, off);
     if tz.zulu && off == 0 {
         s.push('Z');
     } else {
         s.push_str(&format_offset(off));
     }
     s
-}
-
-/// `.mmm`, `.uuuuuu` or `.nnnnnnnnn`, whichever is exact; nothing for zero.
-fn push_fraction(s: &mut String, nanos: i64) {
-    if nanos == 0 {
-        return;
-    }
-    let frac = if nanos % 1_000_000 == 0 {
-        format!(".{:03}", nanos / 1_000_000)
-    } else if nanos % 1_000 == 0 {
-        format!(".{:06}", nanos / 1_000)
-    } else {
-        format!(".{nanos:09}")
-    };
-    s.push_str(&frac);
 }
 
 /// `+05:30`, `-04:00`, or `+00:53:28` when there are seconds.
@@ -919,10 +319,10 @@ pub fn weekday(utc_ns: i64, tz: &Tz) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::time::days_from_civil;
 
     const H: i64 = 3600;
     const NS: i64 = NANOS_PER_SEC;
-
     /// UTC seconds of a civil date-time.
     fn at(y: i64, mo: u32, d: u32, h: i64, mi: i64, s: i64) -> i64 {
         days_from_civil(y, mo, d) * SECS_PER_DAY + h * H + mi * 60 + s
@@ -948,12 +348,6 @@ mod tests {
         tzif("America/New_York", &unhex(NEW_YORK_HEX))
     }
 
-    fn rule(s: &str) -> Rule {
-        parse_rule(s).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// A synthetic TZif file. `version` 1 writes only the 32-bit block; 2+
-    /// write a slim v1 block, the 64-bit block (with one leap record and
     /// indicator arrays, which must be skipped) and the footer.
     fn build(version: u8, times: &[i64], idx: &[u8], offs: &[i32], footer: &str) -> Vec<u8> {
         let mut out = Vec::new();
@@ -993,171 +387,6 @@ mod tests {
         block(&mut out, 8, 1);
         out.extend_from_slice(format!("\n{footer}\n").as_bytes());
         out
-    }
-
-    #[test]
-    fn civil_round_trip() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(1969, 12, 31), -1);
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
-        for z in (-800_000..800_000).step_by(7) {
-            let (y, m, d) = civil_from_days(z);
-            assert_eq!(days_from_civil(y, m, d), z);
-        }
-        assert_eq!(nth_weekday(2024, 3, 5, 0), days_from_civil(2024, 3, 31));
-        assert_eq!(nth_weekday(2024, 11, 1, 0), days_from_civil(2024, 11, 3));
-        assert_eq!(nth_weekday(2100, 3, 2, 0), days_from_civil(2100, 3, 14));
-    }
-
-    #[test]
-    fn posix_rule_parser() {
-        let cet = rule("CET-1CEST,M3.5.0,M10.5.0/3");
-        let month = |month, week, wday| DateRule::Month { month, week, wday };
-        assert_eq!(
-            cet,
-            Rule {
-                std: 3600,
-                dst: Some(Dst {
-                    off: 7200,
-                    start: month(3, 5, 0),
-                    start_time: 7200,
-                    end: month(10, 5, 0),
-                    end_time: 10800,
-                }),
-            }
-        );
-        assert_eq!(rule("EST5EDT"), rule("EST5EDT,M3.2.0/2,M11.1.0/02:00:00"));
-        assert_eq!(rule("EST5EDT,M3.2.0,M11.1.0").std, -5 * 3600);
-        assert_eq!(
-            rule("<+0330>-3:30"),
-            Rule {
-                std: 12_600,
-                dst: None
-            }
-        );
-        assert_eq!(rule("UTC0"), Rule { std: 0, dst: None });
-        assert_eq!(rule("<-03>3").std, -3 * 3600);
-        assert_eq!(rule("XXX+1:02:03").std, -3723);
-        let lh = rule("<+1030>-10:30<+11>-11,M10.1.0,M4.1.0");
-        assert_eq!((lh.std, lh.dst.map(|d| d.off)), (37_800, Some(39_600)));
-        let j = rule("AAA3BBB2,J60/0,300/-1").dst.expect("dst");
-        assert_eq!((j.start, j.start_time), (DateRule::Julian(60), 0));
-        assert_eq!(
-            (j.end, j.end_time, j.off),
-            (DateRule::ZeroBased(300), -3600, -2 * 3600)
-        );
-        let v3 = rule("<-02>2<-01>,M3.5.0/-1,M10.5.0/0").dst.expect("dst");
-        assert_eq!(v3.start_time, -3600);
-        assert_eq!(
-            rule("EST5EDT,0/0,J365/25").dst.map(|d| d.end_time),
-            Some(25 * 3600)
-        );
-        assert_eq!(
-            rule("XXX0YYY,M1.1.1/167,M12.5.6/-167:59:59")
-                .dst
-                .map(|d| d.end_time),
-            Some(-604_799)
-        );
-        for bad in [
-            "",
-            "EST",
-            "E5",
-            "ES5",
-            "5",
-            "<+1>1",
-            "<+05",
-            "EST5EDT,M13.1.0,M11.1.0",
-            "EST5EDT,M3.2.0",
-            "EST5EDT,M3.2.0,M11.1.0x",
-            "EST25",
-            "EST5EDT,M3.2.0/168,M11.1.0",
-            "EST5EDT,M3.0.0,M11.1.0",
-            "EST5EDT,M3.6.0,M11.1.0",
-            "EST5EDT,M3.2.7,M11.1.0",
-            "EST5EDT,J0,J365",
-            "EST5EDT,366,J1",
-            "EST5:60",
-            "EST5EDT,M3.2.0,M11.1.0/1:2:3:4",
-            "EST5EDT,M3.2.0,,M11.1.0",
-            "EST 5",
-            "EST5EDT4,",
-            "EST0001",
-        ] {
-            assert!(parse_rule(bad).is_err(), "{bad:?} should be rejected");
-        }
-    }
-
-    #[test]
-    fn precomputed_rule_table_matches_rule() {
-        assert_eq!(RULE_TABLE_START, at(1677, 1, 1, 0, 0, 0));
-        assert_eq!(RULE_TABLE_END, at(2263, 1, 1, 0, 0, 0));
-        let ny = new_york();
-        let us = rule("EST5EDT,M3.2.0,M11.1.0");
-        let only = tzif(
-            "rule-only",
-            &build(2, &[], &[], &[0], "EST5EDT,M3.2.0,M11.1.0"),
-        );
-        assert_eq!(only.initial, -5 * 3600);
-        let mut t = at(2007, 11, 5, 0, 0, 0);
-        while t < RULE_TABLE_END + 400 * SECS_PER_DAY {
-            assert_eq!(ny.offset_at(t), us.offset_at(t), "{t}");
-            assert_eq!(only.offset_at(t), us.offset_at(t), "{t}");
-            assert_eq!(ny.prev_change(t), us.last_event(t).map(|e| e.0), "{t}");
-            t += 24_989;
-        }
-        let mut t = RULE_TABLE_START - 400 * SECS_PER_DAY;
-        while t < at(1700, 1, 1, 0, 0, 0) {
-            assert_eq!(only.offset_at(t), us.offset_at(t), "{t}");
-            assert_eq!(only.prev_change(t), us.last_event(t).map(|e| e.0), "{t}");
-            t += 24_989;
-        }
-        // A footer that disagrees with the last transition's type takes
-        // over right after it.
-        let tz = tzif("x", &build(2, &[1000], &[1], &[0, 60], "UTC0"));
-        assert_eq!((tz.offset_at(1000), tz.offset_at(1001)), (60, 0));
-        assert_eq!(tz.prev_change(5000), Some(1001));
-    }
-
-    #[test]
-    fn posix_rule_evaluation() {
-        let us = rule("EST5EDT,M3.2.0,M11.1.0");
-        assert_eq!(us.offset_at(at(2024, 3, 10, 6, 59, 59)), -5 * 3600);
-        assert_eq!(us.offset_at(at(2024, 3, 10, 7, 0, 0)), -4 * 3600);
-        assert_eq!(us.offset_at(at(2024, 11, 3, 5, 59, 59)), -4 * 3600);
-        assert_eq!(us.offset_at(at(2024, 11, 3, 6, 0, 0)), -5 * 3600);
-        // Southern hemisphere, half-hour DST (Lord Howe's footer).
-        let lh = rule("<+1030>-10:30<+11>-11,M10.1.0,M4.1.0");
-        assert_eq!(lh.offset_at(at(2024, 4, 6, 14, 59, 59)), 39_600);
-        assert_eq!(lh.offset_at(at(2024, 4, 6, 15, 0, 0)), 37_800);
-        assert_eq!(lh.offset_at(at(2024, 10, 5, 15, 29, 59)), 37_800);
-        assert_eq!(lh.offset_at(at(2024, 10, 5, 15, 30, 0)), 39_600);
-        assert_eq!(lh.offset_at(at(2025, 1, 1, 0, 0, 0)), 39_600);
-        // Jn skips Feb 29, n counts it; both at 00:00 UTC here.
-        let j = rule("AAA0BBB-1,J60/0,J300/1");
-        assert_eq!(j.offset_at(at(2024, 2, 29, 23, 59, 59)), 0);
-        assert_eq!(j.offset_at(at(2024, 3, 1, 0, 0, 0)), 3600);
-        let n = rule("AAA0BBB-1,59/0,300/1");
-        assert_eq!(n.offset_at(at(2024, 2, 28, 23, 59, 59)), 0);
-        assert_eq!(n.offset_at(at(2024, 2, 29, 0, 0, 0)), 3600);
-        assert_eq!(n.offset_at(at(2023, 3, 1, 0, 0, 0)), 3600);
-        // Year-round DST (v3): always the DST offset, even at year ends.
-        let perm = rule("EST5EDT,0/0,J365/25");
-        for t in [
-            at(2024, 1, 1, 5, 0, 0),
-            at(2024, 12, 31, 23, 0, 0),
-            at(2025, 1, 1, 4, 59, 59),
-        ] {
-            assert_eq!(perm.offset_at(t), -4 * 3600, "{t}");
-        }
-        // Negative rule times (v3, America/Nuuk style).
-        let nuuk = rule("<-02>2<-01>,M3.5.0/-1,M10.5.0/0");
-        assert_eq!(nuuk.offset_at(at(2024, 3, 31, 0, 59, 59)), -2 * 3600);
-        assert_eq!(nuuk.offset_at(at(2024, 3, 31, 1, 0, 0)), -3600);
-        assert_eq!(nuuk.offset_at(at(2024, 10, 27, 0, 59, 59)), -3600);
-        assert_eq!(nuuk.offset_at(at(2024, 10, 27, 1, 0, 0)), -2 * 3600);
-        assert_eq!(us.offset_at(i64::MIN), us.offset_at(-MAX_RULE_SECS));
-        assert_eq!(us.offset_at(i64::MAX), us.offset_at(MAX_RULE_SECS));
     }
 
     #[test]
@@ -1454,20 +683,13 @@ mod tests {
     }
 
     #[test]
-    fn synthetic_versions() {
+    fn synthetic_files_and_footers() {
         let times = [
             at(2000, 1, 1, 0, 0, 0),
             at(2001, 1, 1, 0, 0, 0),
             at(2002, 1, 1, 0, 0, 0),
         ];
-        // v1: 32-bit block only; the last type stays after the last transition.
-        let v1 = tzif("v1", &build(1, &times, &[1, 1, 2], &[100, 200, 300], ""));
-        assert_eq!(v1.offset_at(times[0] - 1), 100);
-        assert_eq!(v1.offset_at(times[0]), 200);
-        assert_eq!(v1.offset_at(times[1]), 200);
-        assert_eq!(v1.offset_at(at(2100, 1, 1, 0, 0, 0)), 300);
-        assert_eq!(v1.trans.len(), 2, "no-op transitions are dropped");
-        for version in [2, 3, 4, 5] {
+        for version in [2, 3, 4] {
             let tz = tzif(
                 "v",
                 &build(
@@ -1482,53 +704,67 @@ mod tests {
             assert_eq!(
                 tz.offset_at(times[1] + 5),
                 200,
-                "table until the last transition"
+                "no change at a no-op transition"
             );
             assert_eq!(tz.offset_at(times[2]), 3600);
+            // After the last transition the footer rule governs.
             assert_eq!(tz.offset_at(at(2002, 7, 1, 0, 0, 0)), 7200);
-            // prev_change spans the table and the rule.
             assert_eq!(tz.prev_change(at(2002, 2, 1, 0, 0, 0)), Some(times[2]));
             assert_eq!(
                 tz.prev_change(at(2002, 7, 1, 0, 0, 0)),
                 Some(at(2002, 3, 31, 1, 0, 0))
             );
             assert_eq!(tz.prev_change(times[0] - 1), None);
+            assert!(tz.trans.windows(2).all(|w| w[0] < w[1]));
+            assert!(
+                tz.offsets.windows(2).all(|w| w[0] != w[1]),
+                "only real changes"
+            );
         }
-        // Empty footer: the last type stays.
-        let tz = tzif("v2", &build(2, &times, &[0, 1, 2], &[0, 60, 120], ""));
-        assert_eq!(tz.offset_at(i64::MAX), 120);
         // No transitions, footer only.
         let tz = tzif("v2", &build(2, &[], &[], &[0], "EST5EDT,M3.2.0,M11.1.0"));
         assert_eq!(tz.offset_at(at(2024, 7, 1, 0, 0, 0)), -4 * 3600);
-        assert_eq!(tz.offset_at(at(1800, 1, 1, 0, 0, 0)), -5 * 3600);
+        assert_eq!(tz.offset_at(at(2024, 1, 1, 0, 0, 0)), -5 * 3600);
+        assert_eq!(tz.offset_at(at(2262, 7, 1, 0, 0, 0)), -4 * 3600);
     }
 
     #[test]
     fn malformed_tzif_is_an_error() {
-        let times = [1, 2];
-        let cases = [
-            (build(2, &times, &[0, 5], &[0, 60], ""), "undefined type"),
-            (build(2, &[2, 2], &[0, 1], &[0, 60], ""), "not ascending"),
-            (build(2, &[1], &[0], &[i32::MIN], ""), "out of range"),
-            (
-                build(2, &[1], &[0], &[0], "CET-1CEST,M3.5.0"),
-                "bad TZ rule",
-            ),
-            (build(2, &[], &[], &[], ""), "no local time types"),
-            (b"TZif".to_vec(), "truncated"),
-            (b"TZjf2".to_vec(), "magic"),
-        ];
-        for (data, want) in cases {
-            match Tz::from_tzif("x", &data) {
-                Ok(_) => panic!("expected {want:?}"),
-                Err(e) => assert!(e.0.contains(want), "{e} !~ {want}"),
+        let mut v = build(2, &[], &[], &[0], "UTC0");
+        assert!(Tz::from_tzif("x", &v).is_ok());
+        for bad in [&b"TZif"[..], b"TZjf2", b"", &v[..30]] {
+            assert!(Tz::from_tzif("x", bad).is_err(), "{bad:?}");
+        }
+        v[0] = b'X';
+        assert!(Tz::from_tzif("x", &v).is_err_and(|e| e.0.starts_with("x: ")));
+    }
+
+    #[test]
+    fn named_zones_from_the_compiled_in_database() {
+        // The compiled-in copy works whatever the machine has, and agrees with the TZif files
+        // of the test vectors on the offsets they share.
+        let be = Tz::bundled("Europe/Berlin").expect("bundled Berlin");
+        let ny = Tz::bundled("America/New_York").expect("bundled New York");
+        for (bundled, file) in [(&be, berlin()), (&ny, new_york())] {
+            for y in [1900, 1945, 1970, 2006, 2024, 2037, 2100] {
+                for m in 1..=12 {
+                    let t = at(y, m, 15, 12, 0, 0);
+                    assert_eq!(bundled.offset_at(t), file.offset_at(t), "{y}-{m}");
+                }
             }
         }
-        let mut v = build(2, &[], &[], &[0], "UTC0");
-        v.pop();
-        assert!(Tz::from_tzif("x", &v).is_err_and(|e| e.0.contains("footer")));
-        v[4] = b'x';
-        assert!(Tz::from_tzif("x", &v).is_err_and(|e| e.0.contains("version")));
+        let starts = hours((2024, 11, 3), 4, 29, &ny, H * NS);
+        assert_eq!(starts.len(), 25, "a 25-hour local day");
+        assert_eq!(
+            format_local(at(2024, 3, 31, 1, 0, 0) * NS, &be),
+            "2024-03-31T03:00:00+02:00"
+        );
+        // The default lookup (system tzdata, else the copy) finds the same zone.
+        let named = Tz::named("Europe/Berlin").expect("named Berlin");
+        assert_eq!(named.offset_at(at(2024, 7, 1, 0, 0, 0)), 7200);
+        for bad in ["Europe/Nowhere", "", "../etc/passwd", "Europe/Berlin\0"] {
+            assert!(Tz::named(bad).is_err(), "{bad:?}");
+        }
     }
 
     fn exercise(tz: &Tz) {
