@@ -1,34 +1,36 @@
 //! The query layer: pivot tables with enrichment joins over segments larger than RAM.
 //!
-//! - [`expr`]: the `--where` language (parse, print);
-//! - [`plan`]: resolve names against the segments' schema (fields, buckets, joins, aggregates);
-//! - [`filter`]: row selection per segment from bitmap indexes, the time index and column scans;
-//! - [`exec`]: per-segment aggregation on local ids, in parallel;
-//! - [`value`]: key values and mergeable aggregate states;
-//! - [`spill`]: hash-partitioned spill runs when the memory budget is exceeded;
-//! - [`pivot`]: shaping groups into a pivot table (top N, OTHER columns, totals, sort);
-//! - [`output`]: table, CSV, JSON lines and Arrow IPC writers;
-//! - [`csvmap`], [`tz`]: enrichment maps and named time zones (pure, over bytes).
+//! Its rooms, in the order a query passes through them:
+//! - [`lang`]: the `--where` language ([`expr`]) and row selection per segment ([`filter`]);
+//! - [`plan`]: names resolved against the segments' schema (fields, buckets, joins,
+//!   aggregates) and time zones ([`tz`]);
+//! - [`exec`]: per-segment aggregation in parallel, its specialised paths (integer keys, byte
+//!   keys, distinct counts, HyperLogLog), [`spill`], the map/reduce steps ([`partial`]) and
+//!   row scans ([`scan`]);
+//! - [`shape`]: key values and states ([`value`]), pivot shaping ([`pivot`]), writers
+//!   ([`output`], [`frame`]);
+//! - [`inputs`]: enrichment maps ([`csvmap`]).
+//!
+//! This module is the entry: it parses a request, plans it, chooses the execution path
+//! (`run_groups`), merges the workers' groups under the memory budget and hands them to
+//! `shape`. The rooms' former flat paths (`query::expr`, `query::exec`, `query::spill`, ...)
+//! stay as re-exports.
 //!
 //! Reads only: it never writes to the data directory (spill files live in the spill dir).
 
-mod bytegroups;
-pub mod csvmap;
-mod distinct;
 pub mod exec;
-pub mod expr;
-mod fast;
-pub mod filter;
-pub mod frame;
-pub mod hll;
-pub mod output;
-pub mod partial;
-pub mod pivot;
+pub mod inputs;
+pub mod lang;
 pub mod plan;
-pub mod scan;
-pub mod spill;
-pub mod tz;
-pub mod value;
+pub mod shape;
+
+pub use exec::{hll, partial, scan, spill};
+pub use inputs::csvmap;
+pub use lang::{expr, filter};
+pub use plan::tz;
+pub use shape::{frame, output, pivot, value};
+
+use exec::{bytegroups, distinct, fast};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use crate::codec::bytes::{self as b, ByteReader};
 use crate::codec::DecodeError;
 
-use super::hll::Hll;
-use super::plan::AggFn;
+use crate::query::hll::Hll;
+use crate::query::plan::AggFn;
 
 /// The distinct values of a `count_distinct` (ahash: the default SipHash was a sixth of the
 /// query's time).

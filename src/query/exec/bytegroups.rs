@@ -1,6 +1,6 @@
 //! Count pivots over very many groups: byte-encoded keys in hash partitions.
 //!
-//! The integer-key path ([`super::fast`]) interns every distinct string of a key. For a pivot
+//! The integer-key path ([`crate::query::fast`]) interns every distinct string of a key. For a pivot
 //! on (ClientIP, ClientRequestPath) that is millions of strings held until the end, and when
 //! they outgrow the budget it hands over to the general aggregator, which allocates a key per
 //! group. This path allocates nothing per group:
@@ -34,11 +34,13 @@ use crate::codec::DecodeError;
 use crate::error::{Error, Result};
 use crate::segment::{ColumnType, SegmentReader};
 
-use super::exec::{key_ids, select_segment, Decoder, IdColumn, Plan, SegmentReport, NULL_ID};
-use super::plan::{AggFn, KeyPart, Schema, TimeSource};
-use super::spill::{Spill, PARTITIONS};
-use super::value::{get_key, AggState, KeyValue};
-use super::{
+use crate::query::exec::{
+    key_ids, select_segment, Decoder, IdColumn, Plan, SegmentReport, NULL_ID,
+};
+use crate::query::plan::{AggFn, KeyPart, Schema, TimeSource};
+use crate::query::spill::{Spill, PARTITIONS};
+use crate::query::value::{get_key, AggState, KeyValue};
+use crate::query::{
     resolve_spill_dir, scan_segments_queued, ColCounts, PivotRequest, QueryStats, Scanned, Sink,
     SortBy,
 };
@@ -713,7 +715,7 @@ fn merge_partition(
             if rows[ri].2 < threshold || cut_out[ri] {
                 continue;
             }
-            let (buf, n) = &mut raw[super::partial::partition_of_bytes(g.row, parts)];
+            let (buf, n) = &mut raw[crate::query::partial::partition_of_bytes(g.row, parts)];
             b::put_varint_u64(buf, nkeys);
             buf.extend_from_slice(g.row);
             buf.extend_from_slice(g.col);
@@ -827,7 +829,7 @@ pub(crate) fn distinct_rewrite(
     }
     let field = field?;
     let mut keys = plan.keys.clone();
-    keys.push(super::plan::KeySpec {
+    keys.push(crate::query::plan::KeySpec {
         label: "(distinct value)".into(),
         part: field.clone(),
     });
@@ -836,7 +838,7 @@ pub(crate) fn distinct_rewrite(
         values: Vec::new(),
         ..plan.clone()
     };
-    if !super::fast::eligible(&rewritten, schema) {
+    if !crate::query::fast::eligible(&rewritten, schema) {
         return None;
     }
     let funcs: Vec<AggFn> = plan.values.iter().map(|v| v.func).collect();

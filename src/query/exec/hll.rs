@@ -21,7 +21,7 @@
 use crate::codec::bytes::{self as b, ByteReader};
 use crate::codec::DecodeError;
 
-use super::value::KeyValue;
+use crate::query::value::KeyValue;
 
 /// Index bits.
 pub const PRECISION: u32 = 14;

@@ -28,14 +28,14 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use crate::error::{Error, Result};
 use crate::segment::{ColumnType, SegmentReader};
 
-use super::exec::{
+use crate::query::exec::{
     code_key, id_int, key_hash, key_ids, process_segment, select_segment, CodeKey, Decoder,
     IdColumn, Partial, Plan, SegmentReport, NULL_ID,
 };
-use super::filter::Bits;
-use super::plan::{AggFn, KeyPart, Schema, TimeSource};
-use super::value::{AggState, F64Key, KeyValue};
-use super::{scan_segments, Aggregator, ColCounts, PivotRequest, QueryStats, Scanned, Sink};
+use crate::query::filter::Bits;
+use crate::query::plan::{AggFn, KeyPart, Schema, TimeSource};
+use crate::query::value::{AggState, F64Key, KeyValue};
+use crate::query::{scan_segments, Aggregator, ColCounts, PivotRequest, QueryStats, Scanned, Sink};
 use crate::segment::Values;
 
 /// Key parts a fast key holds.
@@ -253,7 +253,7 @@ const DENSE_MAX: usize = 1 << 16;
 
 /// The local id domain of every part (its last slot is the null id), when all are small and
 /// dense: dictionary codes, joined values, booleans, absent columns.
-fn dense_domains(cols: &[super::exec::IdColumn]) -> Option<Vec<usize>> {
+fn dense_domains(cols: &[crate::query::exec::IdColumn]) -> Option<Vec<usize>> {
     let mut product = 1usize;
     let mut out = Vec::with_capacity(cols.len());
     for c in cols {
@@ -799,7 +799,7 @@ enum Item {
 }
 
 /// Run a count pivot on integer keys; hands complete groups to `sink` like
-/// [`super::run_groups`]. Returns the stats and, when only the rows that can reach `--top`
+/// [`crate::query::run_groups`]. Returns the stats and, when only the rows that can reach `--top`
 /// were handed on, the number of rows before that cut.
 pub(crate) fn run_groups(
     plan: &Plan,
@@ -934,7 +934,7 @@ pub(crate) fn run_groups(
     let n = plan.n_row_keys;
     let has_col = plan.keys.len() > n;
     let cut = match (req.top, &req.sort, req.totals) {
-        (Some(top), super::SortBy::Total, false) => Some(top),
+        (Some(top), crate::query::SortBy::Total, false) => Some(top),
         _ => None,
     };
     // Rows (row-key parts only) and their totals, to hand on only those that can make --top.

@@ -18,7 +18,7 @@ use crate::codec::bytes::ByteReader;
 use crate::error::{Error, Result};
 use crate::io::{spill_err, SpillDir};
 
-use super::value::{get_key, get_state, put_key, put_state, AggState, KeyValue};
+use crate::query::value::{get_key, get_state, put_key, put_state, AggState, KeyValue};
 
 /// Number of hash partitions.
 pub const PARTITIONS: usize = 256;

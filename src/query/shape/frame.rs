@@ -14,7 +14,7 @@ use arrow::record_batch::RecordBatch;
 
 use crate::error::{Error, Result};
 
-use super::output::{csv_field, truncate, Format};
+use crate::query::output::{csv_field, truncate, Format};
 
 /// The type of a frame column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,6 +2,11 @@
 //! against the schema of the live segments, before any block is decoded.
 //!
 //! Must not: decode column data (that is `exec`) or print anything (that is `output`).
+//!
+//! The planning room: this module and [`tz`] (named and fixed time zones: what a time bucket,
+//! an hour of day and a printed time mean in `--tz`).
+
+pub mod tz;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,8 +15,8 @@ use crate::error::{Error, Result};
 use crate::json::time;
 use crate::segment::{ColumnType, SegmentReader, TIME_COLUMN};
 
-use super::csvmap::MapTable;
-use super::tz::Tz;
+use crate::query::csvmap::MapTable;
+use crate::query::tz::Tz;
 
 /// The union of the columns of all live segments and the types seen for each.
 #[derive(Clone, Debug, Default)]
@@ -162,7 +167,7 @@ pub enum KeyPart {
     /// Whether the event matches a filter expression: as a value input, `count` then counts
     /// only matching events (contrast counts the suspect set this way, in the same pass as
     /// the baseline).
-    Flag(Box<super::expr::Expr>),
+    Flag(Box<crate::query::expr::Expr>),
 }
 
 /// A key as the user wrote it and what it resolved to.
@@ -177,7 +182,7 @@ pub struct KeySpec {
 pub enum AggFn {
     Count,
     CountDistinct,
-    /// A HyperLogLog estimate of the distinct count ([`super::hll`]).
+    /// A HyperLogLog estimate of the distinct count ([`crate::query::hll`]).
     ApproxCountDistinct,
     Sum,
     Min,

@@ -5,6 +5,27 @@
 //! Segments are processed in parallel by worker threads; their partial group tables flow over
 //! a bounded channel to the calling thread, which merges them under the memory budget and
 //! spills to disk when the budget would be exceeded (see `spill`).
+//!
+//! The execution room: this module (the general path, on `KeyValue` groups) and
+//! - [`fast`]: count pivots on integer keys (dictionary codes interned to global ids);
+//! - [`bytegroups`]: count pivots over very many groups, byte-encoded keys in hash partitions;
+//! - [`distinct`]: exact distinct counts on bitsets of dictionary codes and roaring bitmaps;
+//! - [`hll`]: HyperLogLog sketches for `approx_count_distinct`;
+//! - [`spill`]: hash partitions of compressed runs when groups outgrow the memory budget;
+//! - [`partial`]: a pivot as map, reduce and finish steps (`logpivot.ray`);
+//! - [`scan`]: the selected rows of some columns as Arrow record batches.
+//!
+//! Contract: reads segments through `segment` and selects rows through `lang::filter`; takes
+//! a resolved `Plan` (never a user's names) and hands back groups in `shape::value`'s terms.
+//! Which path a query takes is decided in `query::run_groups`, from the plan alone.
+
+pub(in crate::query) mod bytegroups;
+pub(in crate::query) mod distinct;
+pub(in crate::query) mod fast;
+pub mod hll;
+pub mod partial;
+pub mod scan;
+pub mod spill;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,12 +35,12 @@ use crate::index::RowRange;
 use crate::json::time;
 use crate::segment::{ColumnType, Dictionary, SegmentReader, Values, BLOCK_ROWS, TIME_COLUMN};
 
-use super::expr::Expr;
-use super::filter::{Bits, FilterStats, SegmentFilter};
-use super::hll::Hll;
-use super::plan::{AggFn, Join, KeyPart, KeySpec, Schema, TimeSource, ValueSpec};
-use super::tz::{self, Tz};
-use super::value::{AggState, F64Key, KeyValue};
+use crate::query::expr::Expr;
+use crate::query::filter::{Bits, FilterStats, SegmentFilter};
+use crate::query::hll::Hll;
+use crate::query::plan::{AggFn, Join, KeyPart, KeySpec, Schema, TimeSource, ValueSpec};
+use crate::query::tz::{self, Tz};
+use crate::query::value::{AggState, F64Key, KeyValue};
 
 /// A local id meaning "no value".
 pub(crate) const NULL_ID: u64 = u64::MAX;
@@ -125,15 +146,15 @@ pub(crate) enum Decoder {
 }
 
 impl Decoder {
-    /// Append the [`super::value::put_key`] encoding of `decode(id)` to `out`; a dictionary
+    /// Append the [`crate::query::value::put_key`] encoding of `decode(id)` to `out`; a dictionary
     /// string is copied straight from the dictionary (borrowed when valid UTF-8, as the
     /// ingester stores it), without building a `KeyValue`.
     pub(crate) fn put_encoded(&self, id: u64, joins: &[Join], out: &mut Vec<u8>) {
         match self {
             Decoder::Dict(d) if id != NULL_ID => {
-                super::value::put_str_key(out, &d.get_str(id as u32));
+                crate::query::value::put_str_key(out, &d.get_str(id as u32));
             }
-            _ => super::value::put_key(out, &self.decode(id, joins)),
+            _ => crate::query::value::put_key(out, &self.decode(id, joins)),
         }
     }
 
@@ -233,12 +254,12 @@ impl IdColumn {
         }
     }
 
-    /// [`super::hll::hash_key`] of `decode(id)`; a dictionary string that is valid UTF-8 is
+    /// [`crate::query::hll::hash_key`] of `decode(id)`; a dictionary string that is valid UTF-8 is
     /// hashed straight from the dictionary, without building a `KeyValue`.
     fn value_hash(&self, id: u64, joins: &[Join]) -> u64 {
         match &self.decoder {
-            Decoder::Dict(d) if id != NULL_ID => super::hll::hash_str(&d.get_str(id as u32)),
-            _ => super::hll::hash_key(&self.decoder.decode(id, joins)),
+            Decoder::Dict(d) if id != NULL_ID => crate::query::hll::hash_str(&d.get_str(id as u32)),
+            _ => crate::query::hll::hash_key(&self.decoder.decode(id, joins)),
         }
     }
 

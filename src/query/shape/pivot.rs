@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 
-use super::exec::Plan;
-use super::plan::KeyPart;
-use super::tz::Tz;
-use super::value::{AggState, KeyValue};
-use super::{PivotRequest, QueryStats};
+use crate::query::exec::Plan;
+use crate::query::plan::KeyPart;
+use crate::query::tz::Tz;
+use crate::query::value::{AggState, KeyValue};
+use crate::query::{PivotRequest, QueryStats};
 
 /// Row order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,7 +78,7 @@ impl PivotTable {
 pub fn key_text(v: &KeyValue, fmt: &KeyFormat, tz: &Tz) -> String {
     match (v, fmt) {
         (KeyValue::Null, _) => "(null)".into(),
-        (KeyValue::Time(t), _) => super::tz::format_local(*t, tz),
+        (KeyValue::Time(t), _) => crate::query::tz::format_local(*t, tz),
         (KeyValue::Int(d), KeyFormat::Weekday) => ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
             .get((*d as usize).wrapping_sub(1))
             .map_or(d.to_string(), |s| format!("{d}-{s}")),

@@ -16,8 +16,8 @@ use crate::index::minute_of;
 use crate::json::time;
 use crate::segment::{Block, ColumnType, IndexKind, SegmentReader, Values, TIME_COLUMN};
 
-use super::expr::{CmpOp, Expr, Literal};
-use super::plan::Schema;
+use crate::query::expr::{CmpOp, Expr, Literal};
+use crate::query::plan::Schema;
 
 /// A dense bit set over the rows of a segment.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -32,9 +32,9 @@ use crate::error::{Error, Result};
 use crate::json::time;
 use crate::segment::{Block, ColumnType, Dictionary, SegmentReader, Values, BLOCK_ROWS};
 
-use super::exec::{select_segment, Plan};
-use super::plan::Schema;
-use super::{parse_filter, plan as qplan, tz, QueryStats};
+use crate::query::exec::{select_segment, Plan};
+use crate::query::plan::Schema;
+use crate::query::{parse_filter, plan as qplan, tz, QueryStats};
 
 /// Integers up to this magnitude are exact in an `f64`.
 const MAX_EXACT_INT: u64 = 1 << 53;
@@ -187,7 +187,7 @@ pub fn scan<S: AsRef<[SegmentReader]>>(
         keys: Vec::new(),
         n_row_keys: 0,
         values: Vec::new(),
-        filter: super::expr::and_all(filters),
+        filter: crate::query::expr::and_all(filters),
         from: req
             .from
             .as_deref()
@@ -578,7 +578,7 @@ mod tests {
     }
 
     fn open(dir: &DataDir) -> (Vec<SegmentReader>, Schema) {
-        let (segs, tf) = super::super::open_segments(dir).expect("open");
+        let (segs, tf) = crate::query::open_segments(dir).expect("open");
         let schema = Schema::from_segments(&segs, tf.as_deref());
         (segs, schema)
     }

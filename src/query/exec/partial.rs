@@ -3,7 +3,7 @@
 //!
 //! 1. [`map`] aggregates its segments on the usual paths (with `--top`, `--cols-top` and
 //!    `--totals` left for later: they need every shard) and splits the groups into `parts`
-//!    partitions by the pinned hash [`super::hll::hash_bytes`] of the row key's encoding, so
+//!    partitions by the pinned hash [`crate::query::hll::hash_bytes`] of the row key's encoding, so
 //!    every group of a row key lands in the same partition on every machine and build. It
 //!    also returns the event count per column value (for `--cols-top`).
 //! 2. [`reduce`] merges one partition's partials from every map: its row keys are then
@@ -13,7 +13,7 @@
 //! 3. [`finish`] hands every reduced partition and the summed column counts to the pivot
 //!    builder, as a query on one machine does.
 //!
-//! The states are those of the spill files ([`super::value::put_state`]): counts, sums, min,
+//! The states are those of the spill files ([`crate::query::value::put_state`]): counts, sums, min,
 //! max, avg as sum and count, `count_distinct` as the set of a group's values (so a value
 //! reaches its row key's reducer once per map, as Spark's (key, value) rewrite sends it) and
 //! `approx_count_distinct` as a HyperLogLog sketch. Each blob: the magic `LPPART`, a format
@@ -22,15 +22,15 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::exec::Plan;
-use super::pivot::{row_order, PivotBuilder, PivotTable, SortBy};
-use super::plan::AggFn;
-use super::plan::Schema;
-use super::spill::{merge_into, read_record, Groups};
-use super::value::{get_key, put_key, put_state, skip_key, AggState, KeyValue};
-use super::{bytegroups, fast, run_groups, ColCounts, GroupIter, PivotRequest, QueryStats};
 use crate::codec::bytes::{put_varint_u64, ByteReader};
 use crate::error::{Error, Result};
+use crate::query::exec::Plan;
+use crate::query::pivot::{row_order, PivotBuilder, PivotTable, SortBy};
+use crate::query::plan::AggFn;
+use crate::query::plan::Schema;
+use crate::query::spill::{merge_into, read_record, Groups};
+use crate::query::value::{get_key, put_key, put_state, skip_key, AggState, KeyValue};
+use crate::query::{bytegroups, fast, run_groups, ColCounts, GroupIter, PivotRequest, QueryStats};
 use crate::segment::SegmentReader;
 
 /// Version of the partial-aggregate blobs; a reader refuses any other.
@@ -87,7 +87,7 @@ pub fn partition_of(row: &[KeyValue], parts: usize, scratch: &mut Vec<u8>) -> us
 
 /// [`partition_of`] of a row key already encoded (its parts' `put_key` bytes, concatenated).
 pub fn partition_of_bytes(row: &[u8], parts: usize) -> usize {
-    (super::hll::hash_bytes(9, row) % parts.max(1) as u64) as usize
+    (crate::query::hll::hash_bytes(9, row) % parts.max(1) as u64) as usize
 }
 
 fn put_record(out: &mut Vec<u8>, k: &[KeyValue], states: &[AggState]) {

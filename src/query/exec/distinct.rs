@@ -7,7 +7,7 @@
 //! every segment. Here, per segment:
 //!
 //! 1. each selected row's group is a cell of a small dense array (the key columns' local
-//!    dictionary codes, as in [`super::fast`]), and its distinct value a bit in that cell's
+//!    dictionary codes, as in [`crate::query::fast`]), and its distinct value a bit in that cell's
 //!    bitset of the value column's local codes: no hashing per row;
 //! 2. each local code set in any cell is interned once (a query-wide table per value column,
 //!    text or integer, so equal values from different segments get one id; a text is hashed
@@ -33,12 +33,14 @@ use roaring::RoaringBitmap;
 use crate::error::{Error, Result};
 use crate::segment::{ColumnType, SegmentReader};
 
-use super::exec::{key_ids, select_segment, Decoder, IdColumn, Plan, SegmentReport, NULL_ID};
-use super::filter::set_bits as ones;
-use super::hll::{self, Hll};
-use super::plan::{AggFn, KeyPart, Schema};
-use super::value::{AggState, KeyValue};
-use super::{scan_segments, ColCounts, PivotRequest, QueryStats, Scanned, Sink};
+use crate::query::exec::{
+    key_ids, select_segment, Decoder, IdColumn, Plan, SegmentReport, NULL_ID,
+};
+use crate::query::filter::set_bits as ones;
+use crate::query::hll::{self, Hll};
+use crate::query::plan::{AggFn, KeyPart, Schema};
+use crate::query::value::{AggState, KeyValue};
+use crate::query::{scan_segments, ColCounts, PivotRequest, QueryStats, Scanned, Sink};
 
 /// Most cells (products of the key columns' local domains) a segment may have.
 pub const DENSE_MAX: usize = 1 << 16;

@@ -15,8 +15,8 @@ use arrow::record_batch::RecordBatch;
 
 use crate::error::{Error, Result};
 
-use super::pivot::{KeyFormat, PivotRow, PivotTable};
-use super::value::{AggState, KeyValue};
+use crate::query::pivot::{KeyFormat, PivotRow, PivotTable};
+use crate::query::value::{AggState, KeyValue};
 
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
