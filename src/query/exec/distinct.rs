@@ -12,7 +12,9 @@
 //! 2. each local code set in any cell is interned once (a query-wide table per value column,
 //!    text or integer, so equal values from different segments get one id; a text is hashed
 //!    from the dictionary's bytes before the table's lock is taken and allocated only when
-//!    new), and each cell's codes become a roaring bitmap of interned ids;
+//!    new; texts of up to 16 bytes, such as IPv4 addresses, are held inline in the table, so
+//!    a lookup compares two words and follows no pointer), and each cell's codes become a
+//!    roaring bitmap of interned ids;
 //!
 //! and the calling thread merges a segment's few cells by OR-ing bitmaps. A group's distinct
 //! count is its bitmap's cardinality. `approx_count_distinct` takes the same cells, but each
@@ -121,10 +123,23 @@ pub(crate) fn eligible(
 /// for a value seen before), other values as `KeyValue`s. Ids are shared by both tables.
 #[derive(Default)]
 struct Interner {
+    /// Texts of up to [`SHORT`] bytes inline (zero-padded, with their length): a lookup
+    /// compares two words instead of following a pointer (IPv4 addresses, ports, codes).
+    short: hashbrown::HashTable<([u8; SHORT], u8, u32)>,
     texts: hashbrown::HashTable<(Box<[u8]>, u32)>,
     ids: HashMap<KeyValue, u32, ahash::RandomState>,
     next: u32,
     bytes: usize,
+}
+
+/// The longest text [`Interner`] holds inline.
+const SHORT: usize = 16;
+
+/// A short text zero-padded to [`SHORT`] bytes.
+fn inline_text(text: &[u8]) -> Option<[u8; SHORT]> {
+    let mut a = [0u8; SHORT];
+    a.get_mut(..text.len())?.copy_from_slice(text);
+    Some(a)
 }
 
 /// The hasher of interned texts (fixed seeds: hashes are computed outside the lock).
@@ -356,6 +371,26 @@ impl Run<'_> {
                 let int = &mut *int;
                 for ((code, text), &hash) in lossy.iter().zip(&hashes) {
                     let text = text.as_bytes();
+                    if let Some(a) = inline_text(text) {
+                        let len = text.len() as u8;
+                        let found = int
+                            .short
+                            .find(hash, |e| e.1 == len && e.0 == a)
+                            .map(|e| e.2);
+                        ids[*code] = match found {
+                            Some(g) => g,
+                            None => {
+                                let g = int.next;
+                                int.next += 1;
+                                int.bytes += SHORT + 16;
+                                int.short.insert_unique(hash, (a, len, g), |e| {
+                                    h.hash_one(e.0.get(..usize::from(e.1)).unwrap_or(&e.0))
+                                });
+                                g
+                            }
+                        };
+                        continue;
+                    }
                     let found = int.texts.find(hash, |e| &e.0[..] == text).map(|e| e.1);
                     ids[*code] = match found {
                         Some(g) => g,
