@@ -641,6 +641,59 @@ fn split_contrast_and_score_equal_the_local_answers() {
             (b.rank, b.combined, &b.drivers, &b.fields)
         );
     }
+    // The local counting pass (a count pivot per field) learns the very table of the one-pass
+    // plan (a grouping set per field, as `logpivot.ray` runs it), high-cardinality fields, an
+    // hour key and a `--where` filter included.
+    for fields in [
+        vec![
+            "ClientIP",
+            "ClientRequestPath",
+            "hour(Datetime)",
+            "ClientASN",
+        ],
+        vec!["ClientRequestUserAgent", "ClientCountry", "Action"],
+    ] {
+        for filters in [
+            vec![],
+            vec!["Action = block or ClientCountry = us".to_string()],
+        ] {
+            let req = ScoreRequest {
+                fields: fields.iter().map(|s| s.to_string()).collect(),
+                filters,
+                ..req.clone()
+            };
+            let by_field = Scorer::new(&f.dir, &req).expect("by field");
+            let mut one_pass = |plan: &logpivot::query::exec::Plan| {
+                let segs = open_all();
+                let schema =
+                    logpivot::query::plan::Schema::from_segments(&segs, view.time_field.as_deref());
+                let mut all = Vec::new();
+                let st =
+                    logpivot::query::run_groups(plan, &schema, &segs, &req.query, &mut |_, g| {
+                        all.extend(g)
+                    })?;
+                Ok((all, st))
+            };
+            let whole = Scorer::new_on(
+                open_all(),
+                view.time_field.clone(),
+                &req,
+                &mut CountPass::Groups(&mut one_pass),
+            )
+            .expect("one pass")
+            .expect("counted");
+            assert_eq!(
+                (by_field.n_suspect, by_field.n_baseline),
+                (whole.n_suspect, whole.n_baseline)
+            );
+            assert!(by_field.table().len() > 100, "{fields:?}");
+            assert!(
+                by_field.table() == whole.table(),
+                "{fields:?} {:?}",
+                req.filters
+            );
+        }
+    }
     // A table of another field list is refused.
     let other = ScoreRequest {
         fields: vec!["Action".into()],

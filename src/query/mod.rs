@@ -547,6 +547,26 @@ pub fn run_groups(
     Ok(stats)
 }
 
+/// Run a count-only plan without grouping sets on the path `run` would take for it (integer
+/// keys, byte keys for many groups, else the general path), handing complete groups to `sink`.
+/// `score`'s counting pass counts each field this way.
+pub(crate) fn count_groups(
+    plan: &Plan,
+    schema: &Schema,
+    segs: &[SegmentReader],
+    req: &PivotRequest,
+    sink: &mut Sink<'_>,
+) -> Result<QueryStats> {
+    let fast = fast::eligible(plan, schema);
+    if fast && bytegroups::prefer(plan, segs, req.many_groups) {
+        Ok(bytegroups::run_groups(plan, schema, segs, req, sink)?.0)
+    } else if fast {
+        Ok(fast::run_groups(plan, schema, segs, req, sink)?.0)
+    } else {
+        run_groups(plan, schema, segs, req, sink)
+    }
+}
+
 impl QueryStats {
     /// Add what one segment's scan did.
     pub fn add_segment(&mut self, r: &exec::SegmentReport) {

@@ -298,6 +298,107 @@ impl Prepared {
         plan
     }
 
+    /// [`Prepared::count_by`] with one grouping set per field, run as one count pivot per
+    /// field instead of one pass: the suspect events' counts by value hash first, then every
+    /// selected event's counts, each on the path a pivot of that field takes (integer keys,
+    /// byte keys for many groups). One pass with a grouping set per field runs on the general
+    /// path, a `KeyValue` per group and morsel: 21 s for client IPs and paths at 10M events,
+    /// where these pivots take a few seconds. `visit` gets the values of the selected events'
+    /// groups with their suspect counts looked up by [`value_hash`] (so two values of a field
+    /// with one hash, about n²/2⁶⁵, share their suspect counts: as score's tables share their
+    /// probabilities). Ok(None) when the suspect values of a field would take more than a
+    /// quarter of the memory limit (the caller then counts in one pass, which spills).
+    pub(crate) fn count_by_field(
+        &self,
+        fields: &[KeySpec],
+        query: &PivotRequest,
+        stats: &mut QueryStats,
+        visit: &mut Visit<'_>,
+    ) -> Result<Option<(u64, u64)>> {
+        // The set sizes: the totals alone (no key decoded).
+        let Some((ns, nb)) = self.count_by(
+            Vec::new(),
+            &[],
+            query,
+            stats,
+            &mut |_, _, _, _| {},
+            &mut CountPass::Local,
+        )?
+        else {
+            return Ok(None);
+        };
+        let cap = (query.memory_limit / 4).max(1 << 20) as usize;
+        let suspect_filter = crate::query::expr::and_all(
+            self.selection
+                .iter()
+                .cloned()
+                .chain([self.suspect.clone()])
+                .collect(),
+        );
+        for (i, field) in fields.iter().enumerate() {
+            let plan = |filter: Option<Expr>| Plan {
+                n_row_keys: 1,
+                keys: vec![field.clone()],
+                values: vec![ValueSpec {
+                    label: "count".into(),
+                    func: AggFn::Count,
+                    field: None,
+                }],
+                filter,
+                from: None,
+                to: None,
+                joins: self.joins.clone(),
+                tz: self.tz.clone(),
+                use_indexes: query.use_indexes,
+                grouping_sets: Vec::new(),
+            };
+            let mut suspect: HashMap<u64, u64, ahash::RandomState> = HashMap::default();
+            let mut too_big = false;
+            let st = q::count_groups(
+                &plan(suspect_filter.clone()),
+                &self.schema,
+                &self.segs,
+                query,
+                &mut |_, groups| {
+                    for (k, st) in groups {
+                        if too_big {
+                            continue;
+                        }
+                        if let Some(v) = k.first() {
+                            *suspect.entry(value_hash(v)).or_insert(0) += count_of(st.first());
+                        }
+                        // About 32 bytes an entry in the hash table.
+                        too_big = suspect.len().saturating_mul(32) > cap;
+                    }
+                },
+            )?;
+            merge_stats(stats, &st);
+            if too_big {
+                return Ok(None);
+            }
+            let st = q::count_groups(
+                &plan(self.selection.clone()),
+                &self.schema,
+                &self.segs,
+                query,
+                &mut |_, groups| {
+                    for (k, st) in groups {
+                        let all = count_of(st.first());
+                        let sus = k
+                            .first()
+                            .and_then(|v| suspect.get(&value_hash(v)))
+                            .copied()
+                            .unwrap_or(0)
+                            .min(all);
+                        visit(i, &k[..k.len().min(1)], sus, all - sus);
+                    }
+                },
+            )?;
+            merge_stats(stats, &st);
+        }
+        Ok(Some((ns, nb)))
+    }
+
     /// Resolve field names (or the default fields when none are given).
     pub fn fields(&self, asked: &[String]) -> Result<Vec<KeySpec>> {
         let names = if asked.is_empty() {
@@ -693,6 +794,45 @@ fn q_values(mut pvals: Vec<f64>) -> impl Fn(f64) -> f64 {
     }
 }
 
+/// The counting pass's values, per field: each value's hash and the index of its (suspect,
+/// baseline) pair, 12 bytes a value, not its text. The pairs are few (most values share small
+/// counts), and the probability depends on the pair alone, once the set sizes are known.
+struct Collected {
+    hashes: Vec<Vec<u64>>,
+    classes: Vec<Vec<u32>>,
+    pair_ids: HashMap<(u64, u64), u32>,
+    pairs: Vec<(u64, u64)>,
+}
+
+impl Collected {
+    fn new(fields: usize) -> Collected {
+        Collected {
+            hashes: vec![Vec::new(); fields],
+            classes: vec![Vec::new(); fields],
+            pair_ids: HashMap::new(),
+            pairs: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, set: usize, vals: &[KeyValue], s: u64, b: u64) {
+        let (Some(h), Some(c), Some(v)) = (
+            self.hashes.get_mut(set),
+            self.classes.get_mut(set),
+            vals.first(),
+        ) else {
+            return;
+        };
+        let next = self.pairs.len() as u32;
+        let pairs = &mut self.pairs;
+        let id = *self.pair_ids.entry((s, b)).or_insert_with(|| {
+            pairs.push((s, b));
+            next
+        });
+        h.push(value_hash(v));
+        c.push(id);
+    }
+}
+
 /// Per field, the smoothed probability of each of its values (for scoring), and the sizes
 /// of the suspect and baseline sets.
 pub(crate) fn probabilities(
@@ -704,38 +844,38 @@ pub(crate) fn probabilities(
     pass: &mut CountPass<'_>,
 ) -> Result<Option<(u64, u64, Vec<ValueProbs>)>> {
     let sets: Vec<Vec<usize>> = (0..fields.len()).map(|i| vec![i]).collect();
-    // Per field, each value's hash and the index of its (suspect, baseline) pair: 12 bytes a
-    // value, not its text. The pairs are few (most values share small counts), and the
-    // probability depends on the pair alone, once the set sizes are known at the end.
-    let mut hashes: Vec<Vec<u64>> = vec![Vec::new(); fields.len()];
-    let mut classes: Vec<Vec<u32>> = vec![Vec::new(); fields.len()];
-    let mut pair_ids: HashMap<(u64, u64), u32> = HashMap::new();
-    let mut pairs: Vec<(u64, u64)> = Vec::new();
-    let Some((ns, nb)) = pre.count_by(
-        fields.to_vec(),
-        &sets,
-        query,
-        stats,
-        &mut |set, vals, s, b| {
-            let (Some(h), Some(c), Some(v)) =
-                (hashes.get_mut(set), classes.get_mut(set), vals.first())
-            else {
-                return;
-            };
-            let next = pairs.len() as u32;
-            let id = *pair_ids.entry((s, b)).or_insert_with(|| {
-                pairs.push((s, b));
-                next
-            });
-            h.push(value_hash(v));
-            c.push(id);
-        },
-        pass,
-    )?
-    else {
+    let mut col = Collected::new(fields.len());
+    let by_field = match pass {
+        CountPass::Local => pre.count_by_field(fields, query, stats, &mut |set, v, s, b| {
+            col.add(set, v, s, b)
+        })?,
+        _ => None,
+    };
+    let counted = match by_field {
+        Some(n) => Some(n),
+        None => {
+            // One pass with a grouping set per field (`logpivot.ray`'s plan, or suspect values
+            // beyond a quarter of the limit): start over.
+            col = Collected::new(fields.len());
+            pre.count_by(
+                fields.to_vec(),
+                &sets,
+                query,
+                stats,
+                &mut |set, v, s, b| col.add(set, v, s, b),
+                pass,
+            )?
+        }
+    };
+    let Some((ns, nb)) = counted else {
         return Ok(None);
     };
-    drop(pair_ids);
+    let Collected {
+        hashes,
+        classes,
+        pairs,
+        ..
+    } = col;
     let probs: Vec<f64> = pairs
         .iter()
         .map(|&(s, b)| math::robinson_f(s, ns, b, nb, sm.s, sm.x))
