@@ -857,10 +857,14 @@ pub(crate) fn probabilities(
             // One pass with a grouping set per field (`logpivot.ray`'s plan, or suspect values
             // beyond a quarter of the limit): start over.
             col = Collected::new(fields.len());
+            let capped = PivotRequest {
+                memory_limit: query.memory_limit.min(super::score::COUNTING_CAP),
+                ..query.clone()
+            };
             pre.count_by(
                 fields.to_vec(),
                 &sets,
-                query,
+                &capped,
                 stats,
                 &mut |set, v, s, b| col.add(set, v, s, b),
                 pass,
