@@ -2,10 +2,13 @@
 //! baseline set of events, and rank the values by how much more likely they are in the
 //! suspect set (see docs/STATISTICS.md for the statistics and their references).
 //!
-//! Counting is one pivot pass of the query engine with a grouping set per field (and per pair),
-//! two counts per group: all selected events, and the suspect ones (a [`KeyPart::Flag`] value
-//! input). Filters use the bitmap and time indexes, a field with a value index is counted from
-//! its bitmaps, and group state stays inside the memory budget, spilling like any pivot.
+//! Counting is a count pivot of the query engine per field (and per pair), twice: the suspect
+//! events (their counts kept by value), then all selected events (`Prepared::count_by_sets`),
+//! each on the path a pivot of those keys takes. For `logpivot.ray` (whose steps run one plan)
+//! and when a set's suspect values outgrow a quarter of the limit, it is one pass with a
+//! grouping set per field and pair, two counts per group: all selected events, and the suspect
+//! ones (a [`KeyPart::Flag`] value input). Filters use the bitmap and time indexes, and group
+//! state stays inside the memory budget, spilling like any pivot.
 
 use std::collections::HashMap;
 
@@ -298,19 +301,20 @@ impl Prepared {
         plan
     }
 
-    /// [`Prepared::count_by`] with one grouping set per field, run as one count pivot per
-    /// field instead of one pass: the suspect events' counts by value hash first, then every
-    /// selected event's counts, each on the path a pivot of that field takes (integer keys,
-    /// byte keys for many groups). One pass with a grouping set per field runs on the general
-    /// path, a `KeyValue` per group and morsel: 21 s for client IPs and paths at 10M events,
-    /// where these pivots take a few seconds. `visit` gets the values of the selected events'
-    /// groups with their suspect counts looked up by [`value_hash`] (so two values of a field
-    /// with one hash, about n²/2⁶⁵, share their suspect counts: as score's tables share their
-    /// probabilities). Ok(None) when the suspect values of a field would take more than a
-    /// quarter of the memory limit (the caller then counts in one pass, which spills).
-    pub(crate) fn count_by_field(
+    /// [`Prepared::count_by`] run as one count pivot per grouping set instead of one pass: the
+    /// totals, then per set the suspect events' counts, then every selected event's counts,
+    /// each on the path a pivot of those keys takes (integer keys, byte keys for many groups).
+    /// One pass with a grouping set per field runs on the general path, a `KeyValue` per group
+    /// and morsel: 21 s for client IPs and paths at 10M events, where these pivots take a few
+    /// seconds. `visit` gets the same calls as from `count_by`, except that with `min_suspect`
+    /// above 0 the values seen fewer times in the suspect set are not visited. Ok(None) when
+    /// the suspect values of a set would take more than a quarter of the memory limit (the
+    /// caller then counts in one pass, which spills).
+    pub(crate) fn count_by_sets(
         &self,
-        fields: &[KeySpec],
+        keys: &[KeySpec],
+        sets: &[Vec<usize>],
+        min_suspect: u64,
         query: &PivotRequest,
         stats: &mut QueryStats,
         visit: &mut Visit<'_>,
@@ -335,10 +339,19 @@ impl Prepared {
                 .chain([self.suspect.clone()])
                 .collect(),
         );
-        for (i, field) in fields.iter().enumerate() {
+        let keep = min_suspect.max(1);
+        for (i, set) in sets.iter().enumerate() {
+            let Some(set_keys) = set
+                .iter()
+                .map(|&k| keys.get(k).cloned())
+                .collect::<Option<Vec<KeySpec>>>()
+            else {
+                return Ok(None);
+            };
+            let width = set_keys.len();
             let plan = |filter: Option<Expr>| Plan {
-                n_row_keys: 1,
-                keys: vec![field.clone()],
+                n_row_keys: width,
+                keys: set_keys.clone(),
                 values: vec![ValueSpec {
                     label: "count".into(),
                     func: AggFn::Count,
@@ -352,8 +365,8 @@ impl Prepared {
                 use_indexes: query.use_indexes,
                 grouping_sets: Vec::new(),
             };
-            let mut suspect: HashMap<u64, u64, ahash::RandomState> = HashMap::default();
-            let mut too_big = false;
+            let mut suspect: HashMap<Vec<KeyValue>, u64, ahash::RandomState> = HashMap::default();
+            let mut bytes = 0usize;
             let st = q::count_groups(
                 &plan(suspect_filter.clone()),
                 &self.schema,
@@ -361,20 +374,21 @@ impl Prepared {
                 query,
                 &mut |_, groups| {
                     for (k, st) in groups {
-                        if too_big {
+                        let n = count_of(st.first());
+                        if n < keep || bytes > cap {
                             continue;
                         }
-                        if let Some(v) = k.first() {
-                            *suspect.entry(value_hash(v)).or_insert(0) += count_of(st.first());
-                        }
-                        // About 32 bytes an entry in the hash table.
-                        too_big = suspect.len().saturating_mul(32) > cap;
+                        bytes += 64 + k.iter().map(|v| 32 + v.heap_bytes()).sum::<usize>();
+                        *suspect.entry(k).or_insert(0) += n;
                     }
                 },
             )?;
             merge_stats(stats, &st);
-            if too_big {
+            if bytes > cap {
                 return Ok(None);
+            }
+            if suspect.is_empty() && min_suspect > 0 {
+                continue;
             }
             let st = q::count_groups(
                 &plan(self.selection.clone()),
@@ -384,13 +398,10 @@ impl Prepared {
                 &mut |_, groups| {
                     for (k, st) in groups {
                         let all = count_of(st.first());
-                        let sus = k
-                            .first()
-                            .and_then(|v| suspect.get(&value_hash(v)))
-                            .copied()
-                            .unwrap_or(0)
-                            .min(all);
-                        visit(i, &k[..k.len().min(1)], sus, all - sus);
+                        let sus = suspect.get(&k).copied().unwrap_or(0).min(all);
+                        if min_suspect == 0 || sus >= min_suspect {
+                            visit(i, &k[..k.len().min(width)], sus, all - sus);
+                        }
                     }
                 },
             )?;
@@ -720,25 +731,50 @@ pub fn contrast_on(
     // pair), then compute their statistics.
     let mut candidates: Vec<(usize, Vec<String>, u64, u64)> = Vec::new();
     let min = req.min_count.max(1);
-    let Some((ns, nb)) = pre.count_by(
-        fields,
-        &sets,
-        &req.query,
-        &mut stats,
-        &mut |set, vals, s, b| {
-            if s < min {
-                return;
-            }
-            let texts = vals
-                .iter()
-                .zip(&sets[set])
-                .map(|(v, &f)| key_text(v, &formats[f], &pre.tz))
-                .collect();
-            candidates.push((set, texts, s, b));
-        },
-        pass,
-    )?
-    else {
+    let push = |cands: &mut Vec<(usize, Vec<String>, u64, u64)>,
+                set: usize,
+                vals: &[KeyValue],
+                s: u64,
+                b: u64| {
+        if s < min {
+            return;
+        }
+        let texts = vals
+            .iter()
+            .zip(&sets[set])
+            .map(|(v, &f)| key_text(v, &formats[f], &pre.tz))
+            .collect();
+        cands.push((set, texts, s, b));
+    };
+    // A count pivot per field and pair here; in one pass (a grouping set each) for
+    // `logpivot.ray`'s steps, or when a set's suspect values would outgrow a quarter of the
+    // limit.
+    let by_set = match pass {
+        CountPass::Local => pre.count_by_sets(
+            &fields,
+            &sets,
+            min,
+            &req.query,
+            &mut stats,
+            &mut |set, v, s, b| push(&mut candidates, set, v, s, b),
+        )?,
+        _ => None,
+    };
+    let counted = match by_set {
+        Some(n) => Some(n),
+        None => {
+            candidates.clear();
+            pre.count_by(
+                fields,
+                &sets,
+                &req.query,
+                &mut stats,
+                &mut |set, v, s, b| push(&mut candidates, set, v, s, b),
+                pass,
+            )?
+        }
+    };
+    let Some((ns, nb)) = counted else {
         return Ok(None);
     };
     if ns == 0 {
@@ -846,9 +882,11 @@ pub(crate) fn probabilities(
     let sets: Vec<Vec<usize>> = (0..fields.len()).map(|i| vec![i]).collect();
     let mut col = Collected::new(fields.len());
     let by_field = match pass {
-        CountPass::Local => pre.count_by_field(fields, query, stats, &mut |set, v, s, b| {
-            col.add(set, v, s, b)
-        })?,
+        CountPass::Local => {
+            pre.count_by_sets(fields, &sets, 0, query, stats, &mut |set, v, s, b| {
+                col.add(set, v, s, b)
+            })?
+        }
         _ => None,
     };
     let counted = match by_field {
