@@ -455,8 +455,8 @@ pub fn run(
             .get_or_insert_with(|| pivot::PivotBuilder::new(plan, req, col_counts))
             .add_groups(groups);
     };
-    let fast = fast::eligible(plan, schema);
-    let many = fast && bytegroups::prefer(plan, segs, req.many_groups);
+    let path = CountPath::of(plan, schema, segs, req);
+    let fast = path != CountPath::General;
     // Distinct counts over few groups; it gives way (having output nothing) when its
     // interned values outgrow the budget.
     let distinct = if !fast && distinct::eligible(plan, schema, segs, req) {
@@ -475,12 +475,8 @@ pub fn run(
         (st, None)
     } else if let Some((rewritten, d)) = &pairs {
         bytegroups::run_distinct(rewritten, d, schema, segs, req, &mut sink)?
-    } else if many {
-        bytegroups::run_groups(plan, schema, segs, req, &mut sink)?
-    } else if fast {
-        fast::run_groups(plan, schema, segs, req, &mut sink)?
     } else {
-        (run_groups(plan, schema, segs, req, &mut sink)?, None)
+        path.run(plan, schema, segs, req, &mut sink)?
     };
     stats.plan = describe(plan, req);
     stats.plan.push(format!(
@@ -489,12 +485,12 @@ pub fn run(
             "distinct values as bitmaps of interned ids (few groups)"
         } else if pairs.is_some() {
             "distinct counts as (row key, value) pairs on byte keys (many groups)"
-        } else if many {
-            "byte keys in hash partitions (many groups), count only"
-        } else if fast {
-            "integer keys (interned strings), count only"
         } else {
-            "general"
+            match path {
+                CountPath::Bytes => "byte keys in hash partitions (many groups), count only",
+                CountPath::Ints => "integer keys (interned strings), count only",
+                CountPath::General => "general",
+            }
         }
     ));
     let mut builder =
@@ -547,9 +543,47 @@ pub fn run_groups(
     Ok(stats)
 }
 
+/// The path a plan takes when no distinct-count path does: integer keys, byte keys for many
+/// groups (both count only), or the general path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CountPath {
+    Bytes,
+    Ints,
+    General,
+}
+
+impl CountPath {
+    fn of(plan: &Plan, schema: &Schema, segs: &[SegmentReader], req: &PivotRequest) -> CountPath {
+        if !fast::eligible(plan, schema) {
+            CountPath::General
+        } else if bytegroups::prefer(plan, segs, req.many_groups) {
+            CountPath::Bytes
+        } else {
+            CountPath::Ints
+        }
+    }
+
+    /// Run the plan on this path; the stats and, when only the rows that can reach `--top`
+    /// were handed on, the number of rows before that cut.
+    fn run(
+        self,
+        plan: &Plan,
+        schema: &Schema,
+        segs: &[SegmentReader],
+        req: &PivotRequest,
+        sink: &mut Sink<'_>,
+    ) -> Result<(QueryStats, Option<u64>)> {
+        match self {
+            CountPath::Bytes => bytegroups::run_groups(plan, schema, segs, req, sink),
+            CountPath::Ints => fast::run_groups(plan, schema, segs, req, sink),
+            CountPath::General => Ok((run_groups(plan, schema, segs, req, sink)?, None)),
+        }
+    }
+}
+
 /// Run a count-only plan without grouping sets on the path `run` would take for it (integer
 /// keys, byte keys for many groups, else the general path), handing complete groups to `sink`.
-/// `score`'s counting pass counts each field this way.
+/// `contrast` and `score` count each field this way.
 pub(crate) fn count_groups(
     plan: &Plan,
     schema: &Schema,
@@ -557,14 +591,9 @@ pub(crate) fn count_groups(
     req: &PivotRequest,
     sink: &mut Sink<'_>,
 ) -> Result<QueryStats> {
-    let fast = fast::eligible(plan, schema);
-    if fast && bytegroups::prefer(plan, segs, req.many_groups) {
-        Ok(bytegroups::run_groups(plan, schema, segs, req, sink)?.0)
-    } else if fast {
-        Ok(fast::run_groups(plan, schema, segs, req, sink)?.0)
-    } else {
-        run_groups(plan, schema, segs, req, sink)
-    }
+    Ok(CountPath::of(plan, schema, segs, req)
+        .run(plan, schema, segs, req, sink)?
+        .0)
 }
 
 impl QueryStats {

@@ -132,6 +132,16 @@ struct Interner {
     bytes: usize,
 }
 
+impl Interner {
+    /// The next id, for a new value taking `bytes`.
+    fn fresh(&mut self, bytes: usize) -> u32 {
+        let g = self.next;
+        self.next += 1;
+        self.bytes += bytes;
+        g
+    }
+}
+
 /// The longest text [`Interner`] holds inline.
 const SHORT: usize = 16;
 
@@ -380,9 +390,7 @@ impl Run<'_> {
                         ids[*code] = match found {
                             Some(g) => g,
                             None => {
-                                let g = int.next;
-                                int.next += 1;
-                                int.bytes += SHORT + 16;
+                                let g = int.fresh(SHORT + 16);
                                 int.short.insert_unique(hash, (a, len, g), |e| {
                                     h.hash_one(e.0.get(..usize::from(e.1)).unwrap_or(&e.0))
                                 });
@@ -395,9 +403,7 @@ impl Run<'_> {
                     ids[*code] = match found {
                         Some(g) => g,
                         None => {
-                            let g = int.next;
-                            int.next += 1;
-                            int.bytes += text.len() + 64;
+                            let g = int.fresh(text.len() + 64);
                             int.texts
                                 .insert_unique(hash, (text.to_vec().into(), g), |e| {
                                     h.hash_one(&e.0[..])
