@@ -3,7 +3,8 @@
 //! Owns the conversion between the many textual and numeric timestamp forms
 //! found in security logs and the store's single time representation: `i64`
 //! nanoseconds since the Unix epoch, UTC (range 1677-09-21 .. 2262-04-11).
-//! It also owns the proleptic Gregorian calendar helpers and RFC 3339 output.
+//! It also owns RFC 3339 output (printed by jiff) and the calendar arithmetic parsing
+//! needs; the whole-range calendar helpers jiff's printer replaced stay as test models.
 //!
 //! It must not: allocate or build strings while parsing, use floating point
 //! for textual fractions, panic on any input (no indexing past bounds, no
@@ -110,6 +111,7 @@ pub fn from_epoch_f64(v: f64) -> Option<i64> {
 /// (Howard Hinnant's `days_from_civil`). Exact for any year whose result fits
 /// `i64`; saturates to `i64::MIN`/`i64::MAX` beyond. `m` must be 1..=12 and
 /// `d` 1..=31 for a meaningful result (other values never panic).
+#[cfg(test)] // the model of the formatting tests (and of `query::tz`'s)
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     days_from_civil_checked(y, m, d).unwrap_or(if y < 0 { i64::MIN } else { i64::MAX })
 }
@@ -117,6 +119,7 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 /// Proleptic Gregorian `(year, month 1..=12, day 1..=31)` of a day count
 /// since 1970-01-01 (Howard Hinnant's `civil_from_days`). Total: never
 /// overflows for any `i64`.
+#[cfg(test)] // the model of the formatting tests (and of `query::tz`'s)
 pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     // Shift the epoch to 0000-03-01 (719_468 = 4 * 146_097 + 135_080) without
     // adding to `z` itself, so that `z` near `i64::MAX` cannot overflow.
@@ -178,6 +181,7 @@ pub fn push_wall_clock(out: &mut String, utc_ns: i64, offset_secs: i32) {
 
 /// Split into (days since epoch, nanoseconds within the day), with floor
 /// semantics for negative times: the second part is always `0..NANOS_PER_DAY`.
+#[cfg(test)] // the model of the formatting tests (and of `query::tz`'s)
 pub fn split_day(ns: i64) -> (i64, i64) {
     (ns.div_euclid(NANOS_PER_DAY), ns.rem_euclid(NANOS_PER_DAY))
 }
